@@ -1,0 +1,69 @@
+/**
+ * Strict encodings for untrusted input. Node's Buffer.from(s, 'base64') silently skips bad
+ * characters; everything here checks the grammar first and the decoded length after.
+ */
+import { fail } from './errors.ts';
+
+const BASE64_STD = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const HEX_LOWER = /^(?:[0-9a-f]{2})*$/;
+const DECIMAL = /^(?:0|[1-9][0-9]*)$/;
+
+/** Decodes standard, padded base64 (RFC 4648 §4); canonical form only. Throws 'malformed'. */
+export function decodeBase64(s: string, what = 'base64 value', expectedLength?: number): Buffer {
+  if (typeof s !== 'string' || !BASE64_STD.test(s)) fail('malformed', `${what} is not standard padded base64`);
+  const b = Buffer.from(s, 'base64');
+  // Reject non-canonical trailing bits (e.g. "AB==" vs "AA==").
+  if (b.toString('base64') !== s) fail('malformed', `${what} is not canonical base64`);
+  if (expectedLength !== undefined && b.length !== expectedLength) {
+    fail('malformed', `${what} must decode to ${expectedLength} bytes, got ${b.length}`);
+  }
+  return b;
+}
+
+export function encodeBase64(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+}
+
+/** Decodes lowercase hex. Throws 'malformed'. */
+export function decodeHex(s: string, what = 'hex value', expectedLength?: number): Buffer {
+  if (typeof s !== 'string' || !HEX_LOWER.test(s)) fail('malformed', `${what} is not lowercase hex`);
+  const b = Buffer.from(s, 'hex');
+  if (expectedLength !== undefined && b.length !== expectedLength) {
+    fail('malformed', `${what} must be ${expectedLength * 2} hex digits`);
+  }
+  return b;
+}
+
+/**
+ * Parses an ASCII decimal with no sign and no leading zeros ("0" for zero), at most `max`
+ * (default 2^53-1, so the result is an exact JS number). Throws 'malformed'.
+ */
+export function parseDecimal(s: string, what = 'number', max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof s !== 'string' || s.length > 16 || !DECIMAL.test(s)) fail('malformed', `${what} is not a canonical decimal`);
+  const n = Number(s);
+  if (!Number.isSafeInteger(n) || n > max) fail('malformed', `${what} is out of range`);
+  return n;
+}
+
+/** True when every byte is printable UTF-8 text with no control characters (allows \n only if asked). */
+export function isValidUtf8(b: Uint8Array): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(b);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function utf8(s: string): Buffer {
+  return Buffer.from(s, 'utf8');
+}
+
+/** Decodes bytes as strict UTF-8; throws 'malformed' on invalid sequences. */
+export function decodeUtf8(b: Uint8Array, what = 'text'): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(b);
+  } catch {
+    return fail('malformed', `${what} is not valid UTF-8`);
+  }
+}

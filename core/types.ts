@@ -1,0 +1,2 @@
+/** A SHA-256 hash (32 bytes). */
+export type Hash = Buffer;
