@@ -1,0 +1,212 @@
+/**
+ * The log's persistence on better-sqlite3: WAL, synchronous=FULL. Every read is an indexed lookup (O(log n));
+ * a batch is appended in ONE transaction that advances the tree by compare-and-swap.
+ */
+import Database from 'better-sqlite3';
+import { fail } from '../core/errors.ts';
+import type { Hash } from '../core/types.ts';
+import type { Tile } from '../core/tiles.ts';
+import { SCHEMA, SCHEMA_VERSION } from './schema.ts';
+
+export interface TreeState {
+  treeSize: number;
+  rootHash: Hash;
+  /** The signed checkpoint note (log signature only) of this tree. */
+  checkpoint: string;
+}
+
+/** One entry as stored: the leaf plus the columns that index it. */
+export interface StoredEntry {
+  index: number;
+  leaf: Buffer;
+  leafHash: Hash;
+  fileHash: Hash;
+  ecosystem: string;
+  name: string;
+  version: string;
+  sha256: Buffer;
+  integratedTime: number;
+}
+
+export interface AppendBatch {
+  oldSize: number;
+  entries: StoredEntry[];
+  tiles: Array<{ tile: Tile; data: Buffer }>;
+  newState: TreeState;
+  createdAt: number;
+}
+
+export interface EntryRef {
+  index: number;
+  leaf: Buffer;
+}
+
+export const MAX_PAGE = 100;
+
+export class LogStore {
+  readonly db: Database.Database;
+  private readonly stmts;
+
+  private constructor(db: Database.Database) {
+    this.db = db;
+    this.stmts = {
+      tree: db.prepare<[], { tree_size: number; root_hash: Buffer; checkpoint: string }>('SELECT tree_size, root_hash, checkpoint FROM tree WHERE id = 1'),
+      initTree: db.prepare('INSERT INTO tree (id, tree_size, root_hash, checkpoint) VALUES (1, ?, ?, ?)'),
+      casTree: db.prepare('UPDATE tree SET tree_size = ?, root_hash = ?, checkpoint = ? WHERE id = 1 AND tree_size = ?'),
+      insertEntry: db.prepare(
+        'INSERT INTO entries (idx, leaf, leaf_hash, file_hash, ecosystem, name, version, sha256, integrated_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      upsertTile: db.prepare(
+        'INSERT INTO tiles (level, idx, width, data) VALUES (?, ?, ?, ?) ON CONFLICT (level, idx) DO UPDATE SET width = excluded.width, data = excluded.data',
+      ),
+      insertCheckpoint: db.prepare('INSERT INTO checkpoints (tree_size, root_hash, note, created_at) VALUES (?, ?, ?, ?)'),
+      tile: db.prepare<[number, number], { width: number; data: Buffer }>('SELECT width, data FROM tiles WHERE level = ? AND idx = ?'),
+      entry: db.prepare<[number], { leaf: Buffer }>('SELECT leaf FROM entries WHERE idx = ?'),
+      entryRange: db.prepare<[number, number], { leaf: Buffer }>('SELECT leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx'),
+      byFile: db.prepare<[Buffer], { idx: number; leaf: Buffer }>('SELECT idx, leaf FROM entries WHERE file_hash = ?'),
+      byLeafHash: db.prepare<[Buffer, number], { idx: number }>('SELECT idx FROM entries WHERE leaf_hash = ? AND idx < ? ORDER BY idx LIMIT 1'),
+      byPackage: db.prepare<[string, string, number, number], { idx: number; leaf: Buffer }>(
+        'SELECT idx, leaf FROM entries WHERE ecosystem = ? AND name = ? AND idx > ? ORDER BY idx LIMIT ?',
+      ),
+      byVersion: db.prepare<[string, string, string, number, number], { idx: number; leaf: Buffer }>(
+        'SELECT idx, leaf FROM entries WHERE ecosystem = ? AND name = ? AND version = ? AND idx > ? ORDER BY idx LIMIT ?',
+      ),
+      bySha256: db.prepare<[Buffer, number, number], { idx: number; leaf: Buffer }>(
+        'SELECT idx, leaf FROM entries WHERE sha256 = ? AND idx > ? ORDER BY idx LIMIT ?',
+      ),
+      checkpoint: db.prepare<[number], { note: string }>('SELECT note FROM checkpoints WHERE tree_size = ?'),
+      insertCosignature: db.prepare('INSERT OR IGNORE INTO cosignatures (tree_size, key_name, key_id, line) VALUES (?, ?, ?, ?)'),
+      cosignatures: db.prepare<[number], { line: string }>('SELECT line FROM cosignatures WHERE tree_size = ? ORDER BY key_name, key_id'),
+      latestCosigned: db.prepare<[], { tree_size: number }>('SELECT tree_size FROM cosignatures ORDER BY tree_size DESC LIMIT 1'),
+      cosignedSizes: db.prepare<[number], { tree_size: number; n: number }>(
+        'SELECT tree_size, count(*) AS n FROM cosignatures WHERE tree_size >= ? GROUP BY tree_size ORDER BY tree_size DESC LIMIT 64',
+      ),
+      getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
+      setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+    };
+  }
+
+  /** Opens (creating if needed) the store at `path` (':memory:' for tests). */
+  static open(path: string): LogStore {
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    db.exec(SCHEMA);
+    const store = new LogStore(db);
+    const v = store.getMeta('schema_version');
+    if (v === undefined) store.setMeta('schema_version', String(SCHEMA_VERSION));
+    else if (v !== String(SCHEMA_VERSION)) fail('internal', `unsupported store schema version ${v}`);
+    return store;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  getMeta(key: string): string | undefined {
+    return this.stmts.getMeta.get(key)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.stmts.setMeta.run(key, value);
+  }
+
+  /** The current tree, or undefined before initialize(). */
+  treeState(): TreeState | undefined {
+    const r = this.stmts.tree.get();
+    return r && { treeSize: r.tree_size, rootHash: r.root_hash, checkpoint: r.checkpoint };
+  }
+
+  /** Records the empty tree's signed checkpoint (once). */
+  initialize(empty: TreeState, createdAt: number): void {
+    this.db.transaction(() => {
+      if (this.stmts.tree.get() !== undefined) return;
+      this.stmts.initTree.run(empty.treeSize, empty.rootHash, empty.checkpoint);
+      this.stmts.insertCheckpoint.run(empty.treeSize, empty.rootHash, empty.checkpoint, createdAt);
+    })();
+  }
+
+  /**
+   * Appends a batch in one transaction: entries, changed tiles, the signed checkpoint, and the tree row by
+   * compare-and-swap on oldSize. Throws 'inconsistent' (and writes nothing) if the tree moved meanwhile.
+   */
+  append(batch: AppendBatch): void {
+    const s = this.stmts;
+    this.db.transaction(() => {
+      const { newState } = batch;
+      const r = s.casTree.run(newState.treeSize, newState.rootHash, newState.checkpoint, batch.oldSize);
+      if (r.changes !== 1) fail('inconsistent', `tree is no longer at size ${batch.oldSize}`);
+      for (const e of batch.entries) {
+        s.insertEntry.run(e.index, e.leaf, e.leafHash, e.fileHash, e.ecosystem, e.name, e.version, e.sha256, e.integratedTime);
+      }
+      for (const { tile, data } of batch.tiles) s.upsertTile.run(tile.level, tile.index, tile.width, data);
+      s.insertCheckpoint.run(newState.treeSize, newState.rootHash, newState.checkpoint, batch.createdAt);
+    })();
+  }
+
+  /** The stored hash tile (its widest contents), or undefined. */
+  tile(level: number, index: number): { width: number; data: Buffer } | undefined {
+    return this.stmts.tile.get(level, index);
+  }
+
+  /** The tile at exactly `tile.width` (a prefix of the stored one), or undefined if not that wide yet. */
+  readTile(tile: Tile): Buffer | undefined {
+    const t = this.stmts.tile.get(tile.level, tile.index);
+    if (t === undefined || t.width < tile.width) return undefined;
+    return t.width === tile.width ? t.data : t.data.subarray(0, tile.width * 32);
+  }
+
+  entryLeaf(index: number): Buffer | undefined {
+    return this.stmts.entry.get(index)?.leaf;
+  }
+
+  /** Leaves [start, end) in order (callers bound the range; an entry bundle is ≤ 256). */
+  entryLeaves(start: number, end: number): Buffer[] {
+    return this.stmts.entryRange.all(start, end).map((r) => r.leaf);
+  }
+
+  findByFile(fileHash: Hash): EntryRef | undefined {
+    const r = this.stmts.byFile.get(fileHash);
+    return r && { index: r.idx, leaf: r.leaf };
+  }
+
+  /** The first index < treeSize whose leaf hash is `leafHash`. */
+  findByLeafHash(leafHash: Hash, treeSize: number): number | undefined {
+    return this.stmts.byLeafHash.get(leafHash, treeSize)?.idx;
+  }
+
+  /** Entries of a package (optionally one version), after index `after` (-1 for the start), at most `limit`. */
+  lookupPackage(ecosystem: string, name: string, version: string | undefined, after: number, limit: number): EntryRef[] {
+    const rows = version === undefined
+      ? this.stmts.byPackage.all(ecosystem, name, after, limit)
+      : this.stmts.byVersion.all(ecosystem, name, version, after, limit);
+    return rows.map((r) => ({ index: r.idx, leaf: r.leaf }));
+  }
+
+  lookupSha256(sha256: Buffer, after: number, limit: number): EntryRef[] {
+    return this.stmts.bySha256.all(sha256, after, limit).map((r) => ({ index: r.idx, leaf: r.leaf }));
+  }
+
+  /** The log-signed checkpoint of exactly this size, if the log ever signed one. */
+  checkpoint(treeSize: number): string | undefined {
+    return this.stmts.checkpoint.get(treeSize)?.note;
+  }
+
+  /** Stores verified cosignature lines (idempotent per witness key). */
+  addCosignatures(treeSize: number, sigs: Array<{ keyName: string; keyId: Buffer; line: string }>): void {
+    this.db.transaction(() => {
+      for (const s of sigs) this.stmts.insertCosignature.run(treeSize, s.keyName, s.keyId, s.line);
+    })();
+  }
+
+  cosignatureLines(treeSize: number): string[] {
+    return this.stmts.cosignatures.all(treeSize).map((r) => r.line);
+  }
+
+  /** The newest checkpoint sizes (≥ minSize) that have cosignatures, with how many, newest first (at most 64). */
+  cosignedSizes(minSize: number): Array<{ treeSize: number; count: number }> {
+    return this.stmts.cosignedSizes.all(minSize).map((r) => ({ treeSize: r.tree_size, count: r.n }));
+  }
+}

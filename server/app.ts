@@ -1,0 +1,204 @@
+/**
+ * The log's HTTP service: submissions, the C2SP tlog-tiles read API, and JSON conveniences.
+ * createApp builds the express app without listening; main.ts composes config, store, keys and listen.
+ */
+import express, { type Request, type Response } from 'express';
+import { fail } from '../core/errors.ts';
+import { decodeBase64, decodeHex, encodeBase64, parseDecimal } from '../core/encoding.ts';
+import { decodeLeaf, formatEntryJSON, parseSubmission, verifySubmissionSignatures, type Submission } from '../core/entry.ts';
+import { leafHash } from '../core/hash.ts';
+import { formatEntryBundle, parseTilePath, tileWidth } from '../core/tiles.ts';
+import { formatTlogProof } from '../core/tlog-proof.ts';
+import type { LogStore } from '../log-store/store.ts';
+import { errorMiddleware, errorResponse, sendError } from './http-errors.ts';
+import type { Registries } from './registries.ts';
+import type { Sequenced, Sequencer } from './sequencer.ts';
+import { TreeReader } from './tree-reader.ts';
+import { CheckpointView } from './checkpoint-view.ts';
+
+export const MAX_BODY = 64 * 1024;
+export const MAX_BATCH_BODY = 4 * 1024 * 1024;
+export const MAX_BATCH_ENTRIES = 1000;
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+const SHORT_LIVED = 'no-cache, max-age=1';
+
+export interface AppDeps {
+  store: LogStore;
+  sequencer: Sequencer;
+  registries: () => Registries;
+  vkey: string;
+  checkpoints: CheckpointView;
+  reader?: TreeReader;
+  log?: (msg: string) => void;
+}
+
+type Handler = (req: Request, res: Response) => unknown | Promise<unknown>;
+
+export function createApp(deps: AppDeps): express.Express {
+  const { store, sequencer } = deps;
+  const reader = deps.reader ?? new TreeReader(store);
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  const route = (h: Handler) => async (req: Request, res: Response) => {
+    try {
+      await h(req, res);
+    } catch (e) {
+      sendError(res, e, deps.log);
+    }
+  };
+
+  /** Parses, authorizes and verifies one submission (throws 400/403). */
+  const verify = (body: unknown): Submission => {
+    const s = parseSubmission(body);
+    const key = deps.registries().get(s.registryName);
+    if (key === undefined) fail('unknown_key', `registry ${JSON.stringify(s.registryName)} is not allowed to submit to this log`);
+    verifySubmissionSignatures(s, key);
+    return s;
+  };
+
+  /** The reply for a sequenced entry: its proof against the checkpoint that first included it (with cosignatures). */
+  const reply = (r: Sequenced) => {
+    const note = deps.checkpoints.noteForReply(r.treeSize);
+    return {
+      index: r.index,
+      leafHash: encodeBase64(r.leafHash),
+      integratedTime: r.entry.integratedTime,
+      entry: encodeBase64(r.leaf),
+      proof: formatTlogProof({ extra: r.leaf, index: r.index, inclusionProof: reader.inclusionProof(r.index, note.treeSize), checkpoint: note.note }),
+    };
+  };
+
+  app.post('/v1/entries', express.json({ limit: MAX_BODY, strict: true, type: () => true }), route(async (req, res) => {
+    const s = verify(req.body);
+    res.json(reply(await sequencer.submit(s)));
+  }));
+
+  app.post('/v1/entries/batch', express.json({ limit: MAX_BATCH_BODY, strict: true, type: () => true }), route(async (req, res) => {
+    const list = (req.body as { entries?: unknown })?.entries;
+    if (!Array.isArray(list) || list.length === 0) fail('malformed', 'body must be {"entries": [ … ]} with at least one entry');
+    if (list.length > MAX_BATCH_ENTRIES) fail('too_large', `at most ${MAX_BATCH_ENTRIES} entries per batch`);
+    const results = await Promise.all(list.map(async (item) => {
+      try {
+        return reply(await sequencer.submit(verify(item)));
+      } catch (e) {
+        const { status, body } = errorResponse(e);
+        return { ...body, status };
+      }
+    }));
+    res.json({ results });
+  }));
+
+  app.get('/checkpoint', route((_req, res) => {
+    res.set('Cache-Control', SHORT_LIVED).type('text/plain; charset=utf-8').send(deps.checkpoints.latest().note);
+  }));
+
+  app.get(/^\/tile\/(.+)$/, route((req, res) => {
+    const tile = parseTilePath(req.path.slice(1));
+    const size = store.treeState()!.treeSize;
+    let data: Buffer | undefined;
+    if (tile.level === -1) {
+      const have = tileWidth(0, tile.index, size);
+      if (have >= tile.width) data = formatEntryBundle(store.entryLeaves(tile.index * 256, tile.index * 256 + tile.width));
+    } else {
+      data = store.readTile(tile);
+    }
+    if (data === undefined) fail('not_found', `${req.path} is beyond the tree`);
+    res.set('Cache-Control', IMMUTABLE).type('application/octet-stream').send(data);
+  }));
+
+  app.get('/v1/proof/inclusion', route((req, res) => {
+    const treeSize = sizeParam(req, 'size', store);
+    let index: number;
+    if (req.query.leafHash !== undefined) {
+      const lh = decodeBase64(stringParam(req, 'leafHash'), 'leafHash', 32);
+      const found = store.findByLeafHash(lh, treeSize);
+      if (found === undefined) fail('not_found', `no entry with that leaf hash in the tree of size ${treeSize}`);
+      index = found;
+    } else {
+      index = parseDecimal(stringParam(req, 'index'), 'index');
+    }
+    if (index >= treeSize) fail('out_of_range', `index ${index} is not in the tree of size ${treeSize}`);
+    res.json({ index, treeSize, proof: reader.inclusionProof(index, treeSize).map(encodeBase64) });
+  }));
+
+  app.get('/v1/proof/consistency', route((req, res) => {
+    const treeSize = sizeParam(req, 'size', store);
+    const old = parseDecimal(stringParam(req, 'old'), 'old');
+    if (old > treeSize) fail('out_of_range', `old ${old} is larger than size ${treeSize}`);
+    const proof = old === 0 ? [] : reader.consistencyProof(old, treeSize);
+    res.json({ old, treeSize, proof: proof.map(encodeBase64) });
+  }));
+
+  const entryAt = (req: Request) => {
+    const index = parseDecimal(String(req.params.index), 'index');
+    const leaf = index < store.treeState()!.treeSize ? store.entryLeaf(index) : undefined;
+    if (leaf === undefined) fail('not_found', `no entry ${index}`);
+    return { index, leaf };
+  };
+  const entryJSON = (index: number, leaf: Buffer) => ({
+    index, ...formatEntryJSON(decodeLeaf(leaf)), leaf: encodeBase64(leaf), leafHash: encodeBase64(leafHash(leaf)),
+  });
+
+  app.get('/v1/entries/:index', route((req, res) => {
+    const { index, leaf } = entryAt(req);
+    res.json(entryJSON(index, leaf));
+  }));
+
+  app.get('/v1/entries/:index/proof', route((req, res) => {
+    const { index, leaf } = entryAt(req);
+    const note = deps.checkpoints.latest();
+    const text = formatTlogProof({ extra: leaf, index, inclusionProof: reader.inclusionProof(index, note.treeSize), checkpoint: note.note });
+    res.set('Cache-Control', SHORT_LIVED).type('text/plain; charset=utf-8').send(text);
+  }));
+
+  const page = (req: Request, rows: Array<{ index: number; leaf: Buffer }>, limit: number) => ({
+    entries: rows.map((r) => entryJSON(r.index, r.leaf)),
+    ...(rows.length === limit ? { next: String(rows[rows.length - 1]!.index) } : {}),
+  });
+  const paging = (req: Request) => ({
+    after: req.query.cursor === undefined ? -1 : parseDecimal(stringParam(req, 'cursor'), 'cursor'),
+    limit: req.query.limit === undefined ? 100 : Math.max(1, parseDecimal(stringParam(req, 'limit'), 'limit', 100)),
+  });
+
+  app.get('/v1/lookup/sha256/:hex', route((req, res) => {
+    const sha = decodeHex(String(req.params.hex), 'sha256', 32);
+    const { after, limit } = paging(req);
+    res.json(page(req, store.lookupSha256(sha, after, limit), limit));
+  }));
+
+  app.get(['/v1/lookup/:ecosystem/:name', '/v1/lookup/:ecosystem/:name/:version'], route((req, res) => {
+    const { after, limit } = paging(req);
+    const { ecosystem, name, version } = req.params as Record<string, string | undefined>;
+    res.json(page(req, store.lookupPackage(ecosystem!, name!, version, after, limit), limit));
+  }));
+
+  app.get('/v1/checkpoints/:size', route((req, res) => {
+    const size = parseDecimal(String(req.params.size), 'size');
+    res.set('Cache-Control', SHORT_LIVED).type('text/plain; charset=utf-8').send(deps.checkpoints.noteAt(size));
+  }));
+
+  app.get('/vkey', route((_req, res) => {
+    res.type('text/plain; charset=utf-8').send(deps.vkey + '\n');
+  }));
+
+  app.use(route((req) => fail('not_found', `no route for ${req.method} ${req.path}`)));
+  app.use(errorMiddleware(deps.log));
+  return app;
+}
+
+function stringParam(req: Request, name: string): string {
+  const v = req.query[name];
+  if (typeof v !== 'string') fail('malformed', `query parameter ${name} is required (once)`);
+  return v;
+}
+
+/** A tree size parameter: at most the current size. */
+function sizeParam(req: Request, name: string, store: LogStore): number {
+  const size = parseDecimal(stringParam(req, name), name);
+  const current = store.treeState()!.treeSize;
+  if (size > current) fail('out_of_range', `${name} ${size} is larger than the current tree size ${current}`);
+  if (size === 0) fail('out_of_range', `${name} must be positive`);
+  return size;
+}

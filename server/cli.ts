@@ -1,0 +1,100 @@
+/** `pkglog serve`, `pkglog registry add|list`, `pkglog witnesses add|list`. */
+import { parseArgs } from 'node:util';
+import { readFileSync, existsSync } from 'node:fs';
+import { PkglogError } from '../core/errors.ts';
+import { resolveConfig } from './config.ts';
+import { registriesFile, startLog, witnessesFile } from './main.ts';
+import { addRegistry, loadRegistries } from './registries.ts';
+import { addWitness } from './witness-config.ts';
+
+const SERVE_HELP = `Usage: pkglog serve [options]
+
+Runs the log: submissions, sequencer, C2SP tlog-tiles read API. The key is generated on first start.
+  --data-dir DIR        data directory (SQLite store, key, registries)   [env PKGLOG_DATA_DIR, default ./data]
+  --listen HOST:PORT    address to listen on                             [env PKGLOG_LISTEN, default 127.0.0.1:8080]
+  --origin ORIGIN       checkpoint origin (= key name) for a new log     [env PKGLOG_ORIGIN, default pkglog.localhost/<id>]
+  --key-file FILE       log signing key file                             [env PKGLOG_KEY_FILE, default DIR/log.key]
+  --batch-interval MS   integrate pending submissions at least this often [env PKGLOG_BATCH_INTERVAL_MS, default 100]
+  --max-pending N       pending pool size before 503                     [env PKGLOG_MAX_PENDING, default 20000]
+  --witness-quorum K    cosignatures a checkpoint needs to be published  [env PKGLOG_WITNESS_QUORUM, default 0]
+`;
+const REGISTRY_HELP = `Usage: pkglog registry add NAME KEY [--data-dir DIR]
+       pkglog registry list [--data-dir DIR]
+
+Registries allowed to submit. KEY is a C2SP vkey (Ed25519) or base64 of a 32-byte Ed25519 public key.
+A running log picks up changes within a second.
+`;
+const WITNESSES_HELP = `Usage: pkglog witnesses add URL VKEY [--data-dir DIR]
+       pkglog witnesses list [--data-dir DIR]
+
+Witnesses the log asks to cosign its checkpoints (C2SP tlog-witness). VKEY is the witness's cosignature/v1 vkey.
+Takes effect at the next start of the log.
+`;
+
+function out(s: string) {
+  process.stdout.write(s);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === 'serve') return await serve(rest);
+    if (command === 'registry') return manage(rest, REGISTRY_HELP, 'registry');
+    if (command === 'witnesses') return manage(rest, WITNESSES_HELP, 'witnesses');
+    process.stderr.write(`pkglog: unknown command ${command}\n`);
+    return 2;
+  } catch (e) {
+    if (e instanceof PkglogError || (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      process.stderr.write(`pkglog ${command}: ${(e as Error).message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+async function serve(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      'data-dir': { type: 'string' }, listen: { type: 'string' }, origin: { type: 'string' }, 'key-file': { type: 'string' },
+      'batch-interval': { type: 'string' }, 'max-pending': { type: 'string' }, 'witness-quorum': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return out(SERVE_HELP), 0;
+  const config = resolveConfig({
+    dataDir: values['data-dir'], listen: values.listen, origin: values.origin, keyFile: values['key-file'],
+    batchInterval: values['batch-interval'], maxPending: values['max-pending'], witnessQuorum: values['witness-quorum'],
+  });
+  const log = await startLog(config);
+  out(`pkglog: origin ${log.origin}\npkglog: vkey ${log.vkey}\npkglog: data ${config.dataDir}\npkglog: listening on ${log.url}\n`);
+  const stop = () => {
+    log.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return 0;
+}
+
+function manage(args: string[], help: string, what: 'registry' | 'witnesses'): number {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true, options: { 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) return out(help), 0;
+  const { dataDir } = resolveConfig({ dataDir: values['data-dir'] });
+  const file = what === 'registry' ? registriesFile(dataDir) : witnessesFile(dataDir);
+  const [verb, a, b, ...extra] = positionals;
+  if (verb === 'list' && a === undefined) {
+    if (what === 'registry') for (const [name, key] of loadRegistries(file)) out(`${name} ${key.toString('base64')}\n`);
+    else if (existsSync(file)) out(readFileSync(file, 'utf8'));
+    return 0;
+  }
+  if (verb !== 'add' || a === undefined || b === undefined || extra.length > 0) {
+    process.stderr.write(help);
+    return 2;
+  }
+  if (what === 'registry') addRegistry(file, a, b);
+  else addWitness(file, a, b);
+  out(`added ${what === 'registry' ? 'registry' : 'witness'} ${a} to ${file}\n`);
+  return 0;
+}

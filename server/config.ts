@@ -1,0 +1,55 @@
+/** The log's configuration: flags over environment variables over defaults. */
+import { join, resolve } from 'node:path';
+import { fail } from '../core/errors.ts';
+import { parseDecimal } from '../core/encoding.ts';
+
+export interface LogConfig {
+  dataDir: string;
+  host: string;
+  port: number;
+  origin?: string;
+  keyFile: string;
+  batchIntervalMs: number;
+  maxBatch: number;
+  maxPending: number;
+  /** Cosignatures a checkpoint needs before it is published (0: publish at once). */
+  witnessQuorum: number;
+}
+
+export const DEFAULT_LISTEN = '127.0.0.1:8080';
+
+/** Parses `host:port` (IPv6 in brackets). */
+export function parseListen(s: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(s);
+  if (m === null) fail('malformed', `listen address ${JSON.stringify(s)} must be host:port`);
+  const port = parseDecimal(m[2]!, 'port', 65535);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+export interface ConfigInput {
+  dataDir?: string;
+  listen?: string;
+  origin?: string;
+  keyFile?: string;
+  batchInterval?: string;
+  maxBatch?: string;
+  maxPending?: string;
+  witnessQuorum?: string;
+}
+
+export function resolveConfig(flags: ConfigInput, env: NodeJS.ProcessEnv = process.env): LogConfig {
+  const dataDir = resolve(flags.dataDir ?? env.PKGLOG_DATA_DIR ?? './data');
+  const { host, port } = parseListen(flags.listen ?? env.PKGLOG_LISTEN ?? DEFAULT_LISTEN);
+  const origin = flags.origin ?? env.PKGLOG_ORIGIN;
+  return {
+    dataDir,
+    host,
+    port,
+    ...(origin !== undefined && origin !== '' ? { origin } : {}),
+    keyFile: resolve(flags.keyFile ?? env.PKGLOG_KEY_FILE ?? join(dataDir, 'log.key')),
+    batchIntervalMs: parseDecimal(flags.batchInterval ?? env.PKGLOG_BATCH_INTERVAL_MS ?? '100', 'batch interval', 60_000),
+    maxBatch: Math.max(1, parseDecimal(flags.maxBatch ?? '1000', 'max batch', 100_000)),
+    maxPending: Math.max(1, parseDecimal(flags.maxPending ?? env.PKGLOG_MAX_PENDING ?? '20000', 'max pending', 10_000_000)),
+    witnessQuorum: parseDecimal(flags.witnessQuorum ?? env.PKGLOG_WITNESS_QUORUM ?? '0', 'witness quorum', 64),
+  };
+}

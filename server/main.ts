@@ -1,0 +1,92 @@
+/** Composes config, store, keys, sequencer and the HTTP app, and listens. */
+import { mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { Server } from 'node:http';
+import { EMPTY_ROOT } from '../core/hash.ts';
+import { LogStore } from '../log-store/store.ts';
+import { createApp } from './app.ts';
+import { CheckpointView } from './checkpoint-view.ts';
+import type { LogConfig } from './config.ts';
+import { loadOrCreateLogKey } from './keys.ts';
+import { loadRegistries } from './registries.ts';
+import { Sequencer, signCheckpoint } from './sequencer.ts';
+import { TreeReader } from './tree-reader.ts';
+
+export interface RunningLog {
+  url: string;
+  origin: string;
+  vkey: string;
+  store: LogStore;
+  sequencer: Sequencer;
+  server: Server;
+  close(): Promise<void>;
+}
+
+export const registriesFile = (dataDir: string) => join(dataDir, 'registries.txt');
+export const witnessesFile = (dataDir: string) => join(dataDir, 'witnesses.txt');
+
+export async function startLog(config: LogConfig, log: (msg: string) => void = (m) => console.error(m)): Promise<RunningLog> {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const key = loadOrCreateLogKey(config.keyFile, config.origin);
+  const store = LogStore.open(join(config.dataDir, 'log.sqlite'));
+  const storedOrigin = store.getMeta('origin');
+  if (storedOrigin !== undefined && storedOrigin !== key.origin) {
+    store.close();
+    throw new Error(`the store in ${config.dataDir} belongs to origin ${storedOrigin}, not ${key.origin}`);
+  }
+  if (storedOrigin === undefined) store.setMeta('origin', key.origin);
+  const now = Date.now();
+  store.initialize({ treeSize: 0, rootHash: EMPTY_ROOT, checkpoint: signCheckpoint(key.signer, key.origin, 0, EMPTY_ROOT) }, now);
+
+  // Registries are re-read when the file changes (pkglog registry add works on a running log).
+  const regFile = registriesFile(config.dataDir);
+  let registries = loadRegistries(regFile);
+  let regCheckedAt = 0;
+  const currentRegistries = () => {
+    const t = Date.now();
+    if (t - regCheckedAt > 1000) {
+      regCheckedAt = t;
+      try {
+        registries = loadRegistries(regFile);
+      } catch (e) {
+        log(`keeping previous registries: ${(e as Error).message}`);
+      }
+    }
+    return registries;
+  };
+
+  const checkpoints = new CheckpointView(store, config.witnessQuorum);
+  const sequencer = new Sequencer({
+    store, signer: key.signer, origin: key.origin, now: Date.now,
+    batchIntervalMs: config.batchIntervalMs, maxBatch: config.maxBatch, maxPending: config.maxPending, log,
+  });
+  const reader = new TreeReader(store);
+  const app = createApp({ store, sequencer, registries: currentRegistries, vkey: key.vkey, checkpoints, reader, log });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.port, config.host, () => resolve(s));
+    s.once('error', reject);
+  });
+  server.keepAliveTimeout = 65_000;
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  let closed = false;
+  return {
+    url: `http://${host}:${addr.port}`,
+    origin: key.origin,
+    vkey: key.vkey,
+    store,
+    sequencer,
+    server,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await sequencer.close();
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      });
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,50 @@
+/** Witnesses the log asks for cosignatures: `<url> <cosigner vkey>` lines in the data dir's witnesses.txt. */
+import { existsSync, readFileSync, appendFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fail, PkglogError } from '../core/errors.ts';
+import { parseVerifierKey, SIG_TYPE_COSIGNATURE_V1 } from '../core/note.ts';
+
+export interface WitnessConfig {
+  url: string;
+  vkey: string;
+}
+
+function checkWitness(url: string, vkey: string): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return fail('malformed', `witness URL ${JSON.stringify(url)} is not a URL`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') fail('malformed', 'witness URL must be http or https');
+  if (parseVerifierKey(vkey).type !== SIG_TYPE_COSIGNATURE_V1) fail('malformed', 'witness vkey must be a cosignature/v1 (type 0x04) key');
+}
+
+export function parseWitnesses(text: string, where = 'witnesses'): WitnessConfig[] {
+  const out: WitnessConfig[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const f = line.split(/[ \t]+/);
+    try {
+      if (f.length !== 2) fail('malformed', 'expected "<url> <vkey>"');
+      checkWitness(f[0]!, f[1]!);
+      out.push({ url: f[0]!, vkey: f[1]! });
+    } catch (e) {
+      if (e instanceof PkglogError) fail('malformed', `${where}:${i + 1}: ${e.message}`);
+      throw e;
+    }
+  });
+  return out;
+}
+
+export function loadWitnesses(file: string): WitnessConfig[] {
+  return existsSync(file) ? parseWitnesses(readFileSync(file, 'utf8'), file) : [];
+}
+
+export function addWitness(file: string, url: string, vkey: string): void {
+  checkWitness(url, vkey);
+  if (loadWitnesses(file).some((w) => w.vkey === vkey)) fail('conflict', 'that witness is already configured');
+  mkdirSync(dirname(file), { recursive: true });
+  appendFileSync(file, `${url} ${vkey}\n`);
+}
