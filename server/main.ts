@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
+import type { Express } from 'express';
 import { EMPTY_ROOT } from '../core/hash.ts';
 import { LogStore } from '../log-store/store.ts';
 import { createApp } from './app.ts';
@@ -13,20 +14,27 @@ import { loadRegistries } from './registries.ts';
 import { Sequencer, signCheckpoint } from './sequencer.ts';
 import { TreeReader } from './tree-reader.ts';
 
-export interface RunningLog {
-  url: string;
+export interface OpenLog {
   origin: string;
   vkey: string;
   store: LogStore;
   sequencer: Sequencer;
-  server: Server;
+  checkpoints: CheckpointView;
+  app: Express;
+  /** Flushes the pool and closes the store. */
   close(): Promise<void>;
+}
+
+export interface RunningLog extends OpenLog {
+  url: string;
+  server: Server;
 }
 
 export const registriesFile = (dataDir: string) => join(dataDir, 'registries.txt');
 export const witnessesFile = (dataDir: string) => join(dataDir, 'witnesses.txt');
 
-export async function startLog(config: LogConfig, log: (msg: string) => void = (m) => console.error(m)): Promise<RunningLog> {
+/** Opens the store and key and builds the app, without listening. */
+export function openLog(config: LogConfig, log: (msg: string) => void = (m) => console.error(m)): OpenLog {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const key = loadOrCreateLogKey(config.keyFile, config.origin);
   const store = LogStore.open(join(config.dataDir, 'log.sqlite'));
@@ -63,6 +71,21 @@ export async function startLog(config: LogConfig, log: (msg: string) => void = (
   });
   const reader = new TreeReader(store);
   const app = createApp({ store, sequencer, registries: currentRegistries, vkey: key.vkey, checkpoints, reader, log });
+  let closed = false;
+  return {
+    origin: key.origin, vkey: key.vkey, store, sequencer, checkpoints, app,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await sequencer.close();
+      store.close();
+    },
+  };
+}
+
+export async function startLog(config: LogConfig, log: (msg: string) => void = (m) => console.error(m)): Promise<RunningLog> {
+  const opened = openLog(config, log);
+  const { app } = opened;
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
     s.once('error', reject);
@@ -70,23 +93,16 @@ export async function startLog(config: LogConfig, log: (msg: string) => void = (
   server.keepAliveTimeout = 65_000;
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  let closed = false;
   return {
+    ...opened,
     url: `http://${host}:${addr.port}`,
-    origin: key.origin,
-    vkey: key.vkey,
-    store,
-    sequencer,
     server,
     async close() {
-      if (closed) return;
-      closed = true;
-      await sequencer.close();
       await new Promise<void>((r) => {
         server.close(() => r());
         server.closeAllConnections();
       });
-      store.close();
+      await opened.close();
     },
   };
 }
