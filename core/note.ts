@@ -1,12 +1,26 @@
 /**
  * C2SP signed-note: notes, signatures, key IDs, verifier keys (vkey) and signer keys.
  * Works on bytes: the note text is UTF-8, each signature line is "— <name> <base64(keyId ‖ sig)>\n".
+ *
+ * Error codes: grammar violations are 'malformed'; inputs over MAX_NOTE_SIZE bytes or with more than
+ * MAX_NOTE_SIGNATURES signature lines are 'too_large'.
  */
 import { fail } from './errors.ts';
+import { decodeBase64, decodeHex, encodeBase64, utf8 } from './encoding.ts';
+import { sha256 } from './hash.ts';
+import { ed25519Sign, ed25519Verify, keyPairFromSeed } from './ed25519.ts';
+import { cosignatureSigner, cosignatureVerifier } from './cosignature.ts';
 
 /** Signature types (the byte before the public key in key IDs and vkeys). */
 export const SIG_TYPE_ED25519 = 0x01;
 export const SIG_TYPE_COSIGNATURE_V1 = 0x04;
+
+/** Largest signed note accepted by the parsers (bytes). Added export. */
+export const MAX_NOTE_SIZE = 1 << 20;
+/** Most signature lines accepted in one note (the spec requires at least 16). Added export. */
+export const MAX_NOTE_SIGNATURES = 100;
+/** Longest vkey / signer key string accepted. Added export. */
+export const MAX_KEY_STRING_LENGTH = 4096;
 
 export interface NoteSignature {
   name: string;
@@ -38,64 +52,254 @@ export interface Signer {
   sign(msg: Uint8Array): Buffer;
 }
 
-/** Key name grammar: non-empty, no Unicode spaces, no "+". */
+// Go's unicode.IsSpace set: ASCII spaces, NEL, NBSP and the Unicode Z categories.
+const UNICODE_SPACE = /[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/;
+// C0 controls (never allowed in a note) and lone UTF-16 surrogates (not encodable as UTF-8).
+const CONTROL_OR_LONE_SURROGATE = /[\u0000-\u001f]|\p{Cs}/u;
+const LONE_SURROGATE = /\p{Cs}/u;
+const SIG_PREFIX = Buffer.from('— ', 'utf8'); // E2 80 94 20
+const SUPPORTED_TYPES = new Set([SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1]);
+
+/** Key name grammar: non-empty, no Unicode spaces, no "+". (Also rejects control characters and lone surrogates.) */
 export function isValidKeyName(name: string): boolean {
-  void name;
-  return fail('internal', 'not implemented');
+  return (
+    typeof name === 'string' &&
+    name.length > 0 &&
+    !name.includes('+') &&
+    !UNICODE_SPACE.test(name) &&
+    !CONTROL_OR_LONE_SURROGATE.test(name)
+  );
+}
+
+function checkKeyName(name: string): void {
+  if (!isValidKeyName(name)) fail('malformed', 'invalid key name');
+}
+
+function checkType(type: number): void {
+  if (!SUPPORTED_TYPES.has(type)) fail('malformed', 'unsupported signature type');
 }
 
 /** First 4 bytes of SHA-256(name ‖ "\n" ‖ type ‖ publicKey). */
 export function keyId(name: string, type: number, publicKey: Uint8Array): Buffer {
-  void name; void type; void publicKey;
-  return fail('internal', 'not implemented');
+  checkKeyName(name);
+  if (!Number.isInteger(type) || type < 0 || type > 255) fail('malformed', 'signature type must be a byte');
+  return sha256(utf8(name), Buffer.from([0x0a, type]), publicKey).subarray(0, 4);
 }
 
 /** `name+<8 hex keyId>+<base64(type ‖ publicKey)>`. */
 export function formatVerifierKey(name: string, type: number, publicKey: Uint8Array): string {
-  void name; void type; void publicKey;
-  return fail('internal', 'not implemented');
+  checkKeyName(name);
+  checkType(type);
+  if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) fail('malformed', 'public key must be 32 bytes');
+  const id = keyId(name, type, publicKey);
+  return `${name}+${id.toString('hex')}+${encodeBase64(Buffer.concat([Buffer.from([type]), publicKey]))}`;
+}
+
+/** Splits `name+hex8+base64` (the base64 may itself contain "+"); checks lengths and the key ID. */
+function parseKeyTriple(s: string, what: string): { name: string; keyId: Buffer; type: number; key: Buffer } {
+  const i = s.indexOf('+');
+  const j = i < 0 ? -1 : s.indexOf('+', i + 1);
+  if (i < 0 || j < 0) fail('malformed', `${what} must be name+keyid+key`);
+  const name = s.slice(0, i);
+  checkKeyName(name);
+  const id = decodeHex(s.slice(i + 1, j), `${what} key ID`, 4);
+  const raw = decodeBase64(s.slice(j + 1), `${what} key`, 33);
+  const type = raw[0]!;
+  checkType(type);
+  return { name, keyId: id, type, key: Buffer.from(raw.subarray(1)) };
+}
+
+function checkKeyString(s: string, what: string): void {
+  if (typeof s !== 'string') fail('malformed', `${what} must be a string`);
+  if (s.length > MAX_KEY_STRING_LENGTH) fail('malformed', `${what} is too long`);
 }
 
 /** Strict parse of a vkey of type 0x01 (Ed25519) or 0x04 (cosignature/v1). Throws 'malformed'. */
 export function parseVerifierKey(vkey: string): Verifier {
-  void vkey;
-  return fail('internal', 'not implemented');
+  checkKeyString(vkey, 'verifier key');
+  const { name, keyId: id, type, key } = parseKeyTriple(vkey, 'verifier key');
+  if (!keyId(name, type, key).equals(id)) fail('malformed', 'verifier key ID does not match the key');
+  const v = type === SIG_TYPE_ED25519 ? ed25519Verifier(name, key) : cosignatureVerifier(name, key);
+  if (formatVerifierKey(v.name, v.type, v.publicKey) !== vkey) fail('malformed', 'verifier key is not canonical');
+  return v;
+}
+
+/** An Ed25519 note verifier (type 0x01) from a name and a 32-byte public key. Added export. */
+export function ed25519Verifier(name: string, publicKey: Uint8Array): Verifier {
+  checkKeyName(name);
+  if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) fail('malformed', 'public key must be 32 bytes');
+  const pk = Buffer.from(publicKey);
+  return {
+    name,
+    keyId: keyId(name, SIG_TYPE_ED25519, pk),
+    type: SIG_TYPE_ED25519,
+    publicKey: pk,
+    verify: (msg, signature) => ed25519Verify(pk, msg, signature),
+  };
 }
 
 /** `PRIVATE+KEY+<name>+<8 hex keyId>+<base64(type ‖ 32-byte seed)>` (golang.org/x/mod/sumdb/note format). */
 export function formatSignerKey(name: string, type: number, seed: Uint8Array): string {
-  void name; void type; void seed;
-  return fail('internal', 'not implemented');
+  checkKeyName(name);
+  checkType(type);
+  if (!(seed instanceof Uint8Array) || seed.length !== 32) fail('malformed', 'seed must be 32 bytes');
+  const id = keyId(name, type, keyPairFromSeed(seed).publicKey);
+  return `PRIVATE+KEY+${name}+${id.toString('hex')}+${encodeBase64(Buffer.concat([Buffer.from([type]), seed]))}`;
 }
 
-/** Strict parse of a signer key of type 0x01 or 0x04. Throws 'malformed'. */
-export function parseSignerKey(skey: string): Signer {
-  void skey;
-  return fail('internal', 'not implemented');
+/** The fields of a signer key. Added export (a witness builds its cosigner with `cosignatureSigner(name, seed, clock)`). */
+export interface SignerKeyFields {
+  name: string;
+  type: number;
+  keyId: Buffer;
+  seed: Buffer;
+  publicKey: Buffer;
+}
+
+/** Strict parse of a signer key into its fields, checking the key ID against the derived public key. Added export. */
+export function parseSignerKeyFields(skey: string): SignerKeyFields {
+  checkKeyString(skey, 'signer key');
+  if (!skey.startsWith('PRIVATE+KEY+')) fail('malformed', 'signer key must start with PRIVATE+KEY+');
+  const { name, keyId: id, type, key: seed } = parseKeyTriple(skey.slice('PRIVATE+KEY+'.length), 'signer key');
+  const publicKey = keyPairFromSeed(seed).publicKey;
+  if (!keyId(name, type, publicKey).equals(id)) fail('malformed', 'signer key ID does not match the key');
+  if (formatSignerKey(name, type, seed) !== skey) fail('malformed', 'signer key is not canonical');
+  return { name, type, keyId: id, seed, publicKey };
+}
+
+/**
+ * Strict parse of a signer key of type 0x01 or 0x04. Throws 'malformed'.
+ * A type-0x04 (cosignature/v1) key needs the clock `timestamp` (seconds); without it, it is rejected ('malformed').
+ */
+export function parseSignerKey(skey: string, timestamp?: () => number): Signer {
+  const f = parseSignerKeyFields(skey);
+  if (f.type === SIG_TYPE_ED25519) return ed25519Signer(f.name, f.seed);
+  if (timestamp === undefined) fail('malformed', 'a cosignature/v1 signer key needs a timestamp function');
+  return cosignatureSigner(f.name, f.seed, timestamp);
 }
 
 /** An Ed25519 note signer (type 0x01) from a name and a 32-byte seed. */
 export function ed25519Signer(name: string, seed: Uint8Array): Signer {
-  void name; void seed;
-  return fail('internal', 'not implemented');
+  checkKeyName(name);
+  if (!(seed instanceof Uint8Array) || seed.length !== 32) fail('malformed', 'seed must be 32 bytes');
+  const kp = keyPairFromSeed(seed);
+  return {
+    name,
+    keyId: keyId(name, SIG_TYPE_ED25519, kp.publicKey),
+    type: SIG_TYPE_ED25519,
+    publicKey: kp.publicKey,
+    sign: (msg) => ed25519Sign(kp, msg),
+  };
 }
 
-/** Strict parse of a signed note (split at the last blank line; caps on size and signature count). Throws 'malformed'. */
+/** Converts string input to bytes (rejecting lone surrogates) and enforces the size cap. */
+function toBytes(input: Uint8Array | string, what: string, maxSize: number): Buffer {
+  if (typeof input === 'string') {
+    if (input.length > maxSize) fail('too_large', `${what} is larger than ${maxSize} bytes`);
+    if (LONE_SURROGATE.test(input)) fail('malformed', `${what} is not valid UTF-8`);
+    input = utf8(input);
+  } else if (!(input instanceof Uint8Array)) {
+    fail('malformed', `${what} must be bytes or a string`);
+  }
+  if (input.length > maxSize) fail('too_large', `${what} is larger than ${maxSize} bytes`);
+  return Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+}
+
+/** Checks that `b` is valid UTF-8 without ASCII control characters other than "\n"; returns the decoded text. */
+function decodeNoteBytes(b: Buffer, what: string): string {
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    if (c < 0x20 && c !== 0x0a) fail('malformed', `${what} contains a control character`);
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(b);
+  } catch {
+    return fail('malformed', `${what} is not valid UTF-8`);
+  }
+}
+
+/**
+ * Checks note text given as a string: non-empty, ends in "\n", no control characters other than "\n",
+ * encodable as UTF-8 and within the size cap. Returns its bytes. Added export.
+ */
+export function noteTextBytes(text: string): Buffer {
+  if (typeof text !== 'string' || !text.endsWith('\n')) fail('malformed', 'note text must end in a newline');
+  const b = toBytes(text, 'note text', MAX_NOTE_SIZE);
+  decodeNoteBytes(b, 'note text');
+  return b;
+}
+
+interface ParsedNote extends Note {
+  textBytes: Buffer;
+}
+
+function parseNoteInternal(input: Uint8Array | string): ParsedNote {
+  const b = toBytes(input, 'signed note', MAX_NOTE_SIZE);
+  decodeNoteBytes(b, 'signed note');
+  const split = b.lastIndexOf('\n\n');
+  if (split < 0) fail('malformed', 'signed note has no blank line before the signatures');
+  const textBytes = Buffer.from(b.subarray(0, split + 1));
+  const sigs = b.subarray(split + 2);
+  if (sigs.length === 0 || sigs[sigs.length - 1] !== 0x0a) fail('malformed', 'signed note must end in a signature line');
+  const signatures: NoteSignature[] = [];
+  let pos = 0;
+  while (pos < sigs.length) {
+    const end = sigs.indexOf(0x0a, pos);
+    const line = sigs.subarray(pos, end);
+    pos = end + 1;
+    if (signatures.length >= MAX_NOTE_SIGNATURES) fail('too_large', `more than ${MAX_NOTE_SIGNATURES} signatures`);
+    if (!line.subarray(0, SIG_PREFIX.length).equals(SIG_PREFIX)) fail('malformed', 'signature line must start with "— "');
+    const rest = line.subarray(SIG_PREFIX.length).toString('utf8');
+    const sp = rest.indexOf(' ');
+    if (sp < 0) fail('malformed', 'signature line must be "— <name> <base64>"');
+    const name = rest.slice(0, sp);
+    checkKeyName(name);
+    const raw = decodeBase64(rest.slice(sp + 1), 'signature');
+    if (raw.length < 5) fail('malformed', 'signature is too short');
+    signatures.push({ name, keyId: Buffer.from(raw.subarray(0, 4)), signature: Buffer.from(raw.subarray(4)) });
+  }
+  return { text: textBytes.toString('utf8'), textBytes, signatures };
+}
+
+/**
+ * Strict parse of a signed note (split at the last blank line; caps on size and signature count).
+ * Throws 'malformed' ('too_large' over MAX_NOTE_SIZE bytes or MAX_NOTE_SIGNATURES signatures).
+ */
 export function parseSignedNote(note: Uint8Array | string): Note {
-  void note;
-  return fail('internal', 'not implemented');
+  const { text, signatures } = parseNoteInternal(note);
+  return { text, signatures };
+}
+
+/** One signature line, "— <name> <base64(keyId ‖ signature)>\n". Added export (a witness's add-checkpoint response). */
+export function formatSignatureLine(sig: NoteSignature): string {
+  checkKeyName(sig.name);
+  if (!(sig.keyId instanceof Uint8Array) || sig.keyId.length !== 4) fail('malformed', 'key ID must be 4 bytes');
+  if (!(sig.signature instanceof Uint8Array) || sig.signature.length < 1) fail('malformed', 'signature must not be empty');
+  return `— ${sig.name} ${encodeBase64(Buffer.concat([sig.keyId, sig.signature]))}\n`;
 }
 
 /** Canonical encoding: text, "\n", then one line per signature. */
 export function formatSignedNote(note: Note): string {
-  void note;
-  return fail('internal', 'not implemented');
+  noteTextBytes(note.text);
+  if (note.signatures.length < 1) fail('malformed', 'a signed note needs at least one signature');
+  return note.text + '\n' + note.signatures.map(formatSignatureLine).join('');
+}
+
+/** The signature of `text` (must end in "\n") by `signer`. Added export. */
+export function signText(text: string, signer: Signer): NoteSignature {
+  return signBytes(noteTextBytes(text), signer);
+}
+
+function signBytes(textBytes: Buffer, signer: Signer): NoteSignature {
+  checkKeyName(signer.name);
+  if (signer.keyId.length !== 4) fail('malformed', 'signer key ID must be 4 bytes');
+  return { name: signer.name, keyId: Buffer.from(signer.keyId), signature: signer.sign(textBytes) };
 }
 
 /** Signs `text` (must end in "\n") with every signer; returns the signed note. */
 export function signNote(text: string, signers: Signer[]): string {
-  void text; void signers;
-  return fail('internal', 'not implemented');
+  const b = noteTextBytes(text);
+  return formatSignedNote({ text, signatures: signers.map((s) => signBytes(b, s)) });
 }
 
 export interface VerifiedNote {
@@ -104,11 +308,49 @@ export interface VerifiedNote {
   verified: Array<{ verifier: Verifier; signature: NoteSignature }>;
 }
 
+function sameKey(a: Verifier, b: Verifier): boolean {
+  return a.type === b.type && a.publicKey.equals(b.publicKey);
+}
+
 /**
  * Parses and verifies: a signature whose name and key ID match a known verifier must verify (else 'bad_signature');
  * unknown signatures are ignored; at least one known signature must be present (else 'unknown_key').
+ * Every signature by a known key is verified (also repeated ones); `verified` lists each verifier once, with its
+ * first signature. Type-0x01 verifiers check the text, type-0x04 ones the cosignature/v1 message (the timestamp is
+ * read from the signature bytes), so one call checks a log signature and witness cosignatures together.
+ * Two different keys with the same name and key ID both configured → 'unknown_key' (ambiguous), as in Go.
+ * Parse errors as in parseSignedNote ('malformed', 'too_large').
  */
 export function verifyNote(note: Uint8Array | string, verifiers: Verifier[]): VerifiedNote {
-  void note; void verifiers;
-  return fail('internal', 'not implemented');
+  const parsed = parseNoteInternal(note);
+  const byId = new Map<string, Verifier[]>();
+  for (const v of verifiers) {
+    const k = `${v.name}\n${v.keyId.toString('hex')}`;
+    const list = byId.get(k);
+    if (list === undefined) byId.set(k, [v]);
+    else if (!list.some((w) => sameKey(w, v))) list.push(v);
+  }
+  const verified: VerifiedNote['verified'] = [];
+  const seen = new Set<string>();
+  const checked = new Set<string>();
+  for (const sig of parsed.signatures) {
+    const k = `${sig.name}\n${sig.keyId.toString('hex')}`;
+    const list = byId.get(k);
+    if (list === undefined) continue;
+    const key = `${sig.name}+${sig.keyId.toString('hex')}`;
+    if (list.length > 1) fail('unknown_key', `ambiguous key ${key}`);
+    const v = list[0]!;
+    // Identical repeated lines are verified once (bounds the work on a large note full of copies).
+    const memo = `${k}\n${sig.signature.toString('base64')}`;
+    if (!checked.has(memo)) {
+      if (!v.verify(parsed.textBytes, sig.signature)) fail('bad_signature', `invalid signature for key ${key}`);
+      checked.add(memo);
+    }
+    if (!seen.has(k)) {
+      seen.add(k);
+      verified.push({ verifier: v, signature: sig });
+    }
+  }
+  if (verified.length === 0) fail('unknown_key', 'no signature from a known key');
+  return { note: { text: parsed.text, signatures: parsed.signatures }, verified };
 }

@@ -1,6 +1,24 @@
-/** C2SP tlog-policy: trusted logs, witnesses, groups and the quorum a checkpoint must meet. */
-import type { Verifier } from './note.ts';
-import { fail } from './errors.ts';
+/**
+ * C2SP tlog-policy: trusted logs, witnesses, groups and the quorum a checkpoint must meet.
+ *
+ * Parsing follows the spec's grammar: lines end in "\n" (also the last one), items are separated by spaces and tabs,
+ * blank and "#" comment lines are ignored, allowed octets are 0x09, 0x0A, 0x20-0x7E and 0x80-0xFF. Names (witnesses
+ * and groups share one namespace, `none` is predefined) are compared as exact octet strings; this implementation
+ * additionally requires names and URLs to be valid UTF-8 (so they can be JS strings without collisions).
+ * Limits: MAX_POLICY_SIZE bytes, MAX_POLICY_ENTITIES logs, witnesses and groups each ('too_large' beyond).
+ * Everything else that is wrong is 'malformed'.
+ */
+import type { Verifier, VerifiedNote } from './note.ts';
+import { parseVerifierKey, parseSignedNote, verifyNote, SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1 } from './note.ts';
+import { parseCheckpoint } from './checkpoint.ts';
+import { cosignatureTimestamp } from './cosignature.ts';
+import { fail, isPkglogError } from './errors.ts';
+import { decodeUtf8, parseDecimal, utf8 } from './encoding.ts';
+
+/** Largest policy file accepted (bytes). Added export. */
+export const MAX_POLICY_SIZE = 256 * 1024;
+/** Most logs, witnesses and groups (each) in one policy; the spec recommends supporting at least 32. Added export. */
+export const MAX_POLICY_ENTITIES = 256;
 
 export interface PolicyLog {
   verifier: Verifier; // type 0x01, name = origin
@@ -24,16 +42,138 @@ export interface Policy {
   quorum: QuorumRule;
 }
 
-/** Strict parse (names defined before use, 1 ≤ k ≤ n, no duplicates, exactly one quorum line). Throws 'malformed'. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+function token(bytes: string, what: string): string {
+  // `bytes` holds one octet per char (latin1); names and URLs must be UTF-8.
+  return decodeUtf8(Buffer.from(bytes, 'latin1'), what);
+}
+
+/**
+ * Strict parse (names defined before use, 1 ≤ k ≤ n, no duplicates, exactly one quorum line). Throws 'malformed'
+ * ('too_large' over the limits). Each name may be listed as a group member at most once in the whole file.
+ */
 export function parsePolicy(text: Uint8Array | string): Policy {
-  void text;
-  return fail('internal', 'not implemented');
+  let b: Buffer;
+  if (typeof text === 'string') {
+    if (text.length > MAX_POLICY_SIZE) fail('too_large', 'policy is too large');
+    if (LONE_SURROGATE.test(text)) fail('malformed', 'policy is not valid UTF-8');
+    b = utf8(text);
+  } else if (text instanceof Uint8Array) {
+    b = Buffer.from(text.buffer, text.byteOffset, text.byteLength);
+  } else {
+    return fail('malformed', 'policy must be bytes or a string');
+  }
+  if (b.length > MAX_POLICY_SIZE) fail('too_large', 'policy is too large');
+  for (const c of b) {
+    if (c !== 0x09 && c !== 0x0a && (c < 0x20 || c === 0x7f)) fail('malformed', 'policy contains a disallowed control character');
+  }
+  if (b.length > 0 && b[b.length - 1] !== 0x0a) fail('malformed', 'policy lines must end in a newline');
+
+  const logs: PolicyLog[] = [];
+  const witnesses: PolicyWitness[] = [];
+  const names = new Map<string, QuorumRule>([['none', { kind: 'none' }]]);
+  const usedAsMember = new Set<string>();
+  const logKeys = new Set<string>();
+  const witnessKeys = new Set<string>();
+  let groups = 0;
+  let quorum: QuorumRule | undefined;
+
+  const lines = b.toString('latin1').split('\n');
+  lines.pop(); // after the final "\n"
+  lines.forEach((raw, i) => {
+    const where = `policy line ${i + 1}`;
+    const line = raw.replace(/^[ \t]+|[ \t]+$/g, '');
+    if (line === '' || line.startsWith('#')) return;
+    const items = line.split(/[ \t]+/);
+    const keyword = items[0];
+    const newName = (s: string): string => {
+      const name = token(s, `${where}: name`);
+      if (names.has(name)) fail('malformed', `${where}: name "${name}" is already defined`);
+      return name;
+    };
+    switch (keyword) {
+      case 'log': {
+        if (items.length < 2 || items.length > 3) fail('malformed', `${where}: want "log <vkey> [<url>]"`);
+        const verifier = parseVerifierKey(token(items[1]!, `${where}: vkey`));
+        if (verifier.type !== SIG_TYPE_ED25519) fail('malformed', `${where}: a log key must be of type 0x01 (Ed25519)`);
+        const k = verifier.publicKey.toString('hex');
+        if (logKeys.has(k)) fail('malformed', `${where}: duplicate log key`);
+        if (logs.length >= MAX_POLICY_ENTITIES) fail('too_large', `more than ${MAX_POLICY_ENTITIES} logs`);
+        logKeys.add(k);
+        const log: PolicyLog = { verifier };
+        if (items.length === 3) log.url = token(items[2]!, `${where}: url`);
+        logs.push(log);
+        return;
+      }
+      case 'witness': {
+        if (items.length < 3 || items.length > 4) fail('malformed', `${where}: want "witness <name> <vkey> [<url>]"`);
+        const name = newName(items[1]!);
+        const verifier = parseVerifierKey(token(items[2]!, `${where}: vkey`));
+        if (verifier.type !== SIG_TYPE_COSIGNATURE_V1) fail('malformed', `${where}: a witness key must be of type 0x04 (cosignature/v1)`);
+        const k = verifier.publicKey.toString('hex');
+        if (witnessKeys.has(k)) fail('malformed', `${where}: duplicate witness key`);
+        if (witnesses.length >= MAX_POLICY_ENTITIES) fail('too_large', `more than ${MAX_POLICY_ENTITIES} witnesses`);
+        witnessKeys.add(k);
+        const w: PolicyWitness = { name, verifier };
+        if (items.length === 4) w.url = token(items[3]!, `${where}: url`);
+        witnesses.push(w);
+        names.set(name, { kind: 'witness', name });
+        return;
+      }
+      case 'group': {
+        if (items.length < 4) fail('malformed', `${where}: want "group <name> <all|any|k> <name>..."`);
+        const name = newName(items[1]!);
+        const memberNames = items.slice(3).map((m) => token(m, `${where}: member name`));
+        if (memberNames.length > MAX_POLICY_ENTITIES * 2) fail('too_large', `${where}: too many members`);
+        const n = memberNames.length;
+        const t = items[2]!;
+        const threshold = t === 'all' ? n : t === 'any' ? 1 : parseDecimal(t, `${where}: threshold`);
+        if (threshold < 1 || threshold > n) fail('malformed', `${where}: threshold must be between 1 and ${n}`);
+        const members = memberNames.map((m) => {
+          if (m === 'none') fail('malformed', `${where}: "none" cannot be a group member`);
+          const rule = names.get(m);
+          if (rule === undefined) fail('malformed', `${where}: "${m}" is not defined on a preceding line`);
+          if (usedAsMember.has(m)) fail('malformed', `${where}: "${m}" is already listed as a group member`);
+          usedAsMember.add(m);
+          return rule;
+        });
+        if (++groups > MAX_POLICY_ENTITIES) fail('too_large', `more than ${MAX_POLICY_ENTITIES} groups`);
+        names.set(name, { kind: 'group', name, threshold, members });
+        return;
+      }
+      case 'quorum': {
+        if (items.length !== 2) fail('malformed', `${where}: want "quorum <name>"`);
+        if (quorum !== undefined) fail('malformed', `${where}: more than one quorum line`);
+        const name = token(items[1]!, `${where}: quorum name`);
+        const rule = names.get(name);
+        if (rule === undefined) fail('malformed', `${where}: "${name}" is not defined on a preceding line`);
+        quorum = rule;
+        return;
+      }
+      default:
+        fail('malformed', `${where}: unknown keyword`);
+    }
+  });
+  if (quorum === undefined) fail('malformed', 'policy has no quorum line');
+  return { logs, witnesses, quorum };
 }
 
 /** True if the witnesses named in `cosigned` satisfy the quorum. */
 export function quorumSatisfied(rule: QuorumRule, cosigned: ReadonlySet<string>): boolean {
-  void rule; void cosigned;
-  return fail('internal', 'not implemented');
+  switch (rule.kind) {
+    case 'none':
+      return true;
+    case 'witness':
+      return cosigned.has(rule.name);
+    case 'group': {
+      let count = 0;
+      for (const m of rule.members) {
+        if (quorumSatisfied(m, cosigned) && ++count >= rule.threshold) return true;
+      }
+      return count >= rule.threshold;
+    }
+  }
 }
 
 export interface PolicyVerifiedCheckpoint {
@@ -47,8 +187,44 @@ export interface PolicyVerifiedCheckpoint {
  * Verifies a signed checkpoint against the policy: signed by one of the logs (key name = origin) and cosigned
  * per the quorum (cosignatures with timestamp ≥ `notBefore` seconds when given). Throws 'bad_signature',
  * 'unknown_key' or 'inconsistent' (quorum not met) with a clear message.
+ * Also 'malformed' when the note or its checkpoint body does not parse. Any signature by a policy log (for this
+ * origin) or policy witness that fails to verify rejects the checkpoint ('bad_signature'). When a witness cosigned
+ * more than once, the newest timestamp counts. `cosigners` is in policy order.
  */
 export function verifyCheckpointWithPolicy(policy: Policy, signedCheckpoint: Uint8Array | string, notBefore?: number): PolicyVerifiedCheckpoint {
-  void policy; void signedCheckpoint; void notBefore;
-  return fail('internal', 'not implemented');
+  const { text } = parseSignedNote(signedCheckpoint);
+  const { origin } = parseCheckpoint(text);
+  const logs = policy.logs.filter((l) => l.verifier.name === origin && l.verifier.type === SIG_TYPE_ED25519);
+  if (logs.length === 0) fail('unknown_key', `no log in the policy for origin "${origin}"`);
+  const witnesses = policy.witnesses.filter((w) => w.verifier.type === SIG_TYPE_COSIGNATURE_V1);
+  let verified: VerifiedNote;
+  try {
+    verified = verifyNote(signedCheckpoint, [...logs.map((l) => l.verifier), ...witnesses.map((w) => w.verifier)]);
+  } catch (e) {
+    if (isPkglogError(e, 'unknown_key')) {
+      fail('unknown_key', `checkpoint for "${origin}" is not signed by a policy log`);
+    }
+    throw e;
+  }
+  const log = logs.find((l) => verified.verified.some((v) => v.verifier === l.verifier));
+  if (log === undefined) fail('unknown_key', `checkpoint for "${origin}" is not signed by a policy log`);
+
+  const cosigners: PolicyVerifiedCheckpoint['cosigners'] = [];
+  const names = new Set<string>();
+  for (const witness of witnesses) {
+    const v = witness.verifier;
+    let newest = -1;
+    for (const sig of verified.note.signatures) {
+      // verifyNote checked every signature matching a known name and key ID.
+      if (sig.name === v.name && sig.keyId.equals(v.keyId)) newest = Math.max(newest, cosignatureTimestamp(sig));
+    }
+    if (newest < 0 || (notBefore !== undefined && newest < notBefore)) continue;
+    cosigners.push({ witness, timestamp: newest });
+    names.add(witness.name);
+  }
+  if (!quorumSatisfied(policy.quorum, names)) {
+    const have = cosigners.map((c) => c.witness.name).join(', ') || 'none';
+    fail('inconsistent', `checkpoint does not meet the policy quorum (valid cosignatures from: ${have})`);
+  }
+  return { log, cosigners, text };
 }
