@@ -36,11 +36,6 @@ export function splitPoint(n: number): number {
   return k;
 }
 
-/** 2^level as an exact number (level 0…53). */
-export function pow2(level: number): number {
-  return 2 ** level;
-}
-
 /** A stable string key for a node ("level/index"), for maps and deduplication. */
 export function nodeKey(node: NodeId): string {
   return `${node.level}/${node.index}`;
@@ -155,8 +150,12 @@ function isHash(h: unknown): h is Uint8Array {
   return h instanceof Uint8Array && h.length === HASH_SIZE;
 }
 
+/** No RFC 6962 proof for a tree of < 2^53 leaves has more than 54 hashes; longer input is rejected before any work. */
+export const MAX_PROOF_LENGTH = 64;
+
 function checkHashes(what: string, hashes: unknown[]): void {
   if (!Array.isArray(hashes)) fail('invalid_proof', `${what} is not a list of hashes`);
+  if (hashes.length > MAX_PROOF_LENGTH) fail('invalid_proof', `${what} has more than ${MAX_PROOF_LENGTH} hashes`);
   for (const h of hashes) if (!isHash(h)) fail('invalid_proof', `${what} contains a value that is not a 32-byte hash`);
 }
 
