@@ -59,20 +59,21 @@ export function createApp(deps: AppDeps): express.Express {
   };
 
   /** The reply for a sequenced entry: its proof against the checkpoint that first included it (with cosignatures). */
-  const reply = (r: Sequenced) => {
-    const note = deps.checkpoints.noteForReply(r.treeSize);
+  const reply = async (r: Sequenced) => {
+    const note = await deps.checkpoints.forReply(r.treeSize);
     return {
       index: r.index,
       leafHash: encodeBase64(r.leafHash),
       integratedTime: r.entry.integratedTime,
       entry: encodeBase64(r.leaf),
       proof: formatTlogProof({ extra: r.leaf, index: r.index, inclusionProof: reader.inclusionProof(r.index, note.treeSize), checkpoint: note.note }),
+      ...(note.cosigned ? {} : { cosigned: false }),
     };
   };
 
   app.post('/v1/entries', express.json({ limit: MAX_BODY, strict: true, type: () => true }), route(async (req, res) => {
     const s = verify(req.body);
-    res.json(reply(await sequencer.submit(s)));
+    res.json(await reply(await sequencer.submit(s)));
   }));
 
   app.post('/v1/entries/batch', express.json({ limit: MAX_BATCH_BODY, strict: true, type: () => true }), route(async (req, res) => {
@@ -81,7 +82,7 @@ export function createApp(deps: AppDeps): express.Express {
     if (list.length > MAX_BATCH_ENTRIES) fail('too_large', `at most ${MAX_BATCH_ENTRIES} entries per batch`);
     const results = await Promise.all(list.map(async (item) => {
       try {
-        return reply(await sequencer.submit(verify(item)));
+        return await reply(await sequencer.submit(verify(item)));
       } catch (e) {
         const { status, body } = errorResponse(e);
         return { ...body, status };

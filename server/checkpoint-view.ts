@@ -1,7 +1,8 @@
 /**
  * Which checkpoint the log publishes, and with which cosignatures. With a witness quorum of 0 (the default) the newest
  * checkpoint is published at once and cosignatures are added as they arrive; with a quorum k > 0 the published
- * checkpoint is the newest one that at least k configured witnesses have cosigned.
+ * checkpoint is the newest one that at least k configured witnesses have cosigned, and submission replies wait (up to a
+ * timeout) for a published checkpoint that includes their entry.
  */
 import { fail } from '../core/errors.ts';
 import type { LogStore } from '../log-store/store.ts';
@@ -10,15 +11,26 @@ export interface PublishedNote {
   treeSize: number;
   /** The signed note: the log's signature followed by every cosignature collected for this size. */
   note: string;
+  /** False when a quorum was required but not reached in time (the note then carries what it has). */
+  cosigned: boolean;
+}
+
+interface Waiter {
+  minSize: number;
+  resolve: (n: PublishedNote) => void;
+  timer: NodeJS.Timeout;
 }
 
 export class CheckpointView {
   private readonly store: LogStore;
   readonly quorum: number;
+  private readonly waitMs: number;
+  private waiters: Waiter[] = [];
 
-  constructor(store: LogStore, quorum = 0) {
+  constructor(store: LogStore, quorum = 0, waitMs = 10_000) {
     this.store = store;
     this.quorum = quorum;
+    this.waitMs = waitMs;
   }
 
   /** The note of exactly this size with its cosignatures; 'not_found' if the log never signed that size. */
@@ -32,14 +44,52 @@ export class CheckpointView {
   /** The published checkpoint. */
   latest(): PublishedNote {
     const current = this.store.treeState()!.treeSize;
-    if (this.quorum === 0) return { treeSize: current, note: this.noteAt(current) };
+    if (this.quorum === 0) return { treeSize: current, note: this.noteAt(current), cosigned: true };
     const ok = this.store.cosignedSizes(0).find((s) => s.count >= this.quorum);
     const treeSize = ok?.treeSize ?? 0;
-    return { treeSize, note: this.noteAt(treeSize) };
+    return { treeSize, note: this.noteAt(treeSize), cosigned: true };
   }
 
-  /** The checkpoint a submission reply carries: the one that first included the entry, as cosigned so far. */
-  noteForReply(treeSize: number): PublishedNote {
-    return { treeSize, note: this.noteAt(treeSize) };
+  /**
+   * The checkpoint a submission reply carries for an entry first included at `treeSize`: at once without a quorum;
+   * otherwise the first published checkpoint at least that large, or after the timeout the log-signed one of that size.
+   */
+  forReply(treeSize: number): PublishedNote | Promise<PublishedNote> {
+    if (this.quorum === 0) return { treeSize, note: this.noteAt(treeSize), cosigned: true };
+    const published = this.latest();
+    if (published.treeSize >= treeSize) return published;
+    return new Promise((resolve) => {
+      const w: Waiter = {
+        minSize: treeSize,
+        resolve,
+        timer: setTimeout(() => {
+          this.waiters = this.waiters.filter((x) => x !== w);
+          resolve({ treeSize, note: this.noteAt(treeSize), cosigned: false });
+        }, this.waitMs),
+      };
+      this.waiters.push(w);
+    });
+  }
+
+  /** Called after cosignatures are stored: answers the replies that a newly published checkpoint covers. */
+  cosignaturesChanged(): void {
+    if (this.waiters.length === 0) return;
+    const published = this.latest();
+    const ready = this.waiters.filter((w) => w.minSize <= published.treeSize);
+    if (ready.length === 0) return;
+    this.waiters = this.waiters.filter((w) => w.minSize > published.treeSize);
+    for (const w of ready) {
+      clearTimeout(w.timer);
+      w.resolve(published);
+    }
+  }
+
+  /** Answers every waiting reply now (shutdown). */
+  close(): void {
+    for (const w of this.waiters) {
+      clearTimeout(w.timer);
+      w.resolve({ treeSize: w.minSize, note: this.noteAt(w.minSize), cosigned: false });
+    }
+    this.waiters = [];
   }
 }

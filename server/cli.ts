@@ -17,6 +17,11 @@ Runs the log: submissions, sequencer, C2SP tlog-tiles read API. The key is gener
   --batch-interval MS   integrate pending submissions at least this often [env PKGLOG_BATCH_INTERVAL_MS, default 100]
   --max-pending N       pending pool size before 503                     [env PKGLOG_MAX_PENDING, default 20000]
   --witness-quorum K    cosignatures a checkpoint needs to be published  [env PKGLOG_WITNESS_QUORUM, default 0]
+                        (0: publish at once and add cosignatures as they arrive)
+  --witness-interval MS at least this long between add-checkpoint calls to one witness [default 1000]
+  --witness-wait MS     with a quorum, how long a submission waits for a cosigned checkpoint [default 10000]
+
+Witnesses are configured with 'pkglog witnesses add URL VKEY'.
 `;
 const REGISTRY_HELP = `Usage: pkglog registry add NAME KEY [--data-dir DIR]
        pkglog registry list [--data-dir DIR]
@@ -58,6 +63,7 @@ async function serve(args: string[]): Promise<number> {
     options: {
       'data-dir': { type: 'string' }, listen: { type: 'string' }, origin: { type: 'string' }, 'key-file': { type: 'string' },
       'batch-interval': { type: 'string' }, 'max-pending': { type: 'string' }, 'witness-quorum': { type: 'string' },
+      'witness-interval': { type: 'string' }, 'witness-wait': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -65,6 +71,7 @@ async function serve(args: string[]): Promise<number> {
   const config = resolveConfig({
     dataDir: values['data-dir'], listen: values.listen, origin: values.origin, keyFile: values['key-file'],
     batchInterval: values['batch-interval'], maxPending: values['max-pending'], witnessQuorum: values['witness-quorum'],
+    witnessInterval: values['witness-interval'], witnessWait: values['witness-wait'],
   });
   const log = await startLog(config);
   out(`pkglog: origin ${log.origin}\npkglog: vkey ${log.vkey}\npkglog: data ${config.dataDir}\npkglog: listening on ${log.url}\n`);

@@ -14,6 +14,10 @@ export interface LogConfig {
   maxPending: number;
   /** Cosignatures a checkpoint needs before it is published (0: publish at once). */
   witnessQuorum: number;
+  /** At least this long between two add-checkpoint requests to one witness. */
+  witnessIntervalMs: number;
+  /** With a quorum, how long a submission reply waits for a cosigned checkpoint. */
+  witnessWaitMs: number;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
@@ -35,6 +39,8 @@ export interface ConfigInput {
   maxBatch?: string;
   maxPending?: string;
   witnessQuorum?: string;
+  witnessInterval?: string;
+  witnessWait?: string;
 }
 
 export function resolveConfig(flags: ConfigInput, env: NodeJS.ProcessEnv = process.env): LogConfig {
@@ -51,5 +57,7 @@ export function resolveConfig(flags: ConfigInput, env: NodeJS.ProcessEnv = proce
     maxBatch: Math.max(1, parseDecimal(flags.maxBatch ?? '1000', 'max batch', 100_000)),
     maxPending: Math.max(1, parseDecimal(flags.maxPending ?? env.PKGLOG_MAX_PENDING ?? '20000', 'max pending', 10_000_000)),
     witnessQuorum: parseDecimal(flags.witnessQuorum ?? env.PKGLOG_WITNESS_QUORUM ?? '0', 'witness quorum', 64),
+    witnessIntervalMs: parseDecimal(flags.witnessInterval ?? env.PKGLOG_WITNESS_INTERVAL_MS ?? '1000', 'witness interval', 3_600_000),
+    witnessWaitMs: parseDecimal(flags.witnessWait ?? env.PKGLOG_WITNESS_WAIT_MS ?? '10000', 'witness wait', 600_000),
   };
 }

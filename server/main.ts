@@ -13,6 +13,17 @@ import { loadOrCreateLogKey } from './keys.ts';
 import { loadRegistries } from './registries.ts';
 import { Sequencer, signCheckpoint } from './sequencer.ts';
 import { TreeReader } from './tree-reader.ts';
+import { loadWitnesses } from './witness-config.ts';
+import { Witnessing } from './witnessing.ts';
+import { decodeBase64 } from '../core/encoding.ts';
+import { fail } from '../core/errors.ts';
+
+/** A verified cosignature line `— <name> <base64(keyId ‖ …)>` as a store row. */
+function cosignatureRow(line: string): { keyName: string; keyId: Buffer; line: string } {
+  const m = /^— (\S+) (\S+)\n?$/.exec(line);
+  if (m === null) return fail('malformed', 'not a signature line');
+  return { keyName: m[1]!, keyId: decodeBase64(m[2]!, 'signature').subarray(0, 4), line: `— ${m[1]} ${m[2]}` };
+}
 
 export interface OpenLog {
   origin: string;
@@ -21,6 +32,7 @@ export interface OpenLog {
   sequencer: Sequencer;
   checkpoints: CheckpointView;
   app: Express;
+  witnessing?: Witnessing;
   /** Flushes the pool and closes the store. */
   close(): Promise<void>;
 }
@@ -64,20 +76,43 @@ export function openLog(config: LogConfig, log: (msg: string) => void = (m) => c
     return registries;
   };
 
-  const checkpoints = new CheckpointView(store, config.witnessQuorum);
+  const witnesses = loadWitnesses(witnessesFile(config.dataDir));
+  if (config.witnessQuorum > witnesses.length) {
+    store.close();
+    throw new Error(`witness quorum ${config.witnessQuorum} is more than the ${witnesses.length} configured witnesses`);
+  }
+  const checkpoints = new CheckpointView(store, config.witnessQuorum, config.witnessWaitMs);
+  const reader = new TreeReader(store);
+  const witnessing = witnesses.length === 0 ? undefined : new Witnessing({
+    witnesses,
+    latest: () => {
+      const t = store.treeState()!;
+      return { treeSize: t.treeSize, signedNote: t.checkpoint };
+    },
+    consistencyProof: (oldSize, newSize) => reader.consistencyProof(oldSize, newSize),
+    storeCosignatures: (treeSize, lines) => {
+      store.addCosignatures(treeSize, lines.map(cosignatureRow));
+      checkpoints.cosignaturesChanged();
+    },
+    log,
+    minIntervalMs: config.witnessIntervalMs,
+  });
   const sequencer = new Sequencer({
     store, signer: key.signer, origin: key.origin, now: Date.now,
     batchIntervalMs: config.batchIntervalMs, maxBatch: config.maxBatch, maxPending: config.maxPending, log,
+    onCheckpoint: () => witnessing?.notify(),
   });
-  const reader = new TreeReader(store);
+  witnessing?.notify(); // bring witnesses up to date after a restart
   const app = createApp({ store, sequencer, registries: currentRegistries, vkey: key.vkey, checkpoints, reader, log });
   let closed = false;
   return {
-    origin: key.origin, vkey: key.vkey, store, sequencer, checkpoints, app,
+    origin: key.origin, vkey: key.vkey, store, sequencer, checkpoints, app, ...(witnessing ? { witnessing } : {}),
     async close() {
       if (closed) return;
       closed = true;
       await sequencer.close();
+      await witnessing?.close();
+      checkpoints.close();
       store.close();
     },
   };
