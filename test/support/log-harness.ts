@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConfig, type ConfigInput } from '../../server/config.ts';
 import { openLog, registriesFile, startLog, type OpenLog, type RunningLog } from '../../server/main.ts';
-import { addRegistry } from '../../server/registries.ts';
+import { addRegistry, loadRegistries } from '../../server/registries.ts';
 import { REGISTRY, REGISTRY_NAME } from './submissions.ts';
 
 export function tempDir(prefix = 'pkglog-test-'): string {
@@ -17,7 +17,9 @@ export function removeDir(dir: string): void {
 
 function prepare(flags: ConfigInput) {
   const dataDir = flags.dataDir ?? tempDir();
-  addRegistry(registriesFile(dataDir), REGISTRY_NAME, REGISTRY.publicKey.toString('base64'));
+  if (!loadRegistries(registriesFile(dataDir)).has(REGISTRY_NAME)) {
+    addRegistry(registriesFile(dataDir), REGISTRY_NAME, REGISTRY.publicKey.toString('base64'));
+  }
   return resolveConfig({ listen: '127.0.0.1:0', batchInterval: '5', ...flags, dataDir }, {});
 }
 
