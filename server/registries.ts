@@ -1,8 +1,9 @@
 /** Registries allowed to submit: `<name> <vkey or base64 Ed25519 key>` lines in the data dir's registries.txt. */
-import { existsSync, readFileSync, appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { forEachPair, readIfExists } from './config-file.ts';
 import { dirname } from 'node:path';
 import { decodeBase64 } from '../core/encoding.ts';
-import { fail, PkglogError } from '../core/errors.ts';
+import { fail } from '../core/errors.ts';
 import { validateRegistryName } from '../core/entry.ts';
 import { parseVerifierKey, SIG_TYPE_ED25519 } from '../core/note.ts';
 
@@ -20,25 +21,17 @@ export function parseRegistryKey(key: string): Buffer {
 
 export function parseRegistries(text: string, where = 'registries'): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
-    const fields = line.split(/[ \t]+/);
-    try {
-      if (fields.length !== 2) fail('malformed', 'expected "<name> <key>"');
-      const name = validateRegistryName(fields[0]);
-      if (out.has(name)) fail('malformed', `registry ${name} is listed twice`);
-      out.set(name, parseRegistryKey(fields[1]!));
-    } catch (e) {
-      if (e instanceof PkglogError) fail('malformed', `${where}:${i + 1}: ${e.message}`);
-      throw e;
-    }
+  forEachPair(text, where, '<name> <key>', (first, key) => {
+    const name = validateRegistryName(first);
+    if (out.has(name)) fail('malformed', `registry ${name} is listed twice`);
+    out.set(name, parseRegistryKey(key));
   });
   return out;
 }
 
 export function loadRegistries(file: string): Map<string, Buffer> {
-  return existsSync(file) ? parseRegistries(readFileSync(file, 'utf8'), file) : new Map();
+  const text = readIfExists(file);
+  return text === undefined ? new Map() : parseRegistries(text, file);
 }
 
 export function addRegistry(file: string, name: string, key: string): void {

@@ -1,7 +1,8 @@
 /** Witnesses the log asks for cosignatures: `<url> <cosigner vkey>` lines in the data dir's witnesses.txt. */
-import { existsSync, readFileSync, appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { forEachPair, readIfExists } from './config-file.ts';
 import { dirname } from 'node:path';
-import { fail, PkglogError } from '../core/errors.ts';
+import { fail } from '../core/errors.ts';
 import { parseVerifierKey, SIG_TYPE_COSIGNATURE_V1 } from '../core/note.ts';
 
 export interface WitnessConfig {
@@ -22,24 +23,16 @@ function checkWitness(url: string, vkey: string): void {
 
 export function parseWitnesses(text: string, where = 'witnesses'): WitnessConfig[] {
   const out: WitnessConfig[] = [];
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
-    const f = line.split(/[ \t]+/);
-    try {
-      if (f.length !== 2) fail('malformed', 'expected "<url> <vkey>"');
-      checkWitness(f[0]!, f[1]!);
-      out.push({ url: f[0]!, vkey: f[1]! });
-    } catch (e) {
-      if (e instanceof PkglogError) fail('malformed', `${where}:${i + 1}: ${e.message}`);
-      throw e;
-    }
+  forEachPair(text, where, '<url> <vkey>', (url, vkey) => {
+    checkWitness(url, vkey);
+    out.push({ url, vkey });
   });
   return out;
 }
 
 export function loadWitnesses(file: string): WitnessConfig[] {
-  return existsSync(file) ? parseWitnesses(readFileSync(file, 'utf8'), file) : [];
+  const text = readIfExists(file);
+  return text === undefined ? [] : parseWitnesses(text, file);
 }
 
 export function addWitness(file: string, url: string, vkey: string): void {
