@@ -1,0 +1,166 @@
+/**
+ * Witness throughput: add-checkpoint requests per second on ONE process (client and server share the core), with
+ * consistency proofs of typical length (~20 hashes: sizes around 2^19 in a tree of 2^20 leaves), many logs pushing
+ * concurrently (each log sequentially, as a real log does), every cosignature persisted durably before the reply.
+ * Baseline: the same client against a bare express handler on the same kind of server, in the same run.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import express from 'express';
+import { Agent, request as httpRequest } from 'node:http';
+import { integrate } from '../core/integrate.ts';
+import { nodeHashFromTiles, type Tile } from '../core/tiles.ts';
+import { hashRanges, planConsistencyProof, planRoot } from '../core/merkle.ts';
+import { ed25519Signer, formatVerifierKey, signNote, SIG_TYPE_ED25519 } from '../core/note.ts';
+import { formatCheckpoint } from '../core/checkpoint.ts';
+import { formatAddCheckpointRequest } from '../core/witness-protocol.ts';
+import type { Hash } from '../core/types.ts';
+import { WitnessStore } from '../witness/store.ts';
+import { Witness } from '../witness/witness.ts';
+import { createApp } from '../witness/app.ts';
+import { MAX_ADD_CHECKPOINT_BODY } from '../core/witness-protocol.ts';
+
+export interface Figure {
+  name: string;
+  value: number;
+  unit: string;
+  baseline?: number;
+  target?: string | number;
+  pass?: boolean;
+  ratio?: number;
+  note?: string;
+}
+
+const sha = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/** A tree of `n` leaves held as tiles (built with core/integrate.ts), able to answer roots and proofs for any size ≤ n. */
+function buildTree(n: number) {
+  const tiles = new Map<string, Buffer>();
+  const read = (t: Tile): Buffer => tiles.get(`${t.level}/${t.index}`)!.subarray(0, t.width * 32);
+  const chunk = 1 << 16;
+  let size = 0;
+  for (let start = 0; start < n; start += chunk) {
+    const hashes: Hash[] = [];
+    for (let i = start; i < Math.min(n, start + chunk); i++) hashes.push(sha(`leaf ${i}`));
+    const r = integrate(size, read, hashes);
+    for (const { tile, data } of r.tiles) tiles.set(`${tile.level}/${tile.index}`, data);
+    size = r.treeSize;
+  }
+  const node = (sz: number) => (id: { level: number; index: number }) => nodeHashFromTiles(id, sz, read);
+  return {
+    root: (sz: number): Hash => hashRanges([planRoot(sz)], node(sz))[0]!,
+    proof: (a: number, b: number): Hash[] => hashRanges(planConsistencyProof(a, b), node(b)),
+  };
+}
+
+async function listen(app: express.Express): Promise<{ server: Server; port: number }> {
+  const server = createServer({ keepAliveTimeout: 60_000 }, app);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+function post(agent: Agent, port: number, body: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path: '/add-checkpoint', method: 'POST', agent, headers: { 'content-length': body.length } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Runs every worker's bodies sequentially, workers concurrently; returns requests per second. Throws on a non-200. */
+async function drive(port: number, bodies: Buffer[][]): Promise<number> {
+  const agent = new Agent({ keepAlive: true, maxSockets: bodies.length });
+  const start = process.hrtime.bigint();
+  let total = 0;
+  await Promise.all(
+    bodies.map(async (list) => {
+      for (const b of list) {
+        const status = await post(agent, port, b);
+        if (status !== 200) throw new Error(`add-checkpoint returned ${status}`);
+        total++;
+      }
+    }),
+  );
+  const secs = Number(process.hrtime.bigint() - start) / 1e9;
+  agent.destroy();
+  return total / secs;
+}
+
+export async function benchWitness(opts: { quick?: boolean } = {}): Promise<Figure[]> {
+  const quick = opts.quick ?? process.env.BENCH_QUICK === '1';
+  const treeSize = quick ? 1 << 16 : 1 << 18;
+  const logs = quick ? 8 : 32;
+  const perLog = quick ? 40 : 120;
+  const tree = buildTree(treeSize);
+  const dir = mkdtempSync(join(tmpdir(), 'pkglog-bench-witness-'));
+  const store = WitnessStore.open(dir);
+  const witness = new Witness({ store, name: 'bench.example/witness', seed: sha('bench witness') });
+  const w = await listen(createApp({ witness }));
+  const bare = express();
+  bare.post('/add-checkpoint', express.raw({ type: () => true, limit: MAX_ADD_CHECKPOINT_BODY }), (_req, res) => {
+    res.status(200).type('text/plain').send('— bench.example/bare AAAA\n');
+  });
+  const b = await listen(bare);
+  try {
+    // Each log: the same tree contents under its own origin and key; sizes grow by a few leaves per checkpoint.
+    const warmups: Buffer[][] = [];
+    const bodies: Buffer[][] = [];
+    let proofHashes = 0;
+    let proofs = 0;
+    for (let i = 0; i < logs; i++) {
+      const origin = `bench.example/log-${i}`;
+      const signer = ed25519Signer(origin, sha(origin));
+      store.addLog(origin, formatVerifierKey(origin, SIG_TYPE_ED25519, signer.publicKey), null, 0);
+      const cp = (size: number) => Buffer.from(signNote(formatCheckpoint({ origin, treeSize: size, rootHash: tree.root(size), extensions: [] }), [signer]));
+      let size = Math.floor(treeSize / 2) + 1 + i * 977;
+      warmups.push([formatAddCheckpointRequest({ oldSize: 0, consistencyProof: [], checkpoint: cp(size) })]);
+      const list: Buffer[] = [];
+      for (let j = 0; j < perLog; j++) {
+        const next = size + 3 + ((i * 31 + j * 17) % 250);
+        const proof = tree.proof(size, next);
+        proofHashes += proof.length;
+        proofs++;
+        list.push(formatAddCheckpointRequest({ oldSize: size, consistencyProof: proof, checkpoint: cp(next) }));
+        size = next;
+      }
+      bodies.push(list);
+    }
+    await drive(w.port, warmups);
+    await drive(b.port, warmups); // warm the baseline's connections and JIT too
+    const baseline = await drive(b.port, bodies);
+    const rps = await drive(w.port, bodies);
+    const ratio = rps / baseline;
+    return [
+      {
+        name: 'witness add-checkpoint (verify, cosign, durable CAS)',
+        value: rps,
+        unit: 'req/s',
+        baseline,
+        ratio,
+        target: '≥ 1,000 req/s',
+        pass: rps >= 1000,
+        note: `${logs} logs × ${perLog} sequential checkpoints, one process; baseline: bare express handler`,
+      },
+      { name: 'witness add-checkpoint proof length (mean)', value: proofHashes / proofs, unit: 'hashes' },
+    ];
+  } finally {
+    for (const srv of [w.server, b.server]) {
+      const closed = new Promise<void>((r) => srv.close(() => r()));
+      srv.closeAllConnections();
+      await closed;
+    }
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  for (const f of await benchWitness()) console.log(JSON.stringify(f));
+}

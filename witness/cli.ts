@@ -1,0 +1,191 @@
+/**
+ * `pkglog witness …` and `pkglog evidence …`: main(argv) with argv = ['witness', ...rest] or ['evidence', ...rest].
+ */
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { isPkglogError } from '../core/errors.ts';
+import { parseVerifierKey, SIG_TYPE_COSIGNATURE_V1 } from '../core/note.ts';
+import { parseEvidence, verifyEvidence } from '../core/evidence.ts';
+import { WitnessStore } from './store.ts';
+import { validateLogVkey, type LogLevel } from './witness.ts';
+import { startWitness, DEFAULT_GOSSIP_INTERVAL_MS, DEFAULT_POLL_INTERVAL_MS } from './main.ts';
+
+const DEFAULT_DATA_DIR = 'pkglog-witness-data';
+const DEFAULT_LISTEN = '127.0.0.1:7380';
+
+const WITNESS_USAGE = `Usage: pkglog witness [options]            run a witness (C2SP tlog-witness)
+       pkglog witness add-log ORIGIN LOG_VKEY [LOG_URL] [--data-dir D]
+       pkglog witness add-peer URL WITNESS_VKEY [--data-dir D]
+
+Options (environment variable in parentheses):
+  --data-dir D          state directory (PKGLOG_WITNESS_DATA_DIR; default ./${DEFAULT_DATA_DIR})
+  --listen HOST:PORT    listen address (PKGLOG_WITNESS_LISTEN; default ${DEFAULT_LISTEN})
+  --name NAME           witness key name, used when the key is created (PKGLOG_WITNESS_NAME)
+  --key-file F          cosigner key file, created 0600 on first start (PKGLOG_WITNESS_KEY_FILE; default D/witness.key)
+  --gossip-interval MS  how often to compare checkpoints with peers (default ${DEFAULT_GOSSIP_INTERVAL_MS})
+  --poll-interval MS    how often to poll logs added with a URL (default ${DEFAULT_POLL_INTERVAL_MS})
+
+add-log: witness the log ORIGIN signed by LOG_VKEY (an Ed25519 note verifier key). With LOG_URL the witness also
+  polls the log's /checkpoint and builds consistency proofs from its tiles (pull mode). A log cannot be removed,
+  and re-adding an origin with a different key is refused: that could cosign a split view.
+add-peer: exchange cosigned checkpoints with the witness at URL (cosigner key WITNESS_VKEY) to detect forks.
+`;
+
+const EVIDENCE_USAGE = `Usage: pkglog evidence verify FILE --log-vkey VKEY
+
+Checks fork evidence (docs/evidence-format.md): both checkpoints must be validly signed by the log key VKEY and
+provably contradict each other. Exit status 0: valid evidence of a fork; 1: invalid evidence; 2: usage error.
+`;
+
+function out(s: string): void {
+  process.stdout.write(s.endsWith('\n') ? s : s + '\n');
+}
+
+function err(s: string): void {
+  process.stderr.write(s.endsWith('\n') ? s : s + '\n');
+}
+
+function logger(level: LogLevel, msg: string): void {
+  err(`${new Date().toISOString()} pkglog witness: ${level}: ${msg}`);
+}
+
+function interval(v: string | undefined, dflt: number, what: string): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 10) throw new UsageError(`${what} must be a number of milliseconds ≥ 10`);
+  return n;
+}
+
+class UsageError extends Error {}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === 'evidence') return await evidenceMain(rest);
+    return await witnessMain(rest);
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      err(`pkglog ${command}: ${(e as Error).message}\n`);
+      err(command === 'evidence' ? EVIDENCE_USAGE : WITNESS_USAGE);
+      return 2;
+    }
+    if (isPkglogError(e)) {
+      err(`pkglog ${command}: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+async function witnessMain(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      'data-dir': { type: 'string' },
+      listen: { type: 'string' },
+      name: { type: 'string' },
+      'key-file': { type: 'string' },
+      'gossip-interval': { type: 'string' },
+      'poll-interval': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    out(WITNESS_USAGE);
+    return 0;
+  }
+  const env = process.env;
+  const dataDir = values['data-dir'] ?? env.PKGLOG_WITNESS_DATA_DIR ?? DEFAULT_DATA_DIR;
+  const [sub, ...pos] = positionals;
+  const nowSeconds = Math.floor(Date.now() / 1000);
+  if (sub === 'add-log') {
+    if (pos.length < 2 || pos.length > 3) throw new UsageError('add-log needs ORIGIN LOG_VKEY [LOG_URL]');
+    const [origin, vkey, url] = pos as [string, string, string | undefined];
+    const v = validateLogVkey(vkey);
+    if (v.name !== origin) err(`pkglog witness: warning: the key name ${JSON.stringify(v.name)} differs from the origin ${JSON.stringify(origin)}`);
+    if (url !== undefined && !/^https?:\/\/\S+$/.test(url)) throw new UsageError('LOG_URL must be an http(s) URL');
+    const store = WitnessStore.open(dataDir);
+    try {
+      const log = store.addLog(origin, vkey, url ?? null, nowSeconds);
+      out(`pkglog witness: witnessing ${log.origin}${log.url ? ` (pull from ${log.url})` : ''}`);
+      out(`pkglog witness: monitoring path /${log.originHash}/checkpoint`);
+    } finally {
+      store.close();
+    }
+    return 0;
+  }
+  if (sub === 'add-peer') {
+    if (pos.length !== 2) throw new UsageError('add-peer needs URL WITNESS_VKEY');
+    const [url, vkey] = pos as [string, string];
+    if (!/^https?:\/\/\S+$/.test(url)) throw new UsageError('URL must be an http(s) URL');
+    if (parseVerifierKey(vkey).type !== SIG_TYPE_COSIGNATURE_V1) throw new UsageError('WITNESS_VKEY must be a cosigner key (type 0x04)');
+    const store = WitnessStore.open(dataDir);
+    try {
+      store.addPeer(url.replace(/\/+$/, ''), vkey, nowSeconds);
+    } finally {
+      store.close();
+    }
+    out(`pkglog witness: gossiping with ${url}`);
+    return 0;
+  }
+  if (sub !== undefined) throw new UsageError(`unknown witness subcommand ${JSON.stringify(sub)}`);
+
+  const keyFile = values['key-file'] ?? env.PKGLOG_WITNESS_KEY_FILE;
+  const name = values.name ?? env.PKGLOG_WITNESS_NAME;
+  const running = await startWitness({
+    dataDir,
+    listen: values.listen ?? env.PKGLOG_WITNESS_LISTEN ?? DEFAULT_LISTEN,
+    ...(name !== undefined ? { name } : {}),
+    ...(keyFile !== undefined ? { keyFile } : {}),
+    gossipIntervalMs: interval(values['gossip-interval'], DEFAULT_GOSSIP_INTERVAL_MS, '--gossip-interval'),
+    pollIntervalMs: interval(values['poll-interval'], DEFAULT_POLL_INTERVAL_MS, '--poll-interval'),
+    log: logger,
+  });
+  out(`pkglog witness: vkey ${running.vkey}`);
+  out(`pkglog witness: listening on ${running.url}`);
+  return new Promise<number>((resolve) => {
+    const stop = () => {
+      void running.close().then(() => resolve(0));
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
+async function evidenceMain(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { 'log-vkey': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    out(EVIDENCE_USAGE);
+    return 0;
+  }
+  const [sub, file, ...extra] = positionals;
+  if (sub !== 'verify' || file === undefined || extra.length > 0) throw new UsageError('expected: evidence verify FILE --log-vkey VKEY');
+  if (values['log-vkey'] === undefined) throw new UsageError('--log-vkey is required');
+  let text: Buffer;
+  try {
+    text = readFileSync(file);
+  } catch (e) {
+    err(`pkglog evidence: cannot read ${file}: ${(e as Error).message}`);
+    return 1;
+  }
+  let verifier;
+  try {
+    verifier = validateLogVkey(values['log-vkey']);
+  } catch (e) {
+    throw new UsageError(`--log-vkey: ${(e as Error).message}`);
+  }
+  try {
+    const summary = verifyEvidence(parseEvidence(text), verifier);
+    out(`pkglog evidence: VALID fork evidence: ${summary.description}`);
+    return 0;
+  } catch (e) {
+    if (!isPkglogError(e)) throw e;
+    err(`pkglog evidence: INVALID evidence (${e.code}): ${e.message}`);
+    return 1;
+  }
+}

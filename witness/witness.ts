@@ -1,0 +1,303 @@
+/**
+ * The witness itself, independent of HTTP: C2SP tlog-witness add-checkpoint (check, cosign, compare-and-swap,
+ * persist, answer), and checking any checkpoint signed by a configured log against what this witness has cosigned
+ * (gossip), producing fork evidence when the two provably contradict.
+ */
+import { fail, isPkglogError, PkglogError } from '../core/errors.ts';
+import type { Hash } from '../core/types.ts';
+import { parseAddCheckpointRequest, type AddCheckpointRequest } from '../core/witness-protocol.ts';
+import {
+  formatSignatureLine,
+  formatSignedNote,
+  formatVerifierKey,
+  parseSignedNote,
+  parseVerifierKey,
+  signText,
+  verifyNote,
+  SIG_TYPE_COSIGNATURE_V1,
+  SIG_TYPE_ED25519,
+  type Signer,
+  type Verifier,
+} from '../core/note.ts';
+import { parseCheckpoint, type Checkpoint } from '../core/checkpoint.ts';
+import { cosignatureSigner, cosignatureTimestamp } from '../core/cosignature.ts';
+import { verifyConsistency } from '../core/merkle.ts';
+import { EMPTY_ROOT } from '../core/hash.ts';
+import { buildEvidence, classifyEvidenceProof, formatEvidence, verifyEvidence } from '../core/evidence.ts';
+import { CommitQueue } from './commit-queue.ts';
+import { LogClient, type Fetch } from './log-client.ts';
+import type { AdvanceOp, CosignedCheckpoint, LogConfig, WitnessStore } from './store.ts';
+
+export type LogLevel = 'info' | 'warn' | 'error';
+export type Logger = (level: LogLevel, msg: string) => void;
+
+export interface WitnessHooks {
+  /** Called after a request passed every check and was cosigned, before its compare-and-swap (tests park here). */
+  afterCheck?: (origin: string, treeSize: number) => Promise<void> | void;
+}
+
+export interface WitnessOptions {
+  store: WitnessStore;
+  name: string;
+  seed: Uint8Array;
+  /** Clock in milliseconds (default Date.now). */
+  now?: () => number;
+  log?: Logger;
+  fetch?: Fetch;
+  hooks?: WitnessHooks;
+}
+
+export interface Verdict {
+  result: 'consistent' | 'fork' | 'unknown';
+  reason: string;
+  /** The witness's latest cosigned checkpoint for the origin, if any. */
+  latest?: CosignedCheckpoint;
+  /** Canonical evidence text (core/evidence.ts) when result is 'fork'. */
+  evidence?: string;
+}
+
+interface Verified {
+  log: LogConfig;
+  verifier: Verifier;
+  checkpoint: Checkpoint;
+  text: string;
+  /** The note with only the log's verified signature(s). */
+  logSigned(): string;
+  logSignatures: ReturnType<typeof verifyNote>['verified'][number]['signature'][];
+}
+
+const MAX_CAS_RETRIES = 8;
+
+export function validateLogVkey(vkey: string): Verifier {
+  const v = parseVerifierKey(vkey);
+  if (v.type !== SIG_TYPE_ED25519) fail('malformed', 'a log key must be an Ed25519 note verifier key (type 0x01)');
+  return v;
+}
+
+export class Witness {
+  readonly store: WitnessStore;
+  readonly signer: Signer;
+  /** The cosigner verifier key (type 0x04). */
+  readonly vkey: string;
+  readonly now: () => number;
+  readonly log: Logger;
+  private readonly hooks: WitnessHooks;
+  private readonly fetch: Fetch | undefined;
+  private readonly verifiers = new Map<string, Verifier>();
+  private readonly clients = new Map<string, LogClient>();
+  private readonly commits: CommitQueue<AdvanceOp>;
+
+  constructor(opts: WitnessOptions) {
+    this.store = opts.store;
+    this.now = opts.now ?? Date.now;
+    this.log = opts.log ?? (() => {});
+    this.hooks = opts.hooks ?? {};
+    this.fetch = opts.fetch;
+    this.signer = cosignatureSigner(opts.name, opts.seed, () => Math.floor(this.now() / 1000));
+    this.vkey = formatVerifierKey(opts.name, SIG_TYPE_COSIGNATURE_V1, this.signer.publicKey);
+    this.commits = new CommitQueue((ops) => this.store.advance(ops));
+  }
+
+  private nowSeconds(): number {
+    return Math.floor(this.now() / 1000);
+  }
+
+  verifierFor(log: LogConfig): Verifier {
+    let v = this.verifiers.get(log.vkey);
+    if (v === undefined) {
+      v = validateLogVkey(log.vkey);
+      this.verifiers.set(log.vkey, v);
+    }
+    return v;
+  }
+
+  clientFor(url: string): LogClient {
+    let c = this.clients.get(url);
+    if (c === undefined) {
+      c = new LogClient(url, this.fetch === undefined ? {} : { fetch: this.fetch });
+      this.clients.set(url, c);
+    }
+    return c;
+  }
+
+  /** Parse, find the origin (404), verify the log's signature (403). The note is parsed once on the hot path. */
+  verifyLogSigned(note: Uint8Array | string): Verified {
+    const bytes = typeof note === 'string' ? Buffer.from(note, 'utf8') : Buffer.from(note.buffer, note.byteOffset, note.byteLength);
+    const nl = bytes.indexOf(0x0a);
+    const log = nl > 0 ? this.store.getLog(bytes.toString('utf8', 0, nl)) : undefined;
+    if (log === undefined) {
+      const origin = parseCheckpoint(parseSignedNote(bytes).text).origin; // malformed → 400 before 404
+      return fail('not_found', `unknown log origin ${JSON.stringify(origin)}`);
+    }
+    const verifier = this.verifierFor(log);
+    let vn;
+    try {
+      vn = verifyNote(bytes, [verifier]);
+    } catch (e) {
+      if (isPkglogError(e, 'bad_signature') || isPkglogError(e, 'unknown_key')) {
+        fail('bad_signature', `no valid signature by the key of log ${log.origin}: ${e.message}`);
+      }
+      throw e;
+    }
+    const text = vn.note.text;
+    const checkpoint = parseCheckpoint(text);
+    if (checkpoint.origin !== log.origin) fail('malformed', 'checkpoint origin line is not the first line of the note');
+    const logSignatures = vn.verified.map((v) => v.signature);
+    return { log, verifier, checkpoint, text, logSignatures, logSigned: () => formatSignedNote({ text, signatures: logSignatures }) };
+  }
+
+  /** C2SP tlog-witness add-checkpoint on a raw request body; returns the cosignature line(s). */
+  async addCheckpoint(body: Uint8Array): Promise<string> {
+    return this.cosign(parseAddCheckpointRequest(body));
+  }
+
+  /** add-checkpoint on a parsed request. Throws PkglogError; 'conflict' carries details.treeSize (the 409 body). */
+  async cosign(req: AddCheckpointRequest): Promise<string> {
+    const v = this.verifyLogSigned(req.checkpoint);
+    const { checkpoint: cp } = v;
+    if (req.oldSize > cp.treeSize) fail('out_of_range', `old size ${req.oldSize} is larger than the checkpoint size ${cp.treeSize}`);
+    for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
+      const log = attempt === 0 ? v.log : this.store.getLog(cp.origin)!;
+      const latest = this.store.latest(cp.origin);
+      this.check(log, v, req, latest);
+      const sig = signText(v.text, this.signer);
+      const cosigned: CosignedCheckpoint = {
+        origin: cp.origin,
+        treeSize: cp.treeSize,
+        root: cp.rootHash,
+        cosignedAt: cosignatureTimestamp(sig),
+        note: formatSignedNote({ text: v.text, signatures: [...v.logSignatures, sig] }),
+      };
+      await this.hooks.afterCheck?.(cp.origin, cp.treeSize);
+      if (await this.commits.submit({ expectedSize: latest?.treeSize ?? null, checkpoint: cosigned })) {
+        return formatSignatureLine(sig);
+      }
+      // Lost the race: someone else advanced (or froze) this log in between. Re-check against the new state.
+    }
+    return fail('overloaded', `too much contention on log ${cp.origin}; retry`);
+  }
+
+  /** The add-checkpoint checks against the current state, in the spec's order. */
+  private check(log: LogConfig, v: Verified, req: AddCheckpointRequest, latest: CosignedCheckpoint | undefined): void {
+    const cp = v.checkpoint;
+    const known = latest?.treeSize ?? 0;
+    if (req.oldSize !== known) {
+      if (latest !== undefined && cp.treeSize <= latest.treeSize) this.checkAgainstHistory(v, 'add-checkpoint');
+      fail('conflict', `old size ${req.oldSize} does not match the latest cosigned size ${known}`, { treeSize: known });
+    }
+    if (log.frozenEvidence !== null) {
+      fail('inconsistent', `this witness holds fork evidence #${log.frozenEvidence} for log ${cp.origin} and no longer cosigns it`);
+    }
+    if (req.oldSize === 0 && req.consistencyProof.length !== 0) fail('invalid_proof', 'the consistency proof must be empty when old is 0');
+    if (cp.treeSize === 0 && !cp.rootHash.equals(EMPTY_ROOT)) fail('invalid_proof', 'a checkpoint of size 0 must have the empty-tree root');
+    if (latest === undefined) return;
+    if (cp.treeSize === latest.treeSize) {
+      if (cp.rootHash.equals(latest.root)) return; // resubmission: cosigned again with a fresh timestamp
+      this.recordFork(buildEvidence(latest.note, v.logSigned()), 'add-checkpoint');
+      fail('inconsistent', `tree size ${cp.treeSize} was already cosigned with a different root hash`);
+    }
+    verifyConsistency(latest.treeSize, cp.treeSize, latest.root, cp.rootHash, req.consistencyProof);
+  }
+
+  /** A smaller checkpoint than the latest: if this witness cosigned that exact size with another root, that is a fork. */
+  private checkAgainstHistory(v: Verified, source: string): Verdict | undefined {
+    const old = this.store.historyAt(v.checkpoint.origin, v.checkpoint.treeSize);
+    if (old === undefined) return undefined;
+    if (old.root.equals(v.checkpoint.rootHash)) return { result: 'consistent', reason: `this witness cosigned the same root for tree size ${old.treeSize}` };
+    const evidence = this.recordFork(buildEvidence(old.note, v.logSigned()), source);
+    return { result: 'fork', reason: `this witness cosigned a different root for tree size ${old.treeSize}`, evidence };
+  }
+
+  /** Verifies evidence (never record anything unverifiable), stores it, freezes the log, logs at error level. Returns its text. */
+  recordFork(evidence: ReturnType<typeof buildEvidence>, source: string): string {
+    const log = this.store.getLog(evidence.origin);
+    if (log === undefined) fail('internal', 'evidence for an unknown log');
+    const summary = verifyEvidence(evidence, this.verifierFor(log));
+    const text = formatEvidence(evidence);
+    const { id, isNew } = this.store.recordEvidence(evidence.origin, text, source, this.nowSeconds());
+    if (isNew) this.log('error', `FORK DETECTED (evidence #${id}, via ${source}): ${summary.description}; no longer cosigning ${evidence.origin}`);
+    return text;
+  }
+
+  /**
+   * Checks a checkpoint signed by a configured log against this witness's view (what it cosigned), fetching the
+   * proof from the log's tiles when needed. Throws for unknown origins (404), bad signatures (403), bad input (400).
+   */
+  async checkCheckpoint(note: Uint8Array | string, source: string): Promise<Verdict> {
+    const v = this.verifyLogSigned(note);
+    const cp = v.checkpoint;
+    const latest = this.store.latest(cp.origin);
+    const verdict = await this.compare(v, latest, source);
+    return latest === undefined ? verdict : { ...verdict, latest };
+  }
+
+  private async compare(v: Verified, latest: CosignedCheckpoint | undefined, source: string): Promise<Verdict> {
+    const cp = v.checkpoint;
+    if (latest === undefined) return { result: 'unknown', reason: `this witness has not cosigned any checkpoint of ${cp.origin}` };
+    if (cp.treeSize === latest.treeSize) {
+      if (cp.rootHash.equals(latest.root)) return { result: 'consistent', reason: 'same tree size and root as the latest cosigned checkpoint' };
+      const evidence = this.recordFork(buildEvidence(latest.note, v.logSigned()), source);
+      return { result: 'fork', reason: `this witness cosigned a different root for tree size ${cp.treeSize}`, evidence };
+    }
+    if (cp.treeSize < latest.treeSize) {
+      const h = this.checkAgainstHistory(v, source);
+      if (h !== undefined) return h;
+    }
+    const [smaller, smallerNote, larger, largerNote] =
+      cp.treeSize < latest.treeSize
+        ? [cp, v.logSigned(), { ...cp, treeSize: latest.treeSize, rootHash: latest.root }, latest.note]
+        : [{ ...cp, treeSize: latest.treeSize, rootHash: latest.root }, latest.note, cp, v.logSigned()];
+    if (smaller.treeSize === 0) {
+      return smaller.rootHash.equals(EMPTY_ROOT)
+        ? { result: 'consistent', reason: 'the empty tree is a prefix of every tree' }
+        : { result: 'unknown', reason: 'a size-0 checkpoint with a non-empty root' };
+    }
+    if (v.log.url === null) return { result: 'unknown', reason: `no URL configured for ${cp.origin}: cannot fetch a consistency proof` };
+    let proof: Hash[];
+    try {
+      proof = await this.clientFor(v.log.url).evidenceProof(smaller.treeSize, larger.treeSize);
+    } catch (e) {
+      return { result: 'unknown', reason: `cannot build a proof from the log's tiles: ${(e as Error).message}` };
+    }
+    switch (classifyEvidenceProof(smaller, larger, proof)) {
+      case 'consistent':
+        return { result: 'consistent', reason: `tree size ${smaller.treeSize} is a prefix of tree size ${larger.treeSize}` };
+      case 'fork': {
+        const evidence = this.recordFork(buildEvidence(smallerNote, largerNote, proof), source);
+        return { result: 'fork', reason: `tree size ${smaller.treeSize} is not a prefix of tree size ${larger.treeSize}`, evidence };
+      }
+      default:
+        return { result: 'unknown', reason: `the log's tiles do not match its checkpoint of size ${larger.treeSize}` };
+    }
+  }
+
+  /**
+   * Pull mode: fetch the log's checkpoint, build the consistency proof from its tiles, and cosign it through the
+   * same add-checkpoint path. Returns what happened (for logs and tests).
+   */
+  async pull(log: LogConfig): Promise<string> {
+    if (log.url === null) return 'no URL';
+    if (log.frozenEvidence !== null) return 'frozen';
+    const client = this.clientFor(log.url);
+    const note = await client.checkpoint();
+    const v = this.verifyLogSigned(note);
+    if (v.log.origin !== log.origin) fail('malformed', `${log.url}/checkpoint is for origin ${v.log.origin}, not ${log.origin}`);
+    const latest = this.store.latest(log.origin);
+    const known = latest?.treeSize ?? 0;
+    if (latest !== undefined && v.checkpoint.treeSize < known) {
+      const verdict = await this.compare(v, latest, `pull ${log.url}`);
+      return `log served an older checkpoint (${v.checkpoint.treeSize} < ${known}): ${verdict.result}`;
+    }
+    if (latest !== undefined && v.checkpoint.treeSize === known && v.checkpoint.rootHash.equals(latest.root)) return 'up to date';
+    const proof = latest === undefined ? [] : await client.consistencyProof(known, v.checkpoint.treeSize);
+    try {
+      await this.cosign({ oldSize: known, consistencyProof: proof, checkpoint: note });
+      return `cosigned ${v.checkpoint.treeSize}`;
+    } catch (e) {
+      if (!(e instanceof PkglogError) || e.code !== 'invalid_proof') throw e;
+      // The tiles do not prove the new checkpoint extends the cosigned one: find out whether it is a provable fork.
+      const verdict = await this.compare(v, this.store.latest(log.origin), `pull ${log.url}`);
+      return `refused ${v.checkpoint.treeSize}: ${e.message} (${verdict.result}: ${verdict.reason})`;
+    }
+  }
+}
