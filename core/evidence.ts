@@ -16,7 +16,7 @@ import type { ProofRange } from './merkle.ts';
 import { fail, isPkglogError } from './errors.ts';
 import { parseSignedNote, verifyNote, MAX_NOTE_SIZE } from './note.ts';
 import { parseCheckpoint } from './checkpoint.ts';
-import { planConsistencyProof } from './merkle.ts';
+import { planConsistencyProof, rootsFromConsistencyPath } from './merkle.ts';
 import { nodeHash } from './hash.ts';
 import { decodeBase64, encodeBase64, decodeUtf8 } from './encoding.ts';
 
@@ -64,34 +64,7 @@ export function rootsFromEvidenceProof(m: number, n: number, proof: Hash[]): { o
   if (!Number.isSafeInteger(m) || !Number.isSafeInteger(n) || !(m > 0 && m < n)) fail('out_of_range', `bad sizes ${m}, ${n}`);
   if (!Array.isArray(proof) || proof.length === 0 || proof.length > MAX_EVIDENCE_PROOF) fail('invalid_proof', 'bad evidence proof length');
   for (const h of proof) if (!(h instanceof Uint8Array) || h.length !== 32) fail('invalid_proof', 'proof value is not a 32-byte hash');
-  const odd = (x: number): boolean => x % 2 === 1;
-  const half = (x: number): number => Math.floor(x / 2);
-  let fn = m - 1;
-  let sn = n - 1;
-  while (odd(fn)) {
-    fn = half(fn);
-    sn = half(sn);
-  }
-  let fr: Hash = Buffer.from(proof[0]!);
-  let sr: Hash = fr;
-  for (let i = 1; i < proof.length; i++) {
-    const c = proof[i]!;
-    if (sn === 0) fail('invalid_proof', 'evidence proof is too long');
-    if (odd(fn) || fn === sn) {
-      fr = nodeHash(c, fr);
-      sr = nodeHash(c, sr);
-      while (!odd(fn) && fn !== 0) {
-        fn = half(fn);
-        sn = half(sn);
-      }
-    } else {
-      sr = nodeHash(sr, c);
-    }
-    fn = half(fn);
-    sn = half(sn);
-  }
-  if (sn !== 0) fail('invalid_proof', 'evidence proof is too short');
-  return { oldRoot: fr, newRoot: sr };
+  return rootsFromConsistencyPath(m, n, proof);
 }
 
 /**

@@ -237,8 +237,19 @@ export function verifyConsistency(oldSize: number, newSize: number, oldRoot: Has
   if (!isHash(oldRoot) || !isHash(newRoot)) fail('invalid_proof', 'root is not a 32-byte hash');
   if (proof.length === 0) fail('invalid_proof', 'consistency proof is empty');
   // Step 2: if oldSize is an exact power of two, the old root is the first proof node.
-  let path = proof;
-  if (isPowerOfTwo(oldSize)) path = [oldRoot, ...proof];
+  const path = isPowerOfTwo(oldSize) ? [oldRoot, ...proof] : proof;
+  const { oldRoot: fr, newRoot: sr } = rootsFromConsistencyPath(oldSize, newSize, path);
+  if (!equalHashes(fr, oldRoot)) fail('invalid_proof', `consistency proof does not match the root of tree size ${oldSize}`);
+  if (!equalHashes(sr, newRoot)) fail('invalid_proof', `consistency proof does not match the root of tree size ${newSize}`);
+}
+
+/**
+ * RFC 9162 §2.1.4.2 steps 3–7: the roots of sizes oldSize and newSize (0 < oldSize < newSize) that a consistency path
+ * implies, where the path is the proof with the old root prepended when oldSize is a power of two (step 2).
+ * Throws 'invalid_proof' when the path has the wrong length. Fork evidence (core/evidence.ts) uses it directly.
+ */
+export function rootsFromConsistencyPath(oldSize: number, newSize: number, path: Hash[]): { oldRoot: Hash; newRoot: Hash } {
+  if (path.length === 0) fail('invalid_proof', 'consistency proof is empty');
   let fn = oldSize - 1;
   let sn = newSize - 1;
   while (odd(fn)) {
@@ -253,11 +264,9 @@ export function verifyConsistency(oldSize: number, newSize: number, oldRoot: Has
     if (odd(fn) || fn === sn) {
       fr = nodeHash(c, fr);
       sr = nodeHash(c, sr);
-      if (!odd(fn)) {
-        while (!odd(fn) && fn !== 0) {
-          fn = half(fn);
-          sn = half(sn);
-        }
+      while (!odd(fn) && fn !== 0) {
+        fn = half(fn);
+        sn = half(sn);
       }
     } else {
       sr = nodeHash(sr, c);
@@ -266,6 +275,5 @@ export function verifyConsistency(oldSize: number, newSize: number, oldRoot: Has
     sn = half(sn);
   }
   if (sn !== 0) fail('invalid_proof', 'consistency proof is too short');
-  if (!equalHashes(fr, oldRoot)) fail('invalid_proof', `consistency proof does not match the root of tree size ${oldSize}`);
-  if (!equalHashes(sr, newRoot)) fail('invalid_proof', `consistency proof does not match the root of tree size ${newSize}`);
+  return { oldRoot: fr, newRoot: sr };
 }
