@@ -17,7 +17,6 @@ import { fail, isPkglogError } from './errors.ts';
 import { parseSignedNote, verifyNote, MAX_NOTE_SIZE } from './note.ts';
 import { parseCheckpoint } from './checkpoint.ts';
 import { planConsistencyProof, rootsFromConsistencyPath } from './merkle.ts';
-import { nodeHash } from './hash.ts';
 import { decodeBase64, encodeBase64, decodeUtf8 } from './encoding.ts';
 
 export const EVIDENCE_FORMAT = 'pkglog-fork-evidence/v1';
