@@ -36,7 +36,7 @@ export interface WitnessingDeps {
   minIntervalMs?: number;
   /** Per-request timeout (default 10 s). */
   timeoutMs?: number;
-  /** Backoff after a failure: starts at minIntervalMs, doubles, capped here (default 5 minutes). */
+  /** Backoff after a failure: starts at minIntervalMs, doubles, capped here (default 1 minute). */
   maxBackoffMs?: number;
 }
 
@@ -77,7 +77,7 @@ export class Witnessing {
     this.fetch = deps.fetch ?? fetch;
     this.minIntervalMs = deps.minIntervalMs ?? 1000;
     this.timeoutMs = deps.timeoutMs ?? 10_000;
-    this.maxBackoffMs = deps.maxBackoffMs ?? 5 * 60_000;
+    this.maxBackoffMs = deps.maxBackoffMs ?? 60_000;
     this.states = deps.witnesses.map((w) => {
       const verifier = parseVerifierKey(w.vkey);
       if (verifier.type !== SIG_TYPE_COSIGNATURE_V1) fail('malformed', `witness key for ${w.url} is not a cosigner key (type 0x04)`);

@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCheckpoint } from '../../core/checkpoint.ts';
+import { parsePolicy, verifyCheckpointWithPolicy } from '../../core/policy.ts';
 import { leafHash } from '../../core/hash.ts';
 import { parseSignedNote, parseSignerKey, parseVerifierKey, verifyNote } from '../../core/note.ts';
 import { parseEntryBundle } from '../../core/tiles.ts';
@@ -98,7 +99,7 @@ describe('e2e: a split view is refused, detected by gossip, and proven', functio
       pkglog(['witnesses', 'add', ws[1]!.url, vkeys[1]!], logEnv),
     ]);
     for (const r of setup) assert.equal(r.status, 0, r.stderr);
-    const log = await startProcess(['serve'], logEnv);
+    const log = await startProcess(['serve', '--witness-interval', '200'], logEnv);
     procs.push(log);
     const logVkey = log.info.get('vkey')!;
     const logVerifier = parseVerifierKey(logVkey);
@@ -112,6 +113,22 @@ describe('e2e: a split view is refused, detected by gossip, and proven', functio
     }, 10_000, 'the log to reach size 6');
     const honestCp = parseCheckpoint(verifyNote(honestNote, [logVerifier]).note.text);
 
+    // --- w1 and w2 witness the log; it pushes its checkpoints to them and publishes both cosignatures ---
+    for (const i of [0, 1]) {
+      const r = await pkglog(['witness', 'add-log', ORIGIN, logVkey, log.url, '--data-dir', wDirs[i]!]);
+      assert.equal(r.status, 0, r.stderr);
+    }
+    const policy = parsePolicy(`log ${logVkey}\nwitness w1 ${vkeys[0]}\nwitness w2 ${vkeys[1]}\ngroup both all w1 w2\nquorum both\n`);
+    const published = await until(async () => {
+      const t = await (await fetch(`${log.url}/checkpoint`)).text();
+      try {
+        return verifyCheckpointWithPolicy(policy, t);
+      } catch {
+        return undefined;
+      }
+    }, 20_000, 'the log to publish cosignatures of w1 and w2');
+    assert.deepEqual(published.cosigners.map((c) => c.witness.name).sort(), ['w1', 'w2']);
+
     // --- the equivocating double: the log's own key, a history that diverges after 3 entries ---
     const signer = parseSignerKey(readFileSync(join(logDir, 'log.key'), 'utf8').trim());
     const bundle = parseEntryBundle(Buffer.from(await (await fetch(`${log.url}/tile/entries/000.p/6`)).arrayBuffer()));
@@ -124,8 +141,6 @@ describe('e2e: a split view is refused, detected by gossip, and proven', functio
 
     // --- the witnesses learn the log: w1, w2 pull from the log itself, w3 (the victim) from the double ---
     const adds = await Promise.all([
-      pkglog(['witness', 'add-log', ORIGIN, logVkey, log.url, '--data-dir', wDirs[0]!]),
-      pkglog(['witness', 'add-log', ORIGIN, logVkey, log.url, '--data-dir', wDirs[1]!]),
       pkglog(['witness', 'add-log', ORIGIN, logVkey, `${double.url}/victim`, '--data-dir', wDirs[2]!]),
     ]);
     for (const r of adds) assert.equal(r.status, 0, r.stderr);
