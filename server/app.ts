@@ -14,6 +14,7 @@ import { errorMiddleware, errorResponse, sendError } from './http-errors.ts';
 import type { Registries } from './registries.ts';
 import type { Sequenced, Sequencer } from './sequencer.ts';
 import { TreeReader } from './tree-reader.ts';
+import type { VerifyPool } from './verify-pool.ts';
 import { CheckpointView } from './checkpoint-view.ts';
 
 export const MAX_BODY = 64 * 1024;
@@ -29,6 +30,8 @@ export interface AppDeps {
   vkey: string;
   checkpoints: CheckpointView;
   reader?: TreeReader;
+  /** Verifies submission signatures on worker threads (else on the event loop). */
+  verifyPool?: VerifyPool;
   log?: (msg: string) => void;
 }
 
@@ -49,12 +52,13 @@ export function createApp(deps: AppDeps): express.Express {
     }
   };
 
-  /** Parses, authorizes and verifies one submission (throws 400/403). */
-  const verify = (body: unknown): Submission => {
+  /** Parses, authorizes and verifies one submission (throws 400/403); signatures on the worker pool when there is one. */
+  const verify = async (body: unknown): Promise<Submission> => {
     const s = parseSubmission(body);
     const key = deps.registries().get(s.registryName);
     if (key === undefined) fail('unknown_key', `registry ${JSON.stringify(s.registryName)} is not allowed to submit to this log`);
-    verifySubmissionSignatures(s, key);
+    if (deps.verifyPool) await deps.verifyPool.verify(s, key);
+    else verifySubmissionSignatures(s, key);
     return s;
   };
 
@@ -72,7 +76,7 @@ export function createApp(deps: AppDeps): express.Express {
   };
 
   app.post('/v1/entries', express.json({ limit: MAX_BODY, strict: true, type: () => true }), route(async (req, res) => {
-    const s = verify(req.body);
+    const s = await verify(req.body);
     res.json(await reply(await sequencer.submit(s)));
   }));
 
@@ -82,7 +86,7 @@ export function createApp(deps: AppDeps): express.Express {
     if (list.length > MAX_BATCH_ENTRIES) fail('too_large', `at most ${MAX_BATCH_ENTRIES} entries per batch`);
     const results = await Promise.all(list.map(async (item) => {
       try {
-        return await reply(await sequencer.submit(verify(item)));
+        return await reply(await sequencer.submit(await verify(item)));
       } catch (e) {
         const { status, body } = errorResponse(e);
         return { ...body, status };

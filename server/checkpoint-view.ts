@@ -26,6 +26,8 @@ export class CheckpointView {
   readonly quorum: number;
   private readonly waitMs: number;
   private waiters: Waiter[] = [];
+  /** Notes by size; signed checkpoints never change, only cosignatures are added (cosignaturesChanged clears it). */
+  private readonly notes = new Map<number, string>();
 
   constructor(store: LogStore, quorum = 0, waitMs = 10_000) {
     this.store = store;
@@ -35,10 +37,15 @@ export class CheckpointView {
 
   /** The note of exactly this size with its cosignatures; 'not_found' if the log never signed that size. */
   noteAt(treeSize: number): string {
+    const hit = this.notes.get(treeSize);
+    if (hit !== undefined) return hit;
     const note = this.store.checkpoint(treeSize);
     if (note === undefined) fail('not_found', `the log never signed a checkpoint of size ${treeSize}`);
     const cosigs = this.store.cosignatureLines(treeSize);
-    return cosigs.length === 0 ? note : note + cosigs.map((l) => l + '\n').join('');
+    const full = cosigs.length === 0 ? note : note + cosigs.map((l) => l + '\n').join('');
+    if (this.notes.size >= 64) this.notes.delete(this.notes.keys().next().value!);
+    this.notes.set(treeSize, full);
+    return full;
   }
 
   /** The published checkpoint. */
@@ -73,6 +80,7 @@ export class CheckpointView {
 
   /** Called after cosignatures are stored: answers the replies that a newly published checkpoint covers. */
   cosignaturesChanged(): void {
+    this.notes.clear();
     if (this.waiters.length === 0) return;
     const published = this.latest();
     const ready = this.waiters.filter((w) => w.minSize <= published.treeSize);

@@ -16,6 +16,7 @@ Runs the log: submissions, sequencer, C2SP tlog-tiles read API. The key is gener
   --key-file FILE       log signing key file                             [env PKGLOG_KEY_FILE, default DIR/log.key]
   --batch-interval MS   integrate pending submissions at least this often [env PKGLOG_BATCH_INTERVAL_MS, default 100]
   --max-pending N       pending pool size before 503                     [env PKGLOG_MAX_PENDING, default 20000]
+  --verify-threads N    worker threads checking signatures (0: main thread) [env PKGLOG_VERIFY_THREADS, default cores-1]
   --witness-quorum K    cosignatures a checkpoint needs to be published  [env PKGLOG_WITNESS_QUORUM, default 0]
                         (0: publish at once and add cosignatures as they arrive)
   --witness-interval MS at least this long between add-checkpoint calls to one witness [default 1000]
@@ -63,7 +64,7 @@ async function serve(args: string[]): Promise<number> {
     options: {
       'data-dir': { type: 'string' }, listen: { type: 'string' }, origin: { type: 'string' }, 'key-file': { type: 'string' },
       'batch-interval': { type: 'string' }, 'max-pending': { type: 'string' }, 'witness-quorum': { type: 'string' },
-      'witness-interval': { type: 'string' }, 'witness-wait': { type: 'string' },
+      'witness-interval': { type: 'string' }, 'witness-wait': { type: 'string' }, 'verify-threads': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -71,7 +72,7 @@ async function serve(args: string[]): Promise<number> {
   const config = resolveConfig({
     dataDir: values['data-dir'], listen: values.listen, origin: values.origin, keyFile: values['key-file'],
     batchInterval: values['batch-interval'], maxPending: values['max-pending'], witnessQuorum: values['witness-quorum'],
-    witnessInterval: values['witness-interval'], witnessWait: values['witness-wait'],
+    witnessInterval: values['witness-interval'], witnessWait: values['witness-wait'], verifyThreads: values['verify-threads'],
   });
   const log = await startLog(config);
   out(`pkglog: origin ${log.origin}\npkglog: vkey ${log.vkey}\npkglog: data ${config.dataDir}\npkglog: listening on ${log.url}\n`);

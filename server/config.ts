@@ -2,6 +2,7 @@
 import { join, resolve } from 'node:path';
 import { fail } from '../core/errors.ts';
 import { parseDecimal } from '../core/encoding.ts';
+import { defaultVerifyThreads } from './verify-pool.ts';
 
 export interface LogConfig {
   dataDir: string;
@@ -18,6 +19,8 @@ export interface LogConfig {
   witnessIntervalMs: number;
   /** With a quorum, how long a submission reply waits for a cosigned checkpoint. */
   witnessWaitMs: number;
+  /** Worker threads verifying submission signatures (0: on the event loop). */
+  verifyThreads: number;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
@@ -41,6 +44,7 @@ export interface ConfigInput {
   witnessQuorum?: string;
   witnessInterval?: string;
   witnessWait?: string;
+  verifyThreads?: string;
 }
 
 export function resolveConfig(flags: ConfigInput, env: NodeJS.ProcessEnv = process.env): LogConfig {
@@ -58,6 +62,7 @@ export function resolveConfig(flags: ConfigInput, env: NodeJS.ProcessEnv = proce
     maxPending: Math.max(1, parseDecimal(flags.maxPending ?? env.PKGLOG_MAX_PENDING ?? '20000', 'max pending', 10_000_000)),
     witnessQuorum: parseDecimal(flags.witnessQuorum ?? env.PKGLOG_WITNESS_QUORUM ?? '0', 'witness quorum', 64),
     witnessIntervalMs: parseDecimal(flags.witnessInterval ?? env.PKGLOG_WITNESS_INTERVAL_MS ?? '1000', 'witness interval', 3_600_000),
+    verifyThreads: parseDecimal(flags.verifyThreads ?? env.PKGLOG_VERIFY_THREADS ?? String(defaultVerifyThreads()), 'verify threads', 64),
     witnessWaitMs: parseDecimal(flags.witnessWait ?? env.PKGLOG_WITNESS_WAIT_MS ?? '10000', 'witness wait', 600_000),
   };
 }

@@ -15,6 +15,7 @@ import { Sequencer, signCheckpoint } from './sequencer.ts';
 import { TreeReader } from './tree-reader.ts';
 import { loadWitnesses } from './witness-config.ts';
 import { Witnessing } from './witnessing.ts';
+import { VerifyPool } from './verify-pool.ts';
 import { decodeBase64 } from '../core/encoding.ts';
 import { fail } from '../core/errors.ts';
 
@@ -103,7 +104,8 @@ export function openLog(config: LogConfig, log: (msg: string) => void = (m) => c
     onCheckpoint: () => witnessing?.notify(),
   });
   witnessing?.notify(); // bring witnesses up to date after a restart
-  const app = createApp({ store, sequencer, registries: currentRegistries, vkey: key.vkey, checkpoints, reader, log });
+  const verifyPool = config.verifyThreads > 0 ? new VerifyPool(config.verifyThreads) : undefined;
+  const app = createApp({ store, sequencer, registries: currentRegistries, vkey: key.vkey, checkpoints, reader, log, ...(verifyPool ? { verifyPool } : {}) });
   let closed = false;
   return {
     origin: key.origin, vkey: key.vkey, store, sequencer, checkpoints, app, ...(witnessing ? { witnessing } : {}),
@@ -111,6 +113,7 @@ export function openLog(config: LogConfig, log: (msg: string) => void = (m) => c
       if (closed) return;
       closed = true;
       await sequencer.close();
+      await verifyPool?.close();
       await witnessing?.close();
       checkpoints.close();
       store.close();

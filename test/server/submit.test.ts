@@ -126,6 +126,18 @@ describe('server: submissions', () => {
     assert.equal(log.store.treeState()!.treeSize, 0);
   });
 
+  it('verifies on the event loop too (--verify-threads 0) with the same answers', async () => {
+    const inline = openTestLog({ verifyThreads: '0' });
+    try {
+      const bad = { ...submissionBody(1), sha256: 'd'.repeat(64) };
+      assert.equal((await request(inline.app).post('/v1/entries').send(bad).expect(403)).body.error, 'bad_signature');
+      checkProof(inline, (await request(inline.app).post('/v1/entries').send(submissionBody(1)).expect(200)).body);
+    } finally {
+      await inline.close();
+      removeDir(inline.dataDir);
+    }
+  });
+
   it('answers 413 for a body over the limit', async () => {
     const res = await request(log.app).post('/v1/entries').set('content-type', 'application/json').send(JSON.stringify({ pad: 'x'.repeat(100_000) })).expect(413);
     assert.equal(res.body.error, 'too_large');

@@ -1,0 +1,77 @@
+/**
+ * The server side of the benchmark, run in a child process so the load generator's CPU does not pollute it.
+ * Both the bare-handler baseline and the log run here, started the same way, and are measured the same way.
+ *
+ * IPC: the parent sends {cmd: 'start', mode: 'bare' | 'log', dataDir?, batchIntervalMs?}; the child answers
+ * {url, startupMs} (startupMs: from calling startLog until it listens). {cmd: 'rss'} → {rss}; {cmd: 'stop'} exits.
+ */
+import express from 'express';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { startLog, type RunningLog } from '../server/main.ts';
+import { resolveConfig } from '../server/config.ts';
+import { MAX_BATCH_BODY, MAX_BODY } from '../server/app.ts';
+
+export interface StartMsg {
+  cmd: 'start';
+  mode: 'bare' | 'log';
+  dataDir?: string;
+  batchIntervalMs?: number;
+}
+
+/** The bare-handler baseline: express, one JSON-parsing POST route and one GET route, each answering a small JSON. */
+function bareApp(): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  let n = 0;
+  app.post('/v1/entries', express.json({ limit: MAX_BODY, strict: true, type: () => true }), (req, res) => {
+    res.json({ index: n++, ok: typeof req.body === 'object' });
+  });
+  app.post('/v1/entries/batch', express.json({ limit: MAX_BATCH_BODY, strict: true, type: () => true }), (req, res) => {
+    res.json({ index: n++, ok: typeof req.body === 'object' });
+  });
+  app.get(/^\/.*$/, (_req, res) => {
+    res.json({ index: n++, ok: true });
+  });
+  return app;
+}
+
+let running: RunningLog | undefined;
+let bare: Server | undefined;
+
+process.on('message', async (msg: StartMsg | { cmd: 'rss' } | { cmd: 'stop' }) => {
+  try {
+    if (msg.cmd === 'start') {
+      if (msg.mode === 'bare') {
+        const app = bareApp();
+        const t0 = performance.now();
+        bare = await new Promise<Server>((resolve) => {
+          const s = app.listen(0, '127.0.0.1', () => resolve(s));
+        });
+        bare.keepAliveTimeout = 65_000;
+        const a = bare.address() as AddressInfo;
+        process.send!({ url: `http://127.0.0.1:${a.port}`, startupMs: performance.now() - t0 });
+      } else {
+        const config = resolveConfig({
+          dataDir: msg.dataDir!, listen: '127.0.0.1:0',
+          ...(msg.batchIntervalMs !== undefined ? { batchInterval: String(msg.batchIntervalMs) } : {}),
+        }, {});
+        const t0 = performance.now();
+        running = await startLog(config, (m) => console.error(`[log] ${m}`));
+        const startupMs = performance.now() - t0;
+        process.send!({ url: running.url, startupMs, treeSize: running.store.treeState()!.treeSize });
+      }
+    } else if (msg.cmd === 'rss') {
+      process.send!({ rss: process.memoryUsage().rss });
+    } else if (msg.cmd === 'stop') {
+      await running?.close();
+      bare?.closeAllConnections();
+      bare?.close();
+      process.exit(0);
+    }
+  } catch (e) {
+    process.send!({ error: String((e as Error)?.stack ?? e) });
+  }
+});
+process.send!({ ready: true });
