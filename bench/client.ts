@@ -106,7 +106,7 @@ async function perSecond(minMs: number, fn: () => Promise<void> | void): Promise
 
 export async function benchClient(): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
-  const entries = Number(process.env.PKGLOG_BENCH_CLIENT_ENTRIES ?? 50_000);
+  const entries = Number(process.env.PKGLOG_BENCH_CLIENT_ENTRIES ?? (process.env.BENCH_QUICK ? 10_000 : 50_000));
   const log = buildLog(entries);
 
   // Baseline: raw Ed25519 verification with node:crypto.

@@ -1,0 +1,137 @@
+/** `pkglog monitor` and `pkglog audit`. */
+import { parseArgs, UsageError, type CommandSpec, type Parsed } from './cli-args.ts';
+import { TRUST_FLAGS, TRUST_HELP, loadTrust, stateFrom, logClient, printReport, type IO } from './cli-common.ts';
+import { monitor } from './monitor.ts';
+import { audit } from './audit.ts';
+import { DirTileSource, type Progress } from './follow.ts';
+import { policyForLogKey, parseDuration } from './trust.ts';
+import { decodeBase64 } from '../core/encoding.ts';
+import type { LogClient } from './http.ts';
+import { EXIT } from './report.ts';
+
+function sampleRate(p: Parsed): number {
+  const s = p.str.sample;
+  if (s === undefined) return 1;
+  const v = Number(s);
+  if (!(v >= 0 && v <= 1)) throw new UsageError('--sample must be a fraction between 0 and 1 (e.g. 0.01)');
+  return v;
+}
+
+function progress(io: IO, what: string, quiet: boolean) {
+  return (p: Progress) => {
+    if (quiet) return;
+    const pct = p.total ? ((100 * p.done) / p.total).toFixed(1) : '100';
+    io.err(`pkglog ${what}: ${p.start + p.done}/${p.start + p.total} entries (${pct}%), ${Math.round(p.rate)} entries/s\n`);
+  };
+}
+
+export const MONITOR_SPEC: CommandSpec = {
+  positionals: 0,
+  flags: { ...TRUST_FLAGS, watch: 'list', 'watch-key': 'list', sample: 'string', 'from-latest': 'boolean', follow: 'string', quiet: 'boolean' },
+  usage: `Usage: pkglog monitor --log URL --policy P [--watch ECOSYSTEM/NAME]... [--watch-key KEY]... [options]
+
+Follows the log through its tiles from the saved position: verifies the checkpoint against the policy and the
+saved checkpoint, every new entry bundle and hash tile against the recomputed tree and root, decodes every entry,
+checks signatures, and reports new entries of watched packages or publisher keys, publisher key changes of watched
+packages, and any second artifact for an already logged file (all files). Resumable; bounded memory.
+
+  --watch ECO/NAME       a package to report (repeatable), e.g. pypi/requests
+  --watch-key KEY        a base64 publisher key to report (repeatable)
+  --sample RATE          check signatures of a random fraction of entries (default 1 = all)
+  --from-latest          on the first run, start at the current checkpoint instead of entry 0
+  --follow INTERVAL      keep polling (e.g. 30s) until interrupted
+  --quiet                no progress lines on stderr
+${TRUST_HELP}
+
+Exit codes: 0 nothing wrong, 2 usage, 3 checkpoint fails the policy, 4 fork (evidence written), 5 publisher key
+change of a watched package, 7 network, 8 the log broke a promise (second artifact, bad tile or signature; evidence
+written under the state directory). See docs/client.md.
+`,
+};
+
+export async function monitorCommand(argv: string[], io: IO): Promise<number> {
+  const p = parseArgs(argv, MONITOR_SPEC);
+  if (p.help) {
+    io.out(MONITOR_SPEC.usage);
+    return 0;
+  }
+  const trust = loadTrust(p)!;
+  if (trust.logURL === undefined) throw new UsageError('--log URL is required (or a policy with a log URL)');
+  for (const w of p.list.watch!) if (!/^[a-z0-9-]{1,32}\/\S+$/.test(w)) throw new UsageError(`--watch ${w}: expected ECOSYSTEM/NAME, e.g. pypi/requests`);
+  for (const k of p.list['watch-key']!) decodeBase64(k, `--watch-key ${k}`, 32);
+  const state = stateFrom(p, io);
+  const log = logClient(trust.logURL);
+  const interval = p.str.follow !== undefined ? parseDuration(p.str.follow) : undefined;
+  for (;;) {
+    const report = await monitor({
+      log,
+      policy: trust.policy,
+      state,
+      registries: trust.registries,
+      watchPackages: p.list.watch!,
+      watchKeys: p.list['watch-key']!,
+      nowMs: io.now(),
+      sampleRate: sampleRate(p),
+      fromLatest: p.bool['from-latest'],
+      onProgress: progress(io, 'monitor', p.bool.quiet || p.bool.json),
+      onEvent: (e) => {
+        if (!p.bool.json) io.out(`${e.kind === 'key-change' ? 'KEY CHANGE' : 'NEW'}: ${e.message}\n`);
+      },
+    });
+    const code = printReport(io, p, `pkglog monitor ${log.base}`, report);
+    if (interval === undefined || code === EXIT.FORK || code === EXIT.LOG_MISBEHAVED) return code;
+    await new Promise((r) => setTimeout(r, interval * 1000));
+  }
+}
+
+export const AUDIT_SPEC: CommandSpec = {
+  positionals: 0,
+  flags: { ...TRUST_FLAGS, sample: 'string', tiles: 'string', quiet: 'boolean', 'work-dir': 'string' },
+  usage: `Usage: pkglog audit --log URL [--policy P | --log-key VKEY] [--registry-key KEY]... [options]
+
+Replays the whole log from its tiles: recomputes every hash tile and the root from the entry bundles and compares
+them with the log's tiles and signed checkpoint, decodes every entry, checks every publisher signature and registry
+countersignature, and checks that no file (ecosystem, name, version, filename) has two artifacts. Violations are
+reported with evidence (pkglog-violation-evidence/v1, docs/client.md) that anyone with the log's key can check.
+
+  --sample RATE          check signatures on a random fraction of entries (default 1 = all)
+  --tiles DIR            read tiles and the checkpoint from a local mirror instead of --log
+  --work-dir DIR         where the temporary file index lives (default the system temp directory)
+  --quiet                no progress lines on stderr
+${TRUST_HELP}
+Without --policy or --log-key the log's own /vkey is used (trust on first use; a warning is printed).
+
+Exit codes: 0 the log kept its promises, 2 usage, 3 checkpoint fails the policy, 7 network, 8 violations found.
+`,
+};
+
+export async function auditCommand(argv: string[], io: IO): Promise<number> {
+  const p = parseArgs(argv, AUDIT_SPEC);
+  if (p.help) {
+    io.out(AUDIT_SPEC.usage);
+    return 0;
+  }
+  let trust = loadTrust(p, false);
+  let log: LogClient | undefined;
+  const url = p.str.log ?? trust?.logURL;
+  if (url !== undefined) log = logClient(url);
+  if (trust === undefined) {
+    if (log === undefined) throw new UsageError('--log URL (or --tiles DIR with --log-key) is required');
+    const vkey = (await log.get('vkey', 64 * 1024)).toString('utf8').trim();
+    io.err(`pkglog audit: warning: no --policy or --log-key; trusting the key the log serves: ${vkey}\n`);
+    trust = { policy: policyForLogKey(vkey, url), registries: (loadTrust({ ...p, str: { ...p.str, 'log-key': vkey } })!).registries };
+  }
+  const source = p.str.tiles !== undefined ? new DirTileSource(p.str.tiles) : log;
+  if (source === undefined) throw new UsageError('--log URL or --tiles DIR is required');
+  const report = await audit({
+    source,
+    policy: trust.policy,
+    registries: trust.registries,
+    nowMs: io.now(),
+    sampleRate: sampleRate(p),
+    state: stateFrom(p, io),
+    ...(p.str['work-dir'] !== undefined ? { workDir: p.str['work-dir'] } : {}),
+    onProgress: progress(io, 'audit', p.bool.quiet || p.bool.json),
+  });
+  return printReport(io, p, `pkglog audit ${p.str.tiles ?? url}`, report);
+}

@@ -1,0 +1,107 @@
+/** `pkglog keygen` and `pkglog submit`. */
+import { writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { parseArgs, required, type CommandSpec } from './cli-args.ts';
+import { logClient, type IO } from './cli-common.ts';
+import { keygen, loadSignerKey, signSubmission, submit, SubmitRejected } from './submit.ts';
+import { hashFile } from './artifact.ts';
+import { EXIT } from './report.ts';
+
+export const KEYGEN_SPEC: CommandSpec = {
+  positionals: 0,
+  flags: { name: 'string', out: 'string', cosigner: 'boolean', json: 'boolean' },
+  usage: `Usage: pkglog keygen --name NAME [--out FILE] [--cosigner] [--json]
+
+Creates a C2SP signed-note signer key file (PRIVATE+KEY+NAME+…, mode 0600; never overwrites) and prints its
+verifier key (vkey). Ed25519 (type 0x01) by default — for publishers, registries and logs; --cosigner makes a
+cosignature/v1 (type 0x04) key for a witness. The default file is NAME.key (with "/" replaced by "_").
+
+Exit codes: 0 created, 1 the file exists, 2 usage.
+`,
+};
+
+export async function keygenCommand(argv: string[], io: IO): Promise<number> {
+  const p = parseArgs(argv, KEYGEN_SPEC);
+  if (p.help) {
+    io.out(KEYGEN_SPEC.usage);
+    return 0;
+  }
+  const name = required(p, 'name');
+  const out = p.str.out ?? `${name.replace(/[/\\]/g, '_')}.key`;
+  try {
+    const { vkey } = keygen(name, out, p.bool.cosigner);
+    if (p.bool.json) io.out(JSON.stringify({ ok: true, keyFile: out, vkey }) + '\n');
+    else {
+      io.out(`${vkey}\n`);
+      io.err(`pkglog keygen: wrote the signer key to ${out} (keep it secret); its verifier key is printed above\n`);
+    }
+    return EXIT.OK;
+  } catch (e) {
+    if ((e as { code?: string }).code === 'conflict') {
+      io.err(`pkglog keygen: ${(e as Error).message}\n`);
+      return EXIT.VERIFY_FAILED;
+    }
+    throw e;
+  }
+}
+
+export const SUBMIT_SPEC: CommandSpec = {
+  positionals: 1,
+  flags: {
+    ecosystem: 'string',
+    name: 'string',
+    version: 'string',
+    filename: 'string',
+    'publisher-key': 'string',
+    'registry-key': 'string',
+    log: 'string',
+    'proof-out': 'string',
+    json: 'boolean',
+  },
+  usage: `Usage: pkglog submit FILE --ecosystem E --name N --version V [--filename F]
+                     --publisher-key FILE --registry-key FILE --log URL [--proof-out FILE] [--json]
+
+Signs FILE's artifact (ecosystem, name, version, filename, SHA-256) with the publisher key, countersigns it with
+the registry key (the registry name is the registry key's name; the log must know it: pkglog registry add NAME VKEY),
+submits it to the log, checks the answer, prints the entry index and writes the tlog-proof
+(default FILE.tlog-proof). Resubmitting the identical artifact returns the original entry.
+
+Exit codes: 0 logged, 1 rejected (409 conflict: a different artifact is already logged for this file; 403 bad
+signature or unknown registry; 400/413 malformed), 2 usage, 7 network or log error.
+`,
+};
+
+export async function submitCommand(argv: string[], io: IO): Promise<number> {
+  const p = parseArgs(argv, SUBMIT_SPEC);
+  if (p.help) {
+    io.out(SUBMIT_SPEC.usage);
+    return 0;
+  }
+  const file = p.positionals[0]!;
+  const artifact = {
+    ecosystem: required(p, 'ecosystem'),
+    name: required(p, 'name'),
+    version: required(p, 'version'),
+    filename: p.str.filename ?? basename(file),
+    sha256: await hashFile(file),
+  };
+  const publisher = loadSignerKey(required(p, 'publisher-key'), 'publisher');
+  const registry = loadSignerKey(required(p, 'registry-key'), 'registry');
+  const log = logClient(required(p, 'log'));
+  const s = signSubmission(artifact, publisher, registry);
+  try {
+    const r = await submit(log, s);
+    const out = p.str['proof-out'] ?? `${file}.tlog-proof`;
+    writeFileSync(out, r.proof);
+    if (p.bool.json) io.out(JSON.stringify({ ok: true, index: r.index, leafHash: r.leafHash, integratedTime: r.integratedTime, treeSize: r.treeSize, proofFile: out }) + '\n');
+    else io.out(`logged ${artifact.ecosystem}/${artifact.name} ${artifact.version} ${artifact.filename} as entry ${r.index} (sha256 ${artifact.sha256})\ntlog-proof written to ${out}\n`);
+    return EXIT.OK;
+  } catch (e) {
+    if (e instanceof SubmitRejected) {
+      if (p.bool.json) io.out(JSON.stringify({ ok: false, exitCode: EXIT.VERIFY_FAILED, status: e.status, error: e.message, ...(e.details ?? {}) }) + '\n');
+      else io.err(`pkglog submit: ${e.message}\n`);
+      return EXIT.VERIFY_FAILED;
+    }
+    throw e;
+  }
+}

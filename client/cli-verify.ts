@@ -1,0 +1,150 @@
+/** `pkglog verify` and `pkglog proof`. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { fail } from '../core/errors.ts';
+import { parseArgs, required, parseTime, UsageError, type CommandSpec } from './cli-args.ts';
+import { TRUST_FLAGS, TRUST_HELP, loadTrust, stateFrom, logClient, printReport, type IO } from './cli-common.ts';
+import { hashFile } from './artifact.ts';
+import { verifyArtifact } from './verify.ts';
+import { parseDuration } from './trust.ts';
+import { EXIT } from './report.ts';
+
+const PACKAGE_FLAGS: CommandSpec['flags'] = { ecosystem: 'string', name: 'string', version: 'string', filename: 'string' };
+
+export const VERIFY_SPEC: CommandSpec = {
+  positionals: 1,
+  flags: {
+    ...TRUST_FLAGS,
+    ...PACKAGE_FLAGS,
+    proof: 'string',
+    offline: 'boolean',
+    'max-age': 'string',
+    'min-age': 'string',
+    'strict-keys': 'boolean',
+    gossip: 'boolean',
+    'no-state': 'boolean',
+    at: 'string',
+  },
+  usage: `Usage: pkglog verify FILE --ecosystem E --name N --version V [options]
+
+Checks that FILE is exactly the artifact logged for the package: its SHA-256 and the entry's fields, the publisher
+signature and the registry countersignature, the inclusion proof, and that the checkpoint satisfies the policy
+(log signature, witness quorum). Keeps the newest verified checkpoint per log and reports a fork (with evidence)
+when a new one is not consistent with it.
+
+Package:
+  --ecosystem E --name N --version V
+  --filename F           the logged filename (default: FILE's base name)
+Proof:
+  --proof FILE           verify offline with this tlog-proof (no network unless --log is given)
+  --offline              never use the network
+${TRUST_HELP}
+Checks:
+  --max-age DURATION     require a quorum of cosignatures newer than this (e.g. 1h), against freeze attacks
+  --min-age DURATION     require the artifact to provably be in the log for at least this long (e.g. 90d)
+  --strict-keys          fail (exit 5) when earlier entries of the package are signed by other publisher keys
+  --gossip               give the checkpoint to the policy's witnesses; fail (exit 4) if any reports a fork
+  --no-state             do not read or update the saved checkpoints
+  --at TIME              evaluate ages as of TIME (unix seconds or ISO 8601) instead of now
+
+Exit codes: 0 verified, 1 artifact does not verify, 2 usage, 3 checkpoint fails the policy (signature, quorum,
+max-age), 4 fork, 5 publisher key change (--strict-keys), 6 too young (--min-age), 7 network. See docs/client.md.
+`,
+};
+
+export async function verifyCommand(argv: string[], io: IO): Promise<number> {
+  const p = parseArgs(argv, VERIFY_SPEC);
+  if (p.help) {
+    io.out(VERIFY_SPEC.usage);
+    return 0;
+  }
+  const file = p.positionals[0]!;
+  const want = {
+    ecosystem: required(p, 'ecosystem'),
+    name: required(p, 'name'),
+    version: required(p, 'version'),
+    filename: p.str.filename ?? basename(file),
+  };
+  const trust = loadTrust(p)!;
+  const proofText = p.str.proof !== undefined ? readProof(p.str.proof) : undefined;
+  if (p.bool.offline && proofText === undefined) throw new UsageError('--offline needs --proof FILE');
+  // With a proof file the network is used only when --log is given explicitly.
+  const url = p.bool.offline ? undefined : proofText !== undefined ? p.str.log : trust.logURL;
+  if (proofText === undefined && url === undefined) throw new UsageError('give --proof FILE, or --log URL (or a policy with a log URL)');
+  const state = p.bool['no-state'] ? undefined : stateFrom(p, io);
+  const nowMs = p.str.at !== undefined ? parseTime(p.str.at) : io.now();
+  const report = await verifyArtifact({
+    fileSha256: await hashFile(file),
+    want,
+    policy: trust.policy,
+    registries: trust.registries,
+    ...(proofText !== undefined ? { proofText } : {}),
+    ...(url !== undefined ? { log: logClient(url) } : {}),
+    ...(state !== undefined ? { state, onFork: (f) => (f.evidence ? state.saveEvidence(f.origin, f.evidence, io.now()) : undefined) } : {}),
+    nowMs,
+    ...(p.str['max-age'] !== undefined ? { maxAgeSeconds: parseDuration(p.str['max-age']) } : {}),
+    ...(p.str['min-age'] !== undefined ? { minAgeSeconds: parseDuration(p.str['min-age']) } : {}),
+    strictKeys: p.bool['strict-keys'],
+    gossip: p.bool.gossip,
+  });
+  report.data.file = file;
+  return printReport(io, p, `pkglog verify ${file} (${want.ecosystem}/${want.name} ${want.version})`, report);
+}
+
+function readProof(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    return fail('not_found', `cannot read proof file ${path}: ${(e as Error).message}`);
+  }
+}
+
+export const PROOF_SPEC: CommandSpec = {
+  positionals: 1,
+  flags: { ...TRUST_FLAGS, ...PACKAGE_FLAGS, out: 'string', 'no-state': 'boolean' },
+  usage: `Usage: pkglog proof FILE --ecosystem E --name N --version V [--filename F] [--out FILE.tlog-proof] [options]
+
+Finds FILE's entry in the log, fetches a C2SP tlog-proof for it (the entry rides in its "extra" line), verifies it
+like pkglog verify, and writes it (default FILE.tlog-proof) so a registry can publish it next to the file;
+pkglog verify --proof then works with no network at all.
+
+${TRUST_HELP}
+
+Exit codes: as pkglog verify; the proof is written only when it verifies.
+`,
+};
+
+export async function proofCommand(argv: string[], io: IO): Promise<number> {
+  const p = parseArgs(argv, PROOF_SPEC);
+  if (p.help) {
+    io.out(PROOF_SPEC.usage);
+    return 0;
+  }
+  const file = p.positionals[0]!;
+  const want = { ecosystem: required(p, 'ecosystem'), name: required(p, 'name'), version: required(p, 'version'), filename: p.str.filename ?? basename(file) };
+  const trust = loadTrust(p)!;
+  if (trust.logURL === undefined) throw new UsageError('--log URL is required (or a policy with a log URL)');
+  const log = logClient(trust.logURL);
+  const sha = await hashFile(file);
+  let fetched: string | undefined;
+  const state = p.bool['no-state'] ? undefined : stateFrom(p, io);
+  // verifyArtifact fetches the proof; capture it through a wrapping client.
+  const orig = log.entryProof.bind(log);
+  log.entryProof = async (i: number) => (fetched = await orig(i));
+  const report = await verifyArtifact({
+    fileSha256: sha,
+    want,
+    policy: trust.policy,
+    registries: trust.registries,
+    log,
+    ...(state !== undefined ? { state, onFork: (f) => (f.evidence ? state.saveEvidence(f.origin, f.evidence, io.now()) : undefined) } : {}),
+    nowMs: io.now(),
+  });
+  const out = p.str.out ?? `${file}.tlog-proof`;
+  if (report.exitCode === EXIT.OK && fetched !== undefined) {
+    writeFileSync(out, fetched);
+    report.data.proofFile = out;
+    report.pass('written', `tlog-proof written to ${out}`);
+  }
+  return printReport(io, p, `pkglog proof ${file}`, report);
+}

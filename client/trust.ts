@@ -1,0 +1,188 @@
+/**
+ * Trust roots: the C2SP tlog-policy (logs, witnesses, quorum) and the registries whose countersignatures the
+ * client accepts. Also the checkpoint checks against the policy (log signature, quorum, freshness).
+ */
+import { readFileSync } from 'node:fs';
+import { fail, isPkglogError, PkglogError } from '../core/errors.ts';
+import { decodeBase64 } from '../core/encoding.ts';
+import { parsePolicy, verifyCheckpointWithPolicy, quorumSatisfied, type Policy, type PolicyLog, type PolicyWitness, type PolicyVerifiedCheckpoint } from '../core/policy.ts';
+import { parseVerifierKey, SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1, verifyNote } from '../core/note.ts';
+import { cosignatureTimestamp } from '../core/cosignature.ts';
+import { parseCheckpoint, type Checkpoint } from '../core/checkpoint.ts';
+
+export function loadPolicyFile(path: string): Policy {
+  let text: Buffer;
+  try {
+    text = readFileSync(path);
+  } catch (e) {
+    return fail('not_found', `cannot read policy file ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return parsePolicy(text);
+  } catch (e) {
+    if (e instanceof PkglogError) fail(e.code, `policy file ${path}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** A policy trusting one log key and no witnesses (quorum none), e.g. from `--log-key VKEY`. */
+export function policyForLogKey(vkey: string, url?: string): Policy {
+  const verifier = parseVerifierKey(vkey);
+  if (verifier.type !== SIG_TYPE_ED25519) fail('malformed', 'the log key must be an Ed25519 (type 0x01) vkey');
+  return { logs: [{ verifier, ...(url !== undefined ? { url } : {}) }], witnesses: [], quorum: { kind: 'none' } };
+}
+
+/** Registries by name → 32-byte Ed25519 public key. */
+export type RegistryKeys = Map<string, Buffer>;
+
+/** Parses `NAME+hex+base64` (a vkey, its name is the registry name) or `NAME=<base64 32-byte key>`. */
+export function parseRegistryKey(s: string): { name: string; key: Buffer } {
+  const m = /^([A-Za-z0-9][A-Za-z0-9._-]{0,63})=([A-Za-z0-9+/]+=*)$/.exec(s.trim());
+  if (m !== null) return { name: m[1]!, key: decodeBase64(m[2]!, 'registry public key', 32) };
+  const v = parseVerifierKey(s.trim());
+  if (v.type !== SIG_TYPE_ED25519) fail('malformed', 'registry key must be an Ed25519 (type 0x01) vkey');
+  return { name: v.name, key: v.publicKey };
+}
+
+/** Registry keys from command-line values; a value naming a readable file is read (one key per line, # comments). */
+export function loadRegistryKeys(values: string[]): RegistryKeys {
+  const out: RegistryKeys = new Map();
+  for (const value of values) {
+    let lines = [value];
+    if (!value.includes('+') && !value.includes('=')) {
+      try {
+        lines = readFileSync(value, 'utf8').split('\n');
+      } catch (e) {
+        fail('not_found', `registry key ${JSON.stringify(value)} is neither a key nor a readable file (${(e as Error).message})`);
+      }
+    }
+    for (const raw of lines) {
+      const line = raw.trim();
+      if (line === '' || line.startsWith('#')) continue;
+      const { name, key } = parseRegistryKey(line);
+      const prev = out.get(name);
+      if (prev !== undefined && !prev.equals(key)) fail('malformed', `two different keys given for registry ${name}`);
+      out.set(name, key);
+    }
+  }
+  return out;
+}
+
+export function policyLogFor(policy: Policy, origin: string): PolicyLog | undefined {
+  return policy.logs.find((l) => l.verifier.name === origin);
+}
+
+/** The log URL to use: explicit, else the policy's URL for the (single or named) log. */
+export function logURLFromPolicy(policy: Policy, origin?: string): string | undefined {
+  const logs = origin === undefined ? policy.logs : policy.logs.filter((l) => l.verifier.name === origin);
+  return logs.find((l) => l.url !== undefined)?.url;
+}
+
+/**
+ * verifyCheckpointWithPolicy, memoised per policy for the last few checkpoint notes: verifying many proofs against
+ * the same checkpoint (a registry, a mirror) checks its log signature and cosignatures once. Only successes are kept.
+ */
+const verifiedNotes = new WeakMap<Policy, Map<string, PolicyVerifiedCheckpoint>>();
+const MEMO_SIZE = 32;
+
+function verifiedWithPolicy(policy: Policy, signed: string): PolicyVerifiedCheckpoint {
+  let memo = verifiedNotes.get(policy);
+  if (memo === undefined) verifiedNotes.set(policy, (memo = new Map()));
+  const hit = memo.get(signed);
+  if (hit !== undefined) return hit;
+  const v = verifyCheckpointWithPolicy(policy, signed);
+  if (memo.size >= MEMO_SIZE) memo.delete(memo.keys().next().value!);
+  memo.set(signed, v);
+  return v;
+}
+
+export interface CheckpointVerdict {
+  checkpoint: Checkpoint;
+  signed: string;
+  /** Witness cosignatures that verified (newest timestamp per witness, seconds). */
+  cosigners: Array<{ witness: PolicyWitness; timestamp: number }>;
+}
+
+/** Stages of checkpoint verification that can fail, for exit codes and messages. */
+export type CheckpointFailure = 'log-signature' | 'quorum' | 'freshness';
+
+export class CheckpointError extends PkglogError {
+  readonly stage: CheckpointFailure;
+  constructor(stage: CheckpointFailure, cause: PkglogError | string) {
+    const msg = typeof cause === 'string' ? cause : cause.message;
+    super(typeof cause === 'string' ? 'inconsistent' : cause.code, msg);
+    this.stage = stage;
+  }
+}
+
+/**
+ * Verifies a signed checkpoint against the policy: a policy log's signature (key name = origin), the quorum of
+ * witness cosignatures, and (maxAgeSeconds) that a quorum of cosignatures is no older than that, against freeze
+ * attacks. Throws CheckpointError naming the failed stage.
+ */
+export function verifyCheckpoint(policy: Policy, signed: string, nowMs: number, maxAgeSeconds?: number): CheckpointVerdict {
+  let verdict: PolicyVerifiedCheckpoint;
+  try {
+    verdict = verifiedWithPolicy(policy, signed);
+  } catch (e) {
+    if (!isPkglogError(e)) throw e;
+    if (e.code === 'inconsistent') throw new CheckpointError('quorum', e);
+    throw new CheckpointError('log-signature', new PkglogError(e.code, `checkpoint signature check failed: ${e.message}`));
+  }
+  const checkpoint = parseCheckpoint(verdict.text);
+  if (maxAgeSeconds !== undefined) {
+    const nowSec = Math.floor(nowMs / 1000);
+    const notBefore = nowSec - maxAgeSeconds;
+    const newest = verdict.cosigners.reduce((m, c) => Math.max(m, c.timestamp), -1);
+    const describe = newest < 0 ? 'it has no witness cosignature' : `its newest cosignature is from ${isoSeconds(newest)}`;
+    if (newest < notBefore) {
+      throw new CheckpointError('freshness', `checkpoint is stale: ${describe}, older than the maximum age of ${formatDuration(maxAgeSeconds)} (possible freeze attack)`);
+    }
+    const fresh = verdict.cosigners.filter((c) => c.timestamp >= notBefore).map((c) => c.witness.name);
+    if (!quorumSatisfied(policy.quorum, new Set(fresh))) {
+      throw new CheckpointError('freshness', `checkpoint is stale: fewer than a quorum of cosignatures are newer than ${formatDuration(maxAgeSeconds)} (fresh cosignatures from: ${fresh.join(', ') || 'none'})`);
+    }
+  }
+  return { checkpoint, signed, cosigners: verdict.cosigners };
+}
+
+/**
+ * Every verified cosignature on a checkpoint with its timestamp, per policy witness (all of them, not only the
+ * newest): what min-age needs. Assumes the log signature was already checked.
+ */
+export function allCosignatures(policy: Policy, signed: string): Array<{ witness: PolicyWitness; timestamp: number }> {
+  const witnesses = policy.witnesses.filter((w) => w.verifier.type === SIG_TYPE_COSIGNATURE_V1);
+  const logs = policy.logs.map((l) => l.verifier);
+  const verified = verifyNote(signed, [...logs, ...witnesses.map((w) => w.verifier)]);
+  const out: Array<{ witness: PolicyWitness; timestamp: number }> = [];
+  for (const sig of verified.note.signatures) {
+    const w = witnesses.find((x) => x.verifier.name === sig.name && x.verifier.keyId.equals(sig.keyId));
+    if (w !== undefined) out.push({ witness: w, timestamp: cosignatureTimestamp(sig) });
+  }
+  return out;
+}
+
+export function isoSeconds(sec: number): string {
+  return new Date(sec * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+const UNITS: Array<[string, number]> = [
+  ['w', 7 * 86400],
+  ['d', 86400],
+  ['h', 3600],
+  ['m', 60],
+  ['s', 1],
+];
+
+/** Parses durations like 90d, 12h, 30m, 45s, 2w, or a bare number of seconds. */
+export function parseDuration(s: string): number {
+  const m = /^(\d{1,10})([wdhms]?)$/.exec(s);
+  if (m === null) return fail('malformed', `bad duration ${JSON.stringify(s)} (use e.g. 90d, 12h, 30m, 45s)`);
+  const unit = UNITS.find(([u]) => u === m[2])?.[1] ?? 1;
+  return Number(m[1]) * unit;
+}
+
+export function formatDuration(sec: number): string {
+  for (const [u, n] of UNITS) if (sec >= n && sec % n === 0) return `${sec / n}${u}`;
+  return `${sec}s`;
+}

@@ -1,0 +1,522 @@
+/**
+ * An independent ("second") implementation of the C2SP wire formats pkglog speaks, written from the spec text
+ * (C2SP signed-note, tlog-checkpoint, tlog-cosignature, tlog-tiles, tlog-witness, tlog-proof) and Go's
+ * golang.org/x/mod sumdb/note and sumdb/tlog, RFC 6962 §2.1 and RFC 9162 §2.1.3.2 / §2.1.4.2.
+ *
+ * RULE: this file imports NOTHING from core/, server/, witness/, client/ or test/support/. Only node built-ins and
+ * @noble/ed25519. Every function throws an Error (message prefixed "independent:") on anything not exactly per spec.
+ */
+import { createHash } from 'node:crypto';
+import * as ed from '@noble/ed25519';
+
+ed.hashes.sha512 = (m: Uint8Array) => new Uint8Array(createHash('sha512').update(m).digest());
+
+function bad(msg: string): never {
+  throw new Error(`independent: ${msg}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Bytes, base64, SHA-256
+
+export function sha256(...parts: Uint8Array[]): Buffer {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest();
+}
+
+const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** RFC 4648 §4 standard base64, padded, canonical (re-encodes to the same string). */
+export function b64decode(s: string, what: string, len?: number): Buffer {
+  if (!B64.test(s)) bad(`${what}: not standard padded base64: ${JSON.stringify(s)}`);
+  const b = Buffer.from(s, 'base64');
+  if (b.toString('base64') !== s) bad(`${what}: non-canonical base64`);
+  if (len !== undefined && b.length !== len) bad(`${what}: ${b.length} bytes, want ${len}`);
+  return b;
+}
+
+export const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
+
+/** ASCII decimal, no leading zeroes ("0" allowed), no sign. */
+export function parseDec(s: string, what: string): number {
+  if (!/^(0|[1-9][0-9]*)$/.test(s)) bad(`${what}: not a canonical decimal: ${JSON.stringify(s)}`);
+  const n = Number(s);
+  if (!Number.isSafeInteger(n)) bad(`${what}: too large`);
+  return n;
+}
+
+function u64be(n: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(BigInt(n));
+  return b;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Signed notes (c2sp.org/signed-note, Go sumdb/note)
+
+export const EM_DASH_PREFIX = Buffer.from([0xe2, 0x80, 0x94, 0x20]); // "— " = U+2014 U+0020
+export const TYPE_ED25519 = 0x01;
+export const TYPE_COSIGNATURE_V1 = 0x04;
+
+/** "Key names MUST be non-empty and MUST NOT contain any Unicode spaces or plus (U+002B) characters." */
+export function validKeyName(name: string): boolean {
+  return name.length > 0 && !/[\s+\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/u.test(name);
+}
+
+/** key ID = SHA-256(key name || 0x0A || signature type || public key)[:4] */
+export function computeKeyId(name: string, type: number, publicKey: Uint8Array): Buffer {
+  return sha256(Buffer.from(name, 'utf8'), Buffer.from([0x0a, type]), publicKey).subarray(0, 4);
+}
+
+export interface VKey {
+  name: string;
+  keyId: Buffer;
+  type: number;
+  publicKey: Buffer; // 32 bytes
+}
+
+/** `<name>+<8 hex key ID>+<base64(type || public key)>` (Go note.NewVerifier, plus canonical lowercase hex). */
+export function parseVKey(s: string): VKey {
+  const i = s.indexOf('+');
+  const j = i < 0 ? -1 : s.indexOf('+', i + 1);
+  if (i < 0 || j < 0) bad(`vkey ${JSON.stringify(s)}: want name+hex+base64`);
+  const name = s.slice(0, i);
+  const hex = s.slice(i + 1, j);
+  if (!validKeyName(name)) bad(`vkey: bad key name ${JSON.stringify(name)}`);
+  if (!/^[0-9a-f]{8}$/.test(hex)) bad(`vkey: key ID ${JSON.stringify(hex)} is not 8 lowercase hex digits`);
+  const raw = b64decode(s.slice(j + 1), 'vkey key');
+  if (raw.length !== 33) bad(`vkey: key is ${raw.length} bytes, want 1 + 32`);
+  const type = raw[0]!;
+  if (type !== TYPE_ED25519 && type !== TYPE_COSIGNATURE_V1) bad(`vkey: unsupported type 0x${type.toString(16)}`);
+  const publicKey = raw.subarray(1);
+  const keyId = Buffer.from(hex, 'hex');
+  if (!computeKeyId(name, type, publicKey).equals(keyId)) bad('vkey: key ID does not match SHA-256(name\\n type key)[:4]');
+  return { name, keyId, type, publicKey };
+}
+
+export function formatVKey(name: string, type: number, publicKey: Uint8Array): string {
+  return `${name}+${computeKeyId(name, type, publicKey).toString('hex')}+${b64(Buffer.concat([Buffer.from([type]), publicKey]))}`;
+}
+
+export interface SigLine {
+  /** The line as sent, without its newline. */
+  line: string;
+  name: string;
+  keyId: Buffer;
+  /** The bytes after the 4-byte key ID. */
+  sig: Buffer;
+}
+
+export interface ParsedNote {
+  /** Note text bytes, including the final newline, without the blank separator line. */
+  text: Buffer;
+  sigs: SigLine[];
+}
+
+/** Parses one signature line (without its trailing newline). */
+export function parseSigLine(lineBytes: Buffer): SigLine {
+  if (!lineBytes.subarray(0, 4).equals(EM_DASH_PREFIX)) bad(`signature line does not start with U+2014 U+0020: ${JSON.stringify(lineBytes.toString('utf8'))}`);
+  const rest = lineBytes.subarray(4).toString('utf8');
+  const sp = rest.indexOf(' ');
+  if (sp < 0) bad('signature line has no space after the key name');
+  const name = rest.slice(0, sp);
+  const enc = rest.slice(sp + 1);
+  if (!validKeyName(name)) bad(`signature line: bad key name ${JSON.stringify(name)}`);
+  const raw = b64decode(enc, 'signature');
+  if (raw.length < 5) bad('signature shorter than key ID + 1 byte');
+  return { line: lineBytes.toString('utf8'), name, keyId: raw.subarray(0, 4), sig: raw.subarray(4) };
+}
+
+/** Splits at the LAST blank line; checks UTF-8 and control characters; every signature line parses. */
+export function parseNote(msg: Uint8Array | string): ParsedNote {
+  const buf = typeof msg === 'string' ? Buffer.from(msg, 'utf8') : Buffer.from(msg);
+  let str: string;
+  try {
+    str = new TextDecoder('utf-8', { fatal: true }).decode(buf);
+  } catch {
+    return bad('note is not valid UTF-8');
+  }
+  if (/[\u0000-\u0009\u000b-\u001f]/.test(str)) bad('note contains an ASCII control character other than newline');
+  const split = buf.lastIndexOf(Buffer.from('\n\n'));
+  if (split < 0) bad('note has no blank line before the signatures');
+  const text = buf.subarray(0, split + 1);
+  let sigs = buf.subarray(split + 2);
+  if (sigs.length === 0 || sigs[sigs.length - 1] !== 0x0a) bad('signature block is empty or does not end in newline');
+  const out: SigLine[] = [];
+  while (sigs.length > 0) {
+    const nl = sigs.indexOf(0x0a);
+    out.push(parseSigLine(sigs.subarray(0, nl)));
+    sigs = sigs.subarray(nl + 1);
+  }
+  return { text, sigs: out };
+}
+
+export function ed25519Verify(publicKey: Uint8Array, msg: Uint8Array, sig: Uint8Array): boolean {
+  if (sig.length !== 64 || publicKey.length !== 32) return false;
+  try {
+    return ed.verify(sig, msg, publicKey, { zip215: false });
+  } catch {
+    return false;
+  }
+}
+
+/** The cosignature/v1 signed message: "cosignature/v1\ntime <t>\n" + the checkpoint text. */
+export function cosignatureV1Message(checkpointText: Uint8Array, timestamp: number): Buffer {
+  if (!Number.isSafeInteger(timestamp) || timestamp < 0) bad('timestamp must be a non-negative integer');
+  return Buffer.concat([Buffer.from(`cosignature/v1\ntime ${timestamp}\n`, 'utf8'), checkpointText]);
+}
+
+/** Splits cosignature/v1 signature bytes (after the key ID) into u64 BE timestamp ‖ 64-byte Ed25519 signature. */
+export function splitCosignature(sig: Uint8Array): { timestamp: number; signature: Buffer } {
+  if (sig.length !== 72) bad(`cosignature/v1 signature is ${sig.length} bytes after the key ID, want 8 + 64`);
+  const b = Buffer.from(sig);
+  const t = b.readBigUInt64BE(0);
+  if (t > (1n << 63n) - 1n) bad('cosignature timestamp exceeds 2^63 - 1');
+  if (t > BigInt(Number.MAX_SAFE_INTEGER)) bad('cosignature timestamp too large for this checker');
+  return { timestamp: Number(t), signature: b.subarray(8) };
+}
+
+/** Verifies one signature of `text` by `key` (type 0x01: Ed25519 over the text; 0x04: cosignature/v1). */
+export function verifySig(key: VKey, text: Uint8Array, s: SigLine): { ok: boolean; timestamp?: number } {
+  if (s.name !== key.name || !s.keyId.equals(key.keyId)) return { ok: false };
+  if (key.type === TYPE_ED25519) return { ok: ed25519Verify(key.publicKey, text, s.sig) };
+  const { timestamp, signature } = splitCosignature(s.sig);
+  return { ok: ed25519Verify(key.publicKey, cosignatureV1Message(text, timestamp), signature), timestamp };
+}
+
+export interface VerifiedNote extends ParsedNote {
+  /** For each known key that signed: the key, its (first) signature line and, for cosignatures, the timestamp. */
+  verified: Array<{ key: VKey; sig: SigLine; timestamp?: number }>;
+}
+
+/**
+ * Opens a note per signed-note: signatures whose name AND key ID match a known key must verify (else throws);
+ * unknown ones are ignored; at least one known key must have signed.
+ */
+export function openNote(msg: Uint8Array | string, keys: VKey[]): VerifiedNote {
+  const n = parseNote(msg);
+  const verified: VerifiedNote['verified'] = [];
+  for (const s of n.sigs) {
+    const key = keys.find((k) => k.name === s.name && k.keyId.equals(s.keyId));
+    if (key === undefined) continue;
+    const r = verifySig(key, n.text, s);
+    if (!r.ok) bad(`invalid signature for key ${s.name}+${s.keyId.toString('hex')}`);
+    if (!verified.some((v) => v.key === key)) verified.push({ key, sig: s, ...(r.timestamp !== undefined ? { timestamp: r.timestamp } : {}) });
+  }
+  if (verified.length === 0) bad('no signature from a known key');
+  return { ...n, verified };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Checkpoints (c2sp.org/tlog-checkpoint)
+
+export interface Checkpoint {
+  origin: string;
+  size: number;
+  root: Buffer;
+  extensions: string[];
+}
+
+export function parseCheckpointText(text: Uint8Array | string): Checkpoint {
+  const s = typeof text === 'string' ? text : Buffer.from(text).toString('utf8');
+  if (!s.endsWith('\n')) bad('checkpoint text does not end in newline');
+  const lines = s.slice(0, -1).split('\n');
+  if (lines.length < 3) bad('checkpoint has fewer than three lines');
+  const [origin, size, root, ...extensions] = lines as [string, string, string, ...string[]];
+  if (origin.length === 0) bad('empty origin');
+  for (const e of extensions) if (e.length === 0) bad('empty extension line');
+  const cp = { origin, size: parseDec(size, 'tree size'), root: b64decode(root, 'root hash', 32), extensions };
+  if (formatCheckpointText(cp) !== s) bad('checkpoint does not re-format to the same text');
+  return cp;
+}
+
+export function formatCheckpointText(cp: Checkpoint): string {
+  return [cp.origin, String(cp.size), b64(cp.root), ...cp.extensions].map((l) => l + '\n').join('');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// RFC 6962 hashing, proofs (RFC 6962 §2.1; verification per RFC 9162 §2.1.3.2 and §2.1.4.2)
+
+export const leafHash = (leaf: Uint8Array): Buffer => sha256(Buffer.from([0x00]), leaf);
+export const nodeHash = (l: Uint8Array, r: Uint8Array): Buffer => sha256(Buffer.from([0x01]), l, r);
+export const EMPTY_ROOT = sha256();
+
+/** Largest power of two strictly less than n (n > 1). */
+export function splitPoint(n: number): number {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
+}
+
+/** MTH over already-hashed leaves, straight from RFC 6962 §2.1 (with a memo for perfect aligned subtrees). */
+export class HashTree {
+  private memo = new Map<string, Buffer>();
+  constructor(readonly leaves: Buffer[]) {}
+  mth(lo: number, hi: number): Buffer {
+    const n = hi - lo;
+    if (n < 0 || hi > this.leaves.length) bad(`mth range [${lo},${hi}) out of bounds`);
+    if (n === 0) return EMPTY_ROOT;
+    if (n === 1) return this.leaves[lo]!;
+    const key = `${lo}:${hi}`;
+    const m = this.memo.get(key);
+    if (m) return m;
+    const k = splitPoint(n);
+    const h = nodeHash(this.mth(lo, lo + k), this.mth(lo + k, hi));
+    if (n >= 4) this.memo.set(key, h);
+    return h;
+  }
+  root(size = this.leaves.length): Buffer {
+    return this.mth(0, size);
+  }
+  /** PATH(m, D[lo:hi]) of RFC 6962 §2.1.1. */
+  inclusionPath(m: number, size: number, lo = 0): Buffer[] {
+    const n = size - lo;
+    if (n <= 1) return [];
+    const k = splitPoint(n);
+    if (m - lo < k) return [...this.inclusionPath(m, lo + k, lo), this.mth(lo + k, size)];
+    return [...this.inclusionPath(m, size, lo + k), this.mth(lo, lo + k)];
+  }
+  /** PROOF(m, D[n]) = SUBPROOF(m, D[n], true) of RFC 6962 §2.1.2. */
+  consistencyProof(m: number, n: number): Buffer[] {
+    if (m <= 0 || m > n) bad('consistency proof needs 0 < m <= n');
+    const sub = (m: number, lo: number, hi: number, b: boolean): Buffer[] => {
+      const n = hi - lo;
+      if (m === n) return b ? [] : [this.mth(lo, hi)];
+      const k = splitPoint(n);
+      if (m <= k) return [...sub(m, lo, lo + k, b), this.mth(lo + k, hi)];
+      return [...sub(m - k, lo + k, hi, false), this.mth(lo, lo + k)];
+    };
+    return sub(m, 0, n, true);
+  }
+}
+
+const odd = (x: number) => x % 2 === 1;
+const half = (x: number) => Math.floor(x / 2);
+
+/** RFC 9162 §2.1.3.2. */
+export function verifyInclusion(leaf: Buffer, index: number, size: number, path: Buffer[], root: Buffer): boolean {
+  if (index >= size || index < 0) return false;
+  let fn = index;
+  let sn = size - 1;
+  let r = leaf;
+  for (const p of path) {
+    if (p.length !== 32) return false;
+    if (sn === 0) return false;
+    if (odd(fn) || fn === sn) {
+      r = nodeHash(p, r);
+      if (!odd(fn)) {
+        while (!odd(fn) && fn !== 0) {
+          fn = half(fn);
+          sn = half(sn);
+        }
+      }
+    } else {
+      r = nodeHash(r, p);
+    }
+    fn = half(fn);
+    sn = half(sn);
+  }
+  return sn === 0 && r.equals(root);
+}
+
+/** RFC 9162 §2.1.4.2 (with 0 < first <= second; first == second needs an empty proof and equal roots). */
+export function verifyConsistency(first: number, second: number, firstHash: Buffer, secondHash: Buffer, proof: Buffer[]): boolean {
+  if (first <= 0 || first > second) return false;
+  if (proof.some((p) => p.length !== 32)) return false;
+  if (first === second) return proof.length === 0 && firstHash.equals(secondHash);
+  if (proof.length === 0) return false;
+  let path = proof;
+  const isPow2 = (x: number) => {
+    let p = 1;
+    while (p < x) p *= 2;
+    return p === x;
+  };
+  if (isPow2(first)) path = [firstHash, ...proof];
+  let fn = first - 1;
+  let sn = second - 1;
+  while (odd(fn)) {
+    fn = half(fn);
+    sn = half(sn);
+  }
+  let fr = path[0]!;
+  let sr = path[0]!;
+  for (const c of path.slice(1)) {
+    if (sn === 0) return false;
+    if (odd(fn) || fn === sn) {
+      fr = nodeHash(c, fr);
+      sr = nodeHash(c, sr);
+      while (!odd(fn) && fn !== 0) {
+        fn = half(fn);
+        sn = half(sn);
+      }
+    } else {
+      sr = nodeHash(sr, c);
+    }
+    fn = half(fn);
+    sn = half(sn);
+  }
+  return fr.equals(firstHash) && sr.equals(secondHash) && sn === 0;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tiles (c2sp.org/tlog-tiles)
+
+export const TILE = 256;
+
+/** Zero-padded 3-digit groups, "x" before every group but the last: 1234067 → "x001/x234/067". */
+export function formatIndex(n: number): string {
+  if (!Number.isSafeInteger(n) || n < 0) bad('tile index must be a non-negative integer');
+  const groups: string[] = [];
+  do {
+    groups.unshift(String(n % 1000).padStart(3, '0'));
+    n = Math.floor(n / 1000);
+  } while (n > 0);
+  return groups.map((g, i) => (i < groups.length - 1 ? 'x' + g : g)).join('/');
+}
+
+/** `tile/<L>/<N>[.p/<W>]`, or `tile/entries/<N>[.p/<W>]` for level "entries". W = 256 means a full tile. */
+export function tilePath(level: number | 'entries', index: number, width = TILE): string {
+  if (!(width >= 1 && width <= TILE)) bad('tile width must be 1..256');
+  if (level !== 'entries' && !(Number.isInteger(level) && level >= 0 && level <= 63)) bad('tile level must be 0..63');
+  return `tile/${level}/${formatIndex(index)}${width < TILE ? `.p/${width}` : ''}`;
+}
+
+/** Width of the partial tile at level L for tree size s: floor(s / 256^L) mod 256 (0: none). */
+export function partialWidth(level: number, size: number): number {
+  return Math.floor(size / TILE ** level) % TILE;
+}
+
+/** Number of full tiles at level L for tree size s. */
+export function fullTiles(level: number, size: number): number {
+  return Math.floor(size / TILE ** (level + 1));
+}
+
+/** Every tile a log must serve for tree size s (hash tiles at all levels, full then partial). */
+export function tilesForSize(size: number): Array<{ level: number; index: number; width: number }> {
+  const out: Array<{ level: number; index: number; width: number }> = [];
+  for (let level = 0; TILE ** level <= size; level++) {
+    const full = fullTiles(level, size);
+    for (let i = 0; i < full; i++) out.push({ level, index: i, width: TILE });
+    const w = partialWidth(level, size);
+    if (w > 0) out.push({ level, index: full, width: w });
+  }
+  return out;
+}
+
+/** Splits a tile's bytes into 32-byte hashes; checks the width. */
+export function tileHashes(data: Uint8Array, width: number): Buffer[] {
+  if (data.length !== width * 32) bad(`tile is ${data.length} bytes, want ${width} × 32`);
+  const b = Buffer.from(data);
+  return Array.from({ length: width }, (_, i) => b.subarray(i * 32, i * 32 + 32));
+}
+
+/**
+ * The root of a tree of size s from its tiles the way a client computes it: only the rightmost (partial) tile at each
+ * level is needed. Left to right, level by level from the top, each hash of the partial tile at level L is a perfect
+ * subtree of 256^L leaves; those aligned perfect subtrees are combined per RFC 6962 (split at the largest power of two).
+ */
+export function rootFromTiles(size: number, getTile: (level: number, index: number, width: number) => Buffer): Buffer {
+  if (size === 0) return EMPTY_ROOT;
+  const pieces: Array<{ n: number; h: Buffer }> = [];
+  let top = 0;
+  while (TILE ** (top + 1) <= size) top++;
+  for (let level = top; level >= 0; level--) {
+    const w = partialWidth(level, size);
+    if (w === 0) continue;
+    const hashes = tileHashes(getTile(level, fullTiles(level, size), w), w);
+    for (const h of hashes) pieces.push({ n: TILE ** level, h });
+  }
+  const combine = (ps: Array<{ n: number; h: Buffer }>): Buffer => {
+    const total = ps.reduce((a, p) => a + p.n, 0);
+    if (ps.length === 1) return ps[0]!.h;
+    const k = splitPoint(total);
+    let acc = 0;
+    let i = 0;
+    while (acc < k) acc += ps[i++]!.n;
+    if (acc !== k) bad('tile pieces do not align with the RFC 6962 split');
+    return nodeHash(combine(ps.slice(0, i)), combine(ps.slice(i)));
+  };
+  return combine(pieces);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Entry bundles
+
+/** A sequence of big-endian uint16 length-prefixed entries. */
+export function parseBundle(data: Uint8Array): Buffer[] {
+  const b = Buffer.from(data);
+  const out: Buffer[] = [];
+  let off = 0;
+  while (off < b.length) {
+    if (off + 2 > b.length) bad('entry bundle: truncated length');
+    const n = b.readUInt16BE(off);
+    off += 2;
+    if (off + n > b.length) bad('entry bundle: truncated entry');
+    out.push(b.subarray(off, off + n));
+    off += n;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// tlog-proof (c2sp.org/tlog-proof@v1)
+
+export interface TlogProofFile {
+  extra?: Buffer;
+  index: number;
+  proof: Buffer[];
+  /** The checkpoint, verbatim (signed note). */
+  checkpoint: Buffer;
+}
+
+export function parseTlogProofFile(data: Uint8Array | string): TlogProofFile {
+  const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
+  let off = 0;
+  const line = (): string => {
+    const nl = buf.indexOf(0x0a, off);
+    if (nl < 0) bad('tlog-proof: missing newline');
+    const l = buf.subarray(off, nl).toString('utf8');
+    off = nl + 1;
+    return l;
+  };
+  if (line() !== 'c2sp.org/tlog-proof@v1') bad('tlog-proof: bad header line');
+  let l = line();
+  let extra: Buffer | undefined;
+  if (l.startsWith('extra ')) {
+    extra = b64decode(l.slice('extra '.length), 'tlog-proof extra');
+    l = line();
+  }
+  if (!l.startsWith('index ')) bad(`tlog-proof: want "index N", got ${JSON.stringify(l)}`);
+  const index = parseDec(l.slice('index '.length), 'tlog-proof index');
+  const proof: Buffer[] = [];
+  for (;;) {
+    l = line();
+    if (l === '') break;
+    proof.push(b64decode(l, 'tlog-proof hash', 32));
+  }
+  return { ...(extra !== undefined ? { extra } : {}), index, proof, checkpoint: buf.subarray(off) };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// tlog-witness add-checkpoint
+
+/** "old <size>\n" + one base64 hash per line + "\n" + the signed checkpoint. */
+export function addCheckpointBody(oldSize: number, proof: Buffer[], signedCheckpoint: Uint8Array | string): Buffer {
+  if (proof.length > 63) bad('a client MUST NOT send more than 63 consistency proof lines');
+  const head = `old ${oldSize}\n` + proof.map((p) => b64(p) + '\n').join('') + '\n';
+  return Buffer.concat([Buffer.from(head, 'utf8'), typeof signedCheckpoint === 'string' ? Buffer.from(signedCheckpoint, 'utf8') : signedCheckpoint]);
+}
+
+/** Parses a 200 add-checkpoint response: one or more signature lines, each ending in "\n". */
+export function parseSignatureLines(body: Uint8Array): SigLine[] {
+  const b = Buffer.from(body);
+  if (b.length === 0 || b[b.length - 1] !== 0x0a) bad('response does not end in newline');
+  const out: SigLine[] = [];
+  let off = 0;
+  while (off < b.length) {
+    const nl = b.indexOf(0x0a, off);
+    out.push(parseSigLine(b.subarray(off, nl)));
+    off = nl + 1;
+  }
+  return out;
+}
