@@ -2,6 +2,7 @@
  * The log's HTTP service: submissions, the C2SP tlog-tiles read API, and JSON conveniences.
  * createApp builds the express app without listening; main.ts composes config, store, keys and listen.
  */
+import { gzipSync } from 'node:zlib';
 import express, { type Request, type Response } from 'express';
 import { fail } from '../core/errors.ts';
 import { decodeBase64, decodeHex, encodeBase64, parseDecimal } from '../core/encoding.ts';
@@ -110,7 +111,16 @@ export function createApp(deps: AppDeps): express.Express {
       data = store.readTile(tile);
     }
     if (data === undefined) fail('not_found', `${req.path} is beyond the tree`);
-    res.set('Cache-Control', IMMUTABLE).type('application/octet-stream').send(data);
+    res.set('Cache-Control', IMMUTABLE).type('application/octet-stream');
+    // tlog-tiles: entry bundles SHOULD be compressed at the HTTP layer (hash tiles are random bytes: not worth it).
+    if (tile.level === -1) {
+      res.vary('Accept-Encoding');
+      if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
+        res.set('Content-Encoding', 'gzip');
+        data = gzipSync(data, { level: 1 });
+      }
+    }
+    res.send(data);
   }));
 
   app.get('/v1/proof/inclusion', route((req, res) => {

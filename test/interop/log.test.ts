@@ -385,7 +385,7 @@ describe('interop: the log, checked by the independent verifier', function () {
     }
   });
 
-  it('FINDING (SHOULD): entry bundles are compressed at the HTTP layer ("Entry bundles SHOULD be compressed at the HTTP layer")', async () => {
+  it('entry bundles are compressed at the HTTP layer ("Entry bundles SHOULD be compressed at the HTTP layer")', async () => {
     const r = await fetch(`${log.url}/tile/entries/000`, { headers: { 'accept-encoding': 'gzip, identity' } });
     await r.arrayBuffer();
     assert.equal(r.status, 200);
