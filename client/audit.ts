@@ -8,10 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeBase64 } from '../core/encoding.ts';
 import type { Policy } from '../core/policy.ts';
-import { isNetworkError } from './http.ts';
 import type { StateStore } from './state.ts';
 import { EXIT, Report } from './report.ts';
-import { verifyCheckpoint, CheckpointError, type RegistryKeys } from './trust.ts';
+import { verifyCheckpoint, runFollowing, type RegistryKeys } from './trust.ts';
 import { emptyPosition, type TileSource } from './replay.ts';
 import { FileIndex } from './file-index.ts';
 import { EntryChecker } from './entry-checker.ts';
@@ -30,16 +29,8 @@ export interface AuditOptions {
   skipHashTiles?: boolean;
 }
 
-export async function audit(opts: AuditOptions): Promise<Report> {
-  const report = new Report();
-  try {
-    await run(opts, report);
-  } catch (e) {
-    if (isNetworkError(e)) report.fail('network', (e as Error).message, EXIT.NETWORK);
-    else if (e instanceof CheckpointError) report.fail('checkpoint', e.message, EXIT.POLICY);
-    else throw e;
-  }
-  return report;
+export function audit(opts: AuditOptions): Promise<Report> {
+  return runFollowing((report) => run(opts, report));
 }
 
 async function run(opts: AuditOptions, report: Report): Promise<void> {

@@ -8,6 +8,7 @@ import { encodeBase64 } from '../core/encoding.ts';
 import type { Hash } from '../core/types.ts';
 import { FileIndex, fileKeyHash, type FileConflict } from './file-index.ts';
 import type { RegistryKeys } from './trust.ts';
+import { entrySummary } from './artifact.ts';
 
 export interface EntryProblem {
   kind: 'malformed-entry' | 'bad-publisher-signature' | 'bad-registry-signature';
@@ -101,17 +102,7 @@ export class EntryChecker {
     const key = encodeBase64(e.publisherKey);
     const watchedPkg = w.packages.has(pkg);
     if (!watchedPkg && !w.keys.has(key)) return;
-    const summary = {
-      index,
-      ecosystem: e.ecosystem,
-      name: e.name,
-      version: e.version,
-      filename: e.filename,
-      sha256: e.sha256,
-      publisherKey: key,
-      registry: e.registryName,
-      integratedTime: new Date(e.integratedTime).toISOString(),
-    };
+    const summary = entrySummary(e, index);
     const why = watchedPkg ? `watched package ${pkg}` : `watched key ${key}`;
     this.events.push({ kind: 'watched-entry', index, package: pkg, entry: summary, message: `entry ${index}: ${pkg} ${e.version} ${e.filename} (sha256 ${e.sha256}) signed by ${key} [${why}]` });
     if (!watchedPkg) return;

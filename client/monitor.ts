@@ -13,10 +13,9 @@ import { integrate, rightEdgeTiles } from '../core/integrate.ts';
 import type { Policy } from '../core/policy.ts';
 import type { Checkpoint } from '../core/checkpoint.ts';
 import type { LogClient } from './http.ts';
-import { isNetworkError } from './http.ts';
 import { StateStore, writeFileAtomic } from './state.ts';
 import { EXIT, Report } from './report.ts';
-import { verifyCheckpoint, CheckpointError, type RegistryKeys } from './trust.ts';
+import { verifyCheckpoint, CheckpointError, runFollowing, type RegistryKeys } from './trust.ts';
 import { checkAgainstSaved } from './consistency.ts';
 import { emptyPosition, positionFromJSON, positionToJSON, type TreePosition } from './replay.ts';
 import { FileIndex } from './file-index.ts';
@@ -63,16 +62,8 @@ async function positionAt(log: LogClient, size: number, root: Buffer): Promise<T
   return { size, root, edge };
 }
 
-export async function monitor(opts: MonitorOptions): Promise<Report> {
-  const report = new Report();
-  try {
-    await run(opts, report);
-  } catch (e) {
-    if (isNetworkError(e)) report.fail('network', (e as Error).message, EXIT.NETWORK);
-    else if (e instanceof CheckpointError) report.fail('checkpoint', e.message, EXIT.POLICY);
-    else throw e;
-  }
-  return report;
+export function monitor(opts: MonitorOptions): Promise<Report> {
+  return runFollowing((report) => run(opts, report));
 }
 
 async function run(opts: MonitorOptions, report: Report): Promise<void> {

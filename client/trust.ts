@@ -8,6 +8,8 @@ import { decodeBase64 } from '../core/encoding.ts';
 import { parsePolicy, verifyCheckpointWithPolicy, quorumSatisfied, type Policy, type PolicyLog, type PolicyWitness, type PolicyVerifiedCheckpoint } from '../core/policy.ts';
 import { parseVerifierKey, SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1, verifyNote } from '../core/note.ts';
 import { cosignatureTimestamp } from '../core/cosignature.ts';
+import { isNetworkError } from './http.ts';
+import { EXIT, Report } from './report.ts';
 import { parseCheckpoint, type Checkpoint } from '../core/checkpoint.ts';
 
 export function loadPolicyFile(path: string): Policy {
@@ -185,4 +187,17 @@ export function parseDuration(s: string): number {
 export function formatDuration(sec: number): string {
   for (const [u, n] of UNITS) if (sec >= n && sec % n === 0) return `${sec / n}${u}`;
   return `${sec}s`;
+}
+
+/** Runs a follow-the-log job (monitor, audit) into a report: network failures exit 7, checkpoint failures exit 3. */
+export async function runFollowing(job: (report: Report) => Promise<void>): Promise<Report> {
+  const report = new Report();
+  try {
+    await job(report);
+  } catch (e) {
+    if (isNetworkError(e)) report.fail('network', (e as Error).message, EXIT.NETWORK);
+    else if (e instanceof CheckpointError) report.fail('checkpoint', e.message, EXIT.POLICY);
+    else throw e;
+  }
+  return report;
 }
