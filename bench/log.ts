@@ -17,6 +17,7 @@ import { formatTilePath } from '../core/tiles.ts';
 import { encodeBase64 } from '../core/encoding.ts';
 import { addRegistry } from '../server/registries.ts';
 import { registriesFile } from '../server/main.ts';
+import { defaultVerifyThreads } from '../server/verify-pool.ts';
 import { artifact, sign, REGISTRY, REGISTRY_NAME } from '../test/support/submissions.ts';
 import { closedLoop, httpRequest, openLoop, percentile, type LoadResult } from './load.ts';
 import { verifyRate, type VerifyItem } from './verify-baseline.ts';
@@ -51,8 +52,16 @@ interface Child {
   stop(): Promise<void>;
 }
 
-/** Verification threads of the log (1: it verifies on its main thread; no pool is wired into server/app.ts yet). */
-export const VERIFY_THREADS = Number(process.env.BENCH_VERIFY_THREADS ?? 1);
+/**
+ * Verification worker threads of the benchmarked log: BENCH_VERIFY_THREADS, else the server's own default
+ * (server/verify-pool.ts defaultVerifyThreads(): cores − 1, at least 1). The log child is started with exactly this many
+ * (bench/server-child.ts passes it as its verifyThreads setting; 0 = on the event loop), and the batch baseline
+ * verifies on as many threads (at least 1).
+ */
+export const VERIFY_THREADS = Number(process.env.BENCH_VERIFY_THREADS ?? defaultVerifyThreads());
+if (!Number.isInteger(VERIFY_THREADS) || VERIFY_THREADS < 0 || VERIFY_THREADS > 64) {
+  throw new Error(`BENCH_VERIFY_THREADS must be an integer 0–64, got ${JSON.stringify(process.env.BENCH_VERIFY_THREADS)}`);
+}
 
 const CHILD = fileURLToPath(new URL('./server-child.ts', import.meta.url));
 
@@ -140,7 +149,7 @@ export async function benchLog(o: LogBenchOptions = {}): Promise<Figure[]> {
       { publicKey: s.publisherKey, message: publisherMessage(s), signature: s.publisherSignature },
       { publicKey: REGISTRY.publicKey, message: registryMessage(s, s.publisherKey, s.publisherSignature), signature: s.registrySignature },
     ]);
-    const verifyThreads = VERIFY_THREADS;
+    const verifyThreads = Math.max(1, VERIFY_THREADS); // threads of the batch baseline (0 worker threads: the event loop)
     const R = quick ? 1 : 3;
     const W = D / R; // window of one round
     const RAMP = 1000; // load before each window opens (a closed loop at C=512 needs ~1 s to fill its pipeline)
@@ -148,7 +157,8 @@ export async function benchLog(o: LogBenchOptions = {}): Promise<Figure[]> {
     const dir = join(root, 'log');
     addRegistry(registriesFile(dir), REGISTRY_NAME, encodeBase64(REGISTRY.publicKey));
     const bare = await startChild({ cmd: 'start', mode: 'bare' });
-    const log = await startChild({ cmd: 'start', mode: 'log', dataDir: dir });
+    const log = await startChild({ cmd: 'start', mode: 'log', dataDir: dir, verifyThreads: VERIFY_THREADS });
+    say(`  the log verifies on ${VERIFY_THREADS === 0 ? 'its event loop' : `${VERIFY_THREADS} worker thread(s)`} (BENCH_VERIFY_THREADS, default cores − 1 = ${defaultVerifyThreads()}); the batch baseline on ${verifyThreads}`);
     try {
       // Warm-up of both with the same requests (the log's warm-up entries are real submissions).
       await closedLoop({ url: bare.url, concurrency: SINGLE_CONCURRENCY, durationMs: 1e9, warmup: 0, request: (i) => (i < 1000 ? singleBodies[i] : undefined) });
@@ -186,7 +196,8 @@ export async function benchLog(o: LogBenchOptions = {}): Promise<Figure[]> {
         { name: 'single-entry ceiling 1/(1/bare+2/verify)', value: ceiling, unit: 'req/s' },
         {
           name: `single-entry POST /v1/entries (C=${SINGLE_CONCURRENCY})`, value: singleRate, unit: 'req/s', baseline: ceiling, ratio,
-          target: '≥ 70% of ceiling', pass: ratio >= 0.7, note: `${L(singleLat)}; per round ${perRound.join(' ')}`,
+          target: '≥ 70% of ceiling', pass: ratio >= 0.7,
+          note: `${L(singleLat)}; per round ${perRound.join(' ')}; the log verifies on ${VERIFY_THREADS === 0 ? 'its event loop' : `${VERIFY_THREADS} worker thread(s) beside its event loop`} (the ceiling is for one thread)`,
         },
       );
 
@@ -281,7 +292,7 @@ export async function benchLog(o: LogBenchOptions = {}): Promise<Figure[]> {
     figs.push({ name: `bulk build of the ${BIG.toLocaleString('en')}-entry log`, value: buildS, unit: 's', target: '≤ 120 s', pass: buildS <= 120 });
 
     const probe = async (dir: string, n: number) => {
-      const c = await startChild({ cmd: 'start', mode: 'log', dataDir: dir });
+      const c = await startChild({ cmd: 'start', mode: 'log', dataDir: dir, verifyThreads: VERIFY_THREADS });
       try {
         if (c.treeSize !== n) throw new Error(`log has ${c.treeSize} entries, expected ${n}`);
         const r = mulberry32(n);

@@ -2,7 +2,7 @@
  * The server side of the benchmark, run in a child process so the load generator's CPU does not pollute it.
  * Both the bare-handler baseline and the log run here, started the same way, and are measured the same way.
  *
- * IPC: the parent sends {cmd: 'start', mode: 'bare' | 'log', dataDir?, batchIntervalMs?}; the child answers
+ * IPC: the parent sends {cmd: 'start', mode: 'bare' | 'log', dataDir?, batchIntervalMs?, verifyThreads?}; the child answers
  * {url, startupMs} (startupMs: from calling startLog until it listens). {cmd: 'rss'} → {rss}; {cmd: 'stop'} exits.
  */
 import express from 'express';
@@ -17,6 +17,8 @@ export interface StartMsg {
   mode: 'bare' | 'log';
   dataDir?: string;
   batchIntervalMs?: number;
+  /** Verification worker threads of the log (default: the server's own default, cores − 1). */
+  verifyThreads?: number;
 }
 
 /** The bare-handler baseline: express, one JSON-parsing POST route and one GET route, each answering a small JSON. */
@@ -56,6 +58,7 @@ process.on('message', async (msg: StartMsg | { cmd: 'rss' } | { cmd: 'stop' }) =
         const config = resolveConfig({
           dataDir: msg.dataDir!, listen: '127.0.0.1:0',
           ...(msg.batchIntervalMs !== undefined ? { batchInterval: String(msg.batchIntervalMs) } : {}),
+          ...(msg.verifyThreads !== undefined ? { verifyThreads: String(msg.verifyThreads) } : {}),
         }, {});
         const t0 = performance.now();
         running = await startLog(config, (m) => console.error(`[log] ${m}`));

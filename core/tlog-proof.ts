@@ -92,6 +92,9 @@ export function parseTlogProof(text: Uint8Array | string): TlogProof {
   return proof;
 }
 
+/** The last checkpoint string formatTlogProof accepted (strings are immutable: the same text passes the same checks). */
+let lastCheckedCheckpoint: string | undefined;
+
 export function formatTlogProof(proof: TlogProof): string {
   if (!Number.isSafeInteger(proof.index) || proof.index < 0) fail('malformed', 'index must be a non-negative integer');
   if (proof.inclusionProof.length > MAX_INCLUSION_PROOF_LINES) fail('malformed', 'too many inclusion proof lines');
@@ -99,10 +102,14 @@ export function formatTlogProof(proof: TlogProof): string {
     if (!(h instanceof Uint8Array) || h.length !== 32) fail('malformed', 'inclusion proof hashes must be 32 bytes');
   }
   if (typeof proof.checkpoint !== 'string') fail('malformed', 'checkpoint must be a string');
-  if (LONE_SURROGATE.test(proof.checkpoint) || /[\u0000-\u0009\u000b-\u001f]/.test(proof.checkpoint)) {
-    fail('malformed', 'checkpoint contains invalid characters');
+  // A log formats many proofs against one checkpoint (every reply of a batch): its checks run once per distinct note.
+  if (proof.checkpoint !== lastCheckedCheckpoint) {
+    if (LONE_SURROGATE.test(proof.checkpoint) || /[\u0000-\u0009\u000b-\u001f]/.test(proof.checkpoint)) {
+      fail('malformed', 'checkpoint contains invalid characters');
+    }
+    checkSignedCheckpointShape(proof.checkpoint);
+    lastCheckedCheckpoint = proof.checkpoint;
   }
-  checkSignedCheckpointShape(proof.checkpoint);
   let out = TLOG_PROOF_HEADER + '\n';
   if (proof.extra !== undefined) {
     if (!(proof.extra instanceof Uint8Array) || proof.extra.length > MAX_EXTRA_SIZE) fail('malformed', 'invalid extra data');

@@ -78,7 +78,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.post('/v1/entries', express.json({ limit: MAX_BODY, strict: true, type: () => true }), route(async (req, res) => {
     const s = await verify(req.body);
-    res.json(await reply(await sequencer.submit(s)));
+    sendJson(res, await reply(await sequencer.submit(s)));
   }));
 
   app.post('/v1/entries/batch', express.json({ limit: MAX_BATCH_BODY, strict: true, type: () => true }), route(async (req, res) => {
@@ -93,7 +93,7 @@ export function createApp(deps: AppDeps): express.Express {
         return { ...body, status };
       }
     }));
-    res.json({ results });
+    sendJson(res, { results });
   }));
 
   app.get('/checkpoint', route((_req, res) => {
@@ -201,6 +201,17 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(route((req) => fail('not_found', `no route for ${req.method} ${req.path}`)));
   app.use(errorMiddleware(deps.log));
   return app;
+}
+
+/**
+ * res.json without express's per-call settings lookups and send() checks: the same bytes and headers (Content-Type
+ * application/json; charset=utf-8, Content-Length; no ETag, which the app disables), for the submission replies.
+ */
+function sendJson(res: Response, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body, 'utf8'));
+  res.end(body, 'utf8');
 }
 
 function stringParam(req: Request, name: string): string {

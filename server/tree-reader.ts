@@ -2,18 +2,50 @@
  * Reads Merkle nodes of the stored tree for proofs: a node at a level that is a multiple of 8 is one hash in a stored
  * tile; any other complete node is rehashed from the run of hashes under it in one tile. Complete nodes never change,
  * so they are memoized in a bounded cache; a proof touches O(log n) nodes and at most a few tiles per tile level.
+ * A cached tile that keeps being rehashed (more hashes spent on it than its whole inner tree costs, at most 255) gets
+ * the complete nodes of its 7 inner levels hashed once: the proofs of a batch's entries, which share their tiles, then
+ * only look up; a tile touched by one proof costs what it did (only the nodes it needs).
  */
+import { hash as cryptoHash } from 'node:crypto';
 import { fail } from '../core/errors.ts';
+import { HASH_SIZE } from '../core/hash.ts';
 import { hashRanges, planConsistencyProof, planInclusionProof, type NodeId } from '../core/merkle.ts';
 import { hashPerfectSubtree, TILE_HEIGHT } from '../core/tiles.ts';
 import type { Hash } from '../core/types.ts';
 import type { LogStore } from '../log-store/store.ts';
 
-const TILE_CACHE_LIMIT = 512; // 4 MiB of tiles
+const TILE_CACHE_LIMIT = 512; // 4 MiB of tiles (and up to 4 MiB of their inner levels)
+
+interface CachedTile {
+  width: number;
+  data: Buffer;
+  /** inner[r] (1 ≤ r < TILE_HEIGHT): the complete nodes r levels above the tile's row, floor(width / 2^r) hashes. */
+  inner?: Buffer[];
+  /** Hashes spent rehashing nodes of this tile one by one (before `inner`). */
+  spent?: number;
+}
+
+/** The complete nodes of levels 1 … TILE_HEIGHT−1 above a tile row of `width` hashes (RFC 6962 node hashes). */
+function innerLevels(data: Buffer, width: number): Buffer[] {
+  const out: Buffer[] = [data.subarray(0, width * HASH_SIZE)];
+  const scratch = Buffer.allocUnsafe(1 + 2 * HASH_SIZE);
+  scratch[0] = 0x01;
+  for (let r = 1; r < TILE_HEIGHT; r++) {
+    const below = out[r - 1]!;
+    const n = Math.floor(below.length / HASH_SIZE / 2);
+    const level = Buffer.allocUnsafe(n * HASH_SIZE);
+    for (let i = 0; i < n; i++) {
+      below.copy(scratch, 1, 2 * i * HASH_SIZE, (2 * i + 2) * HASH_SIZE);
+      level.set(cryptoHash('sha256', scratch, 'buffer'), i * HASH_SIZE);
+    }
+    out.push(level);
+  }
+  return out;
+}
 
 export class TreeReader {
   private readonly cache = new Map<string, Hash>();
-  private readonly tiles = new Map<string, { width: number; data: Buffer }>();
+  private readonly tiles = new Map<string, CachedTile>();
   private readonly store: LogStore;
   private readonly limit: number;
 
@@ -33,7 +65,24 @@ export class TreeReader {
     const first = index * 2 ** r;
     const offset = first % 256;
     const t = this.tile(tileLevel, Math.floor(first / 256), offset + 2 ** r);
-    const h = hashPerfectSubtree(t.data, offset, 2 ** r);
+    let h: Hash;
+    if (r === 0) {
+      h = Buffer.from(t.data.subarray(offset * HASH_SIZE, (offset + 1) * HASH_SIZE));
+    } else {
+      if (t.inner === undefined) {
+        // 2^r − 1 hashes for this node alone; past the cost of the whole inner tree (width − 1), hash that once.
+        t.spent = (t.spent ?? 0) + 2 ** r - 1;
+        if (t.spent > t.width - 1) t.inner = innerLevels(t.data, t.width);
+      }
+      if (t.inner === undefined) {
+        h = hashPerfectSubtree(t.data, offset, 2 ** r);
+      } else {
+        const row = t.inner[r]!;
+        const at = (offset / 2 ** r) * HASH_SIZE;
+        if (at + HASH_SIZE > row.length) fail('internal', `tile ${tileLevel}/${Math.floor(first / 256)} has no complete node ${level}/${index}`);
+        h = Buffer.from(row.subarray(at, at + HASH_SIZE));
+      }
+    }
     if (this.cache.size >= this.limit) {
       const oldest = this.cache.keys().next().value;
       if (oldest !== undefined) this.cache.delete(oldest);
@@ -46,7 +95,7 @@ export class TreeReader {
    * A stored tile at least `width` wide. Tiles only grow by extension (the store enforces it), so a cached copy stays
    * valid for every node it covers; a narrower cached copy is re-read.
    */
-  private tile(level: number, index: number, width: number): { width: number; data: Buffer } {
+  private tile(level: number, index: number, width: number): CachedTile {
     const key = `${level}/${index}`;
     let t = this.tiles.get(key);
     if (t === undefined || t.width < width) {

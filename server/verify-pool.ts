@@ -4,8 +4,9 @@
  * signature over publisherMessage, then the registry countersignature over registryMessage; an invalid key or
  * signature is a failed verification, reported with the same 'bad_signature' errors.
  *
- * Calls made in the same event-loop turn are coalesced into one message per worker (a batch request's 1,000 entries
- * travel as a few messages, single-entry requests arriving together share one), so the per-message cost stays small.
+ * Calls are coalesced into messages of up to CHUNK entries (a full chunk is sent at once, the rest at the end of the
+ * event-loop turn), each one transferred ArrayBuffer, so the per-message cost stays small and the worker starts
+ * verifying while the event loop is still parsing the requests that arrived together.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -18,49 +19,67 @@ export function defaultVerifyThreads(): number {
 }
 
 // Plain JS (no TypeScript loader needed in the worker). Keys are cached as KeyObjects, as core/ed25519.ts does.
+// A job is ONE transferred ArrayBuffer (no structured clone of thousands of small Buffers, each of which would drag its
+// whole pooled backing store along): per entry, six fields — publisher key, publisher message, publisher signature,
+// registry key, registry message, registry signature — each a u32 (big-endian) length and its bytes.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createPublicKey, verify } = require('node:crypto');
 const SPKI = Buffer.from('302a300506032b6570032100', 'hex');
 const keys = new Map();
-function key(raw) {
-  const id = Buffer.from(raw).toString('latin1');
+function key(buf, off, len) {
+  const id = buf.toString('latin1', off, off + len);
   let k = keys.get(id);
   if (k === undefined) {
-    if (raw.length !== 32) return null;
-    try { k = createPublicKey({ key: Buffer.concat([SPKI, raw]), format: 'der', type: 'spki' }); } catch { k = null; }
+    if (len !== 32) return null;
+    try { k = createPublicKey({ key: Buffer.concat([SPKI, buf.subarray(off, off + len)]), format: 'der', type: 'spki' }); } catch { k = null; }
     if (keys.size >= 4096) keys.clear();
     keys.set(id, k);
   }
   return k;
 }
-function ok(raw, msg, sig) {
-  if (sig.length !== 64) return false;
-  const k = key(raw);
-  if (k === null) return false;
-  try { return verify(null, msg, k, sig); } catch { return false; }
-}
-parentPort.on('message', ({ id, items }) => {
-  // items: [publisherKey, publisherMessage, publisherSignature, registryKey, registryMessage, registrySignature] per entry
-  const out = new Uint8Array(items.length / 6);
-  for (let i = 0, j = 0; j < out.length; i += 6, j++) {
-    out[j] = !ok(items[i], items[i + 1], items[i + 2]) ? 1 : !ok(items[i + 3], items[i + 4], items[i + 5]) ? 2 : 0;
+parentPort.on('message', ({ id, n, data }) => {
+  const buf = Buffer.from(data);
+  const out = new Uint8Array(n);
+  const at = new Array(12); // [start, length] of the six fields of one entry
+  let off = 0;
+  const ok = (f) => {
+    const [k, kl, m, ml, s, sl] = [at[f], at[f + 1], at[f + 2], at[f + 3], at[f + 4], at[f + 5]];
+    if (sl !== 64) return false;
+    const kk = key(buf, k, kl);
+    if (kk === null) return false;
+    try { return verify(null, buf.subarray(m, m + ml), kk, buf.subarray(s, s + sl)); } catch { return false; }
+  };
+  for (let j = 0; j < n; j++) {
+    for (let f = 0; f < 12; f += 2) {
+      const len = buf.readUInt32BE(off);
+      at[f] = off + 4;
+      at[f + 1] = len;
+      off += 4 + len;
+    }
+    out[j] = !ok(0) ? 1 : !ok(6) ? 2 : 0;
   }
   parentPort.postMessage({ id, out }, [out.buffer]);
 });
 `;
 
+/** Entries per message: the worker starts on the first ones while the event loop is still parsing later requests. */
+const CHUNK = 32;
+
 interface Job {
+  /** Six fields per entry (see WORKER_SOURCE). */
   items: Uint8Array[];
+  bytes: number;
   waiters: Array<{ resolve: () => void; reject: (e: unknown) => void; name: string }>;
 }
 
 export class VerifyPool {
   readonly threads: number;
   private readonly workers: Worker[];
-  private readonly inflight = new Map<number, { job: Job; worker: number }>();
+  private readonly inflight = new Map<number, { waiters: Job['waiters']; worker: number }>();
   private readonly load: number[];
   private queue: Job | undefined;
+  private scheduled = false;
   private nextId = 1;
   private closed = false;
 
@@ -85,42 +104,51 @@ export class VerifyPool {
     const rm = registryMessage(s, s.publisherKey, s.publisherSignature);
     return new Promise<void>((resolve, reject) => {
       if (this.queue === undefined) {
-        this.queue = { items: [], waiters: [] };
-        setImmediate(() => this.dispatch());
+        this.queue = { items: [], bytes: 0, waiters: [] };
+        if (!this.scheduled) {
+          this.scheduled = true;
+          setImmediate(() => {
+            this.scheduled = false;
+            this.dispatch();
+          });
+        }
       }
-      this.queue.items.push(s.publisherKey, pm, s.publisherSignature, registryKey, rm, s.registrySignature);
-      this.queue.waiters.push({ resolve, reject, name: s.registryName });
+      const q = this.queue;
+      q.items.push(s.publisherKey, pm, s.publisherSignature, registryKey, rm, s.registrySignature);
+      q.bytes += 24 + s.publisherKey.length + pm.length + s.publisherSignature.length + registryKey.length + rm.length + s.registrySignature.length;
+      q.waiters.push({ resolve, reject, name: s.registryName });
+      // Full chunks go at once (the worker verifies them while this thread parses the next requests).
+      if (q.waiters.length >= CHUNK) this.dispatch();
     });
   }
 
-  /** Sends the queued entries, split evenly over the workers (least loaded first). */
+  /** Sends the queued entries as one job to the least loaded worker. */
   private dispatch(): void {
     const q = this.queue;
     this.queue = undefined;
     if (q === undefined || q.waiters.length === 0) return;
-    const n = q.waiters.length;
-    const parts = Math.min(this.threads, Math.ceil(n / 64));
-    const per = Math.ceil(n / parts);
-    for (let p = 0; p < parts; p++) {
-      const from = p * per;
-      const to = Math.min(n, from + per);
-      if (from >= to) break;
-      const job: Job = { items: q.items.slice(from * 6, to * 6), waiters: q.waiters.slice(from, to) };
-      let w = 0;
-      for (let i = 1; i < this.threads; i++) if (this.load[i]! < this.load[w]!) w = i;
-      const id = this.nextId++;
-      this.inflight.set(id, { job, worker: w });
-      this.load[w]! += to - from;
-      this.workers[w]!.postMessage({ id, items: job.items });
+    const data = new ArrayBuffer(q.bytes);
+    const buf = Buffer.from(data);
+    let off = 0;
+    for (const it of q.items) {
+      buf.writeUInt32BE(it.length, off);
+      buf.set(it, off + 4);
+      off += 4 + it.length;
     }
+    let w = 0;
+    for (let i = 1; i < this.threads; i++) if (this.load[i]! < this.load[w]!) w = i;
+    const id = this.nextId++;
+    this.inflight.set(id, { waiters: q.waiters, worker: w });
+    this.load[w]! += q.waiters.length;
+    this.workers[w]!.postMessage({ id, n: q.waiters.length, data }, [data]);
   }
 
   private done(id: number, out: Uint8Array): void {
     const f = this.inflight.get(id);
     if (f === undefined) return;
     this.inflight.delete(id);
-    this.load[f.worker]! -= f.job.waiters.length;
-    f.job.waiters.forEach((w, i) => {
+    this.load[f.worker]! -= f.waiters.length;
+    f.waiters.forEach((w, i) => {
       try {
         if (out[i] === 1) fail('bad_signature', 'publisher signature does not verify');
         if (out[i] === 2) fail('bad_signature', `registry signature by ${w.name} does not verify`);
@@ -135,7 +163,7 @@ export class VerifyPool {
     for (const [id, f] of this.inflight) {
       if (f.worker !== worker) continue;
       this.inflight.delete(id);
-      for (const w of f.job.waiters) w.reject(e);
+      for (const w of f.waiters) w.reject(e);
     }
   }
 
@@ -145,7 +173,7 @@ export class VerifyPool {
     this.dispatch();
     await Promise.all(this.workers.map((w) => w.terminate()));
     const err = new Error('verify pool closed');
-    for (const f of this.inflight.values()) for (const w of f.job.waiters) w.reject(err);
+    for (const f of this.inflight.values()) for (const w of f.waiters) w.reject(err);
     this.inflight.clear();
   }
 }
