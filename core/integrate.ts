@@ -8,15 +8,25 @@
  * are read (their old partial tile) only for that.
  */
 import type { Hash } from './types.ts';
-import { type Tile, TILE_WIDTH, hashPerfectSubtree, formatTilePath } from './tiles.ts';
+import { type Tile, TILE_WIDTH, hashPerfectSubtree, formatTilePath, innerLevels } from './tiles.ts';
 import { fail } from './errors.ts';
 import { EMPTY_ROOT, HASH_SIZE, nodeHash } from './hash.ts';
 
 export interface IntegrateResult {
   treeSize: number;
   rootHash: Hash;
-  /** Every hash tile that changed, with its full new contents (width·32 bytes); tile.width is the new width. */
-  tiles: Array<{ tile: Tile; data: Buffer }>;
+  /**
+   * Every hash tile that changed, with its full new contents (width·32 bytes); tile.width is the new width. A tile that
+   * became full also carries `inner`: its complete inner levels 1…7 concatenated (254 hashes), so a store can serve any
+   * node of it without rehashing.
+   */
+  tiles: IntegratedTile[];
+}
+
+export interface IntegratedTile {
+  tile: Tile;
+  data: Buffer;
+  inner?: Buffer;
 }
 
 /** The most leaf hashes one integrate() call accepts (a guard against accidental unbounded batches). */
@@ -52,7 +62,7 @@ export function integrate(oldSize: number, readTile: (tile: Tile) => Buffer, new
     if (!(h instanceof Uint8Array) || h.length !== HASH_SIZE) fail('malformed', 'leaf hash is not 32 bytes');
   }
 
-  const tiles: Array<{ tile: Tile; data: Buffer }> = [];
+  const tiles: IntegratedTile[] = [];
   const edgeNodes: Hash[][] = []; // per level, the complete subtrees of its right-edge partial tile, left to right
   let incoming: Uint8Array[] = newLeafHashes;
   let oldCount = oldSize; // hashes at this level in the old tree (Merkle level 8·level)
@@ -85,9 +95,15 @@ export function integrate(oldSize: number, readTile: (tile: Tile) => Buffer, new
         for (let i = 0; i < take; i++) data.set(incoming[used + i]!, (have + i) * HASH_SIZE);
         used += take;
         carry = undefined;
-        tiles.push({ tile: { level, index: tileIndex, width }, data });
-        if (width === TILE_WIDTH) next.push(hashPerfectSubtree(data, 0, TILE_WIDTH));
-        else edge = data;
+        if (width === TILE_WIDTH) {
+          const levels = innerLevels(data, TILE_WIDTH);
+          const top = levels[levels.length - 1]!;
+          next.push(nodeHash(top.subarray(0, HASH_SIZE), top.subarray(HASH_SIZE)));
+          tiles.push({ tile: { level, index: tileIndex, width }, data, inner: Buffer.concat(levels.slice(1)) });
+        } else {
+          tiles.push({ tile: { level, index: tileIndex, width }, data });
+          edge = data;
+        }
         tileIndex++;
       }
     } else if (oldWidth > 0) {

@@ -150,6 +150,47 @@ export function tilesForNodes(nodes: NodeId[], treeSize: number): Tile[] {
 }
 
 /**
+ * The complete nodes of the TILE_HEIGHT−1 levels inside a tile, above its row of `width` hashes: levels[r] (1 ≤ r < 8)
+ * holds floor(width / 2^r) hashes (levels[0] is the row itself). A full tile's root (level 8) is nodeHash(levels[7][0],
+ * levels[7][1]).
+ */
+export function innerLevels(data: Uint8Array, width: number): Buffer[] {
+  if (!Number.isInteger(width) || width < 1 || width > TILE_WIDTH || data.length < width * HASH_SIZE) {
+    fail('internal', `innerLevels: bad tile of ${data.length / HASH_SIZE} hashes, width ${width}`);
+  }
+  const row = Buffer.from(data.buffer, data.byteOffset, width * HASH_SIZE);
+  const out: Buffer[] = [row];
+  const scratch = Buffer.allocUnsafe(1 + 2 * HASH_SIZE);
+  scratch[0] = 0x01;
+  for (let r = 1; r < TILE_HEIGHT; r++) {
+    const below = out[r - 1]!;
+    const n = Math.floor(below.length / HASH_SIZE / 2);
+    const level = Buffer.allocUnsafe(n * HASH_SIZE);
+    for (let i = 0; i < n; i++) {
+      below.copy(scratch, 1, 2 * i * HASH_SIZE, (2 * i + 2) * HASH_SIZE);
+      level.set(cryptoHash('sha256', scratch, 'buffer') as Buffer, i * HASH_SIZE);
+    }
+    out.push(level);
+  }
+  return out;
+}
+
+/** Bytes of a full tile's stored inner levels 1…7 (128 + 64 + … + 2 = 254 hashes). */
+export const FULL_TILE_INNER_SIZE = (TILE_WIDTH - 2) * HASH_SIZE;
+
+/** Splits the stored inner levels of a full tile (levels 1…7 concatenated) into innerLevels() form. */
+export function splitInnerLevels(row: Buffer, inner: Buffer): Buffer[] {
+  if (row.length !== TILE_WIDTH * HASH_SIZE || inner.length !== FULL_TILE_INNER_SIZE) fail('internal', 'stored inner levels have the wrong size');
+  const out: Buffer[] = [row];
+  let at = 0;
+  for (let n = TILE_WIDTH / 2; n >= 2; n /= 2) {
+    out.push(inner.subarray(at, at + n * HASH_SIZE));
+    at += n * HASH_SIZE;
+  }
+  return out;
+}
+
+/**
  * The hash of a perfect subtree whose `count` (a power of two, ≥ 1) leaves are the consecutive 32-byte hashes
  * data[first·32 …]: the RFC 6962 fold with node = SHA-256(0x01 ‖ left ‖ right). Returns a fresh Buffer.
  */

@@ -42,6 +42,14 @@ CREATE TABLE IF NOT EXISTS tiles (
   PRIMARY KEY (level, idx)
 ) WITHOUT ROWID;
 
+-- The inner levels 1…7 of each FULL hash tile (254 hashes), written with it, so proofs read nodes instead of rehashing.
+CREATE TABLE IF NOT EXISTS tile_inner (
+  level INTEGER NOT NULL,
+  idx   INTEGER NOT NULL,
+  data  BLOB NOT NULL CHECK (length(data) = 254 * 32),
+  PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+
 -- Every checkpoint the log signed (log signature only), and the cosignatures witnesses returned for it.
 CREATE TABLE IF NOT EXISTS checkpoints (
   tree_size  INTEGER PRIMARY KEY,
@@ -73,6 +81,10 @@ CREATE TRIGGER IF NOT EXISTS tiles_only_grow BEFORE UPDATE ON tiles
   WHEN OLD.width = 256 OR NEW.width <= OLD.width OR substr(NEW.data, 1, length(OLD.data)) != OLD.data
        OR NEW.level != OLD.level OR NEW.idx != OLD.idx
   BEGIN SELECT RAISE(ABORT, 'hash tiles only grow'); END;
+CREATE TRIGGER IF NOT EXISTS tile_inner_no_update BEFORE UPDATE ON tile_inner
+  BEGIN SELECT RAISE(ABORT, 'hash tiles are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS tile_inner_no_delete BEFORE DELETE ON tile_inner
+  BEGIN SELECT RAISE(ABORT, 'hash tiles are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS tiles_no_delete BEFORE DELETE ON tiles
   BEGIN SELECT RAISE(ABORT, 'hash tiles are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS tree_only_grows BEFORE UPDATE ON tree

@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { fail } from '../core/errors.ts';
 import type { Hash } from '../core/types.ts';
 import type { Tile } from '../core/tiles.ts';
+import type { IntegratedTile } from '../core/integrate.ts';
 import { SCHEMA, SCHEMA_VERSION } from './schema.ts';
 
 export interface TreeState {
@@ -31,7 +32,8 @@ export interface StoredEntry {
 export interface AppendBatch {
   oldSize: number;
   entries: StoredEntry[];
-  tiles: Array<{ tile: Tile; data: Buffer }>;
+  /** Changed hash tiles; a tile that became full may carry its inner levels (core/integrate.ts). */
+  tiles: IntegratedTile[];
   newState: TreeState;
   createdAt: number;
 }
@@ -59,6 +61,8 @@ export class LogStore {
       upsertTile: db.prepare(
         'INSERT INTO tiles (level, idx, width, data) VALUES (?, ?, ?, ?) ON CONFLICT (level, idx) DO UPDATE SET width = excluded.width, data = excluded.data',
       ),
+      insertInner: db.prepare('INSERT INTO tile_inner (level, idx, data) VALUES (?, ?, ?)'),
+      tileInner: db.prepare<[number, number], { data: Buffer }>('SELECT data FROM tile_inner WHERE level = ? AND idx = ?'),
       insertCheckpoint: db.prepare('INSERT INTO checkpoints (tree_size, root_hash, note, created_at) VALUES (?, ?, ?, ?)'),
       tile: db.prepare<[number, number], { width: number; data: Buffer }>('SELECT width, data FROM tiles WHERE level = ? AND idx = ?'),
       entry: db.prepare<[number], { leaf: Buffer }>('SELECT leaf FROM entries WHERE idx = ?'),
@@ -141,7 +145,10 @@ export class LogStore {
       for (const e of batch.entries) {
         s.insertEntry.run(e.index, e.leaf, e.leafHash, e.fileHash, e.ecosystem, e.name, e.version, e.sha256, e.integratedTime);
       }
-      for (const { tile, data } of batch.tiles) s.upsertTile.run(tile.level, tile.index, tile.width, data);
+      for (const { tile, data, inner } of batch.tiles) {
+        s.upsertTile.run(tile.level, tile.index, tile.width, data);
+        if (inner !== undefined) s.insertInner.run(tile.level, tile.index, inner);
+      }
       s.insertCheckpoint.run(newState.treeSize, newState.rootHash, newState.checkpoint, batch.createdAt);
     })();
   }
@@ -149,6 +156,11 @@ export class LogStore {
   /** The stored hash tile (its widest contents), or undefined. */
   tile(level: number, index: number): { width: number; data: Buffer } | undefined {
     return this.stmts.tile.get(level, index);
+  }
+
+  /** The inner levels 1…7 of a full hash tile (254 hashes), if stored. */
+  tileInner(level: number, index: number): Buffer | undefined {
+    return this.stmts.tileInner.get(level, index)?.data;
   }
 
   /** The tile at exactly `tile.width` (a prefix of the stored one), or undefined if not that wide yet. */

@@ -2,15 +2,15 @@
  * Reads Merkle nodes of the stored tree for proofs: a node at a level that is a multiple of 8 is one hash in a stored
  * tile; any other complete node is rehashed from the run of hashes under it in one tile. Complete nodes never change,
  * so they are memoized in a bounded cache; a proof touches O(log n) nodes and at most a few tiles per tile level.
- * A cached tile that keeps being rehashed (more hashes spent on it than its whole inner tree costs, at most 255) gets
+ * A full tile's inner levels are stored with it (log-store tile_inner), so its nodes are read, not rehashed; for a
+ * partial tile (or one stored before that table), a cached tile that keeps being rehashed (more hashes spent on it than its whole inner tree costs, at most 255) gets
  * the complete nodes of its 7 inner levels hashed once: the proofs of a batch's entries, which share their tiles, then
  * only look up; a tile touched by one proof costs what it did (only the nodes it needs).
  */
-import { hash as cryptoHash } from 'node:crypto';
 import { fail } from '../core/errors.ts';
 import { HASH_SIZE } from '../core/hash.ts';
 import { hashRanges, planConsistencyProof, planInclusionProof, type NodeId } from '../core/merkle.ts';
-import { hashPerfectSubtree, TILE_HEIGHT } from '../core/tiles.ts';
+import { hashPerfectSubtree, innerLevels, splitInnerLevels, TILE_HEIGHT } from '../core/tiles.ts';
 import type { Hash } from '../core/types.ts';
 import type { LogStore } from '../log-store/store.ts';
 
@@ -23,24 +23,6 @@ interface CachedTile {
   inner?: Buffer[];
   /** Hashes spent rehashing nodes of this tile one by one (before `inner`). */
   spent?: number;
-}
-
-/** The complete nodes of levels 1 … TILE_HEIGHT−1 above a tile row of `width` hashes (RFC 6962 node hashes). */
-function innerLevels(data: Buffer, width: number): Buffer[] {
-  const out: Buffer[] = [data.subarray(0, width * HASH_SIZE)];
-  const scratch = Buffer.allocUnsafe(1 + 2 * HASH_SIZE);
-  scratch[0] = 0x01;
-  for (let r = 1; r < TILE_HEIGHT; r++) {
-    const below = out[r - 1]!;
-    const n = Math.floor(below.length / HASH_SIZE / 2);
-    const level = Buffer.allocUnsafe(n * HASH_SIZE);
-    for (let i = 0; i < n; i++) {
-      below.copy(scratch, 1, 2 * i * HASH_SIZE, (2 * i + 2) * HASH_SIZE);
-      level.set(cryptoHash('sha256', scratch, 'buffer'), i * HASH_SIZE);
-    }
-    out.push(level);
-  }
-  return out;
 }
 
 export class TreeReader {
@@ -101,6 +83,11 @@ export class TreeReader {
     if (t === undefined || t.width < width) {
       t = this.store.tile(level, index);
       if (t === undefined || t.width < width) return fail('internal', `missing stored tile ${key} of width ${width}`);
+      if (t.width === 256) {
+        // A full tile's inner levels are stored with it (by integration): no rehashing at all.
+        const inner = this.store.tileInner(level, index);
+        if (inner !== undefined) t.inner = splitInnerLevels(t.data, inner);
+      }
       if (this.tiles.size >= TILE_CACHE_LIMIT) this.tiles.delete(this.tiles.keys().next().value!);
       this.tiles.set(key, t);
     }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { integrate, rightEdgeTiles, type IntegrateResult } from '../../core/integrate.ts';
-import { type Tile, formatTilePath, tileWidth } from '../../core/tiles.ts';
+import { type Tile, formatTilePath, splitInnerLevels, tileWidth } from '../../core/tiles.ts';
 import { completeSubtrees } from '../../core/merkle.ts';
 import { EMPTY_ROOT, leafHash, nodeHash } from '../../core/hash.ts';
 import { PkglogError, type ErrorCode } from '../../core/errors.ts';
@@ -116,6 +116,27 @@ describe('core/integrate', () => {
     assert.deepEqual(res.tiles.map((t) => formatTilePath(t.tile)), ['tile/0/000', 'tile/1/000.p/1']);
     assert.deepEqual(res.tiles[1]!.data, ref.root());
     assert.deepEqual(res.rootHash, ref.root());
+  });
+
+  it('a tile that becomes full carries its inner levels 1…7, equal to the RFC 6962 nodes; partial tiles carry none', () => {
+    const hashes = pseudoRandomHashes(70_000, 7);
+    const ref = ReferenceTree.fromLeafHashes(hashes);
+    const r = integrate(0, () => assert.fail('no reads from the empty tree'), hashes);
+    for (const { tile, inner } of r.tiles) {
+      if (tile.width < 256) {
+        assert.equal(inner, undefined);
+        continue;
+      }
+      assert.equal(inner!.length, 254 * 32);
+      const levels = splitInnerLevels(Buffer.alloc(256 * 32), inner!);
+      const base = 8 * tile.level; // Merkle level of the tile's row
+      for (const [r0, j] of [[1, 0], [1, 127], [3, 5], [7, 0], [7, 1]] as const) {
+        const level = base + r0;
+        const index = tile.index * (256 >> r0) + j;
+        const span = 2 ** level;
+        assert.ok(levels[r0]!.subarray(j * 32, j * 32 + 32).equals(ref.mth(index * span, (index + 1) * span)), `${formatTilePath(tile)} level ${r0} node ${j}`);
+      }
+    }
   });
 
   it('random batch sequences: exact changed tiles, correct contents, monotone tiles, reads only of the old right edge', function () {

@@ -79,16 +79,20 @@ describe('log-store', () => {
   });
 
   it('refuses UPDATE and DELETE of entries, checkpoints and cosignatures in the database itself', () => {
-    appendN(store, 3);
-    store.addCosignatures(3, [{ keyName: 'w', keyId: Buffer.alloc(4), line: '— w AAAA' }]);
+    appendN(store, 300);
+    assert.equal(store.tileInner(0, 0)!.length, 254 * 32, 'a full tile is stored with its inner levels');
+    assert.equal(store.tileInner(0, 1), undefined);
+    store.addCosignatures(300, [{ keyName: 'w', keyId: Buffer.alloc(4), line: '— w AAAA' }]);
     for (const sql of [
       "UPDATE entries SET leaf = x'00' WHERE idx = 0",
       'DELETE FROM entries WHERE idx = 2',
-      "UPDATE checkpoints SET note = 'forged' WHERE tree_size = 3",
+      "UPDATE checkpoints SET note = 'forged' WHERE tree_size = 300",
       'DELETE FROM checkpoints',
       "UPDATE cosignatures SET line = 'x'",
       'DELETE FROM cosignatures',
       'DELETE FROM tiles',
+      'DELETE FROM tile_inner',
+      "UPDATE tile_inner SET data = zeroblob(8128)",
       'UPDATE tree SET tree_size = 1',
     ]) {
       assert.throws(() => store.db.exec(sql), /append-only|immutable|never shrinks|only grow/, sql);
