@@ -45,6 +45,11 @@ export interface EntryRef {
 
 export const MAX_PAGE = 100;
 
+/** The tiles table's key: level · 2^46 + index (tile indexes stay below 2^45 for trees below 2^53). */
+export function tileId(level: number, index: number): number {
+  return level * 2 ** 46 + index;
+}
+
 export class LogStore {
   readonly db: Database.Database;
   private readonly stmts;
@@ -59,12 +64,12 @@ export class LogStore {
         'INSERT INTO entries (idx, leaf, leaf_hash, file_hash, ecosystem, name, version, sha256, integrated_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       upsertTile: db.prepare(
-        'INSERT INTO tiles (level, idx, width, data) VALUES (?, ?, ?, ?) ON CONFLICT (level, idx) DO UPDATE SET width = excluded.width, data = excluded.data',
+        'INSERT INTO tiles (id, level, idx, width, data, inner) VALUES (?, ?, ?, ?, ?, ?) ' +
+          'ON CONFLICT (id) DO UPDATE SET width = excluded.width, data = excluded.data, inner = excluded.inner',
       ),
-      insertInner: db.prepare('INSERT INTO tile_inner (level, idx, data) VALUES (?, ?, ?)'),
-      tileInner: db.prepare<[number, number], { data: Buffer }>('SELECT data FROM tile_inner WHERE level = ? AND idx = ?'),
+      tileWithInner: db.prepare<[number], { width: number; data: Buffer; inner: Buffer | null }>('SELECT width, data, inner FROM tiles WHERE id = ?'),
       insertCheckpoint: db.prepare('INSERT INTO checkpoints (tree_size, root_hash, note, created_at) VALUES (?, ?, ?, ?)'),
-      tile: db.prepare<[number, number], { width: number; data: Buffer }>('SELECT width, data FROM tiles WHERE level = ? AND idx = ?'),
+      tile: db.prepare<[number], { width: number; data: Buffer }>('SELECT width, data FROM tiles WHERE id = ?'),
       entry: db.prepare<[number], { leaf: Buffer }>('SELECT leaf FROM entries WHERE idx = ?'),
       entryRange: db.prepare<[number, number], { leaf: Buffer }>('SELECT leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx'),
       byFile: db.prepare<[Buffer], { idx: number; leaf: Buffer }>('SELECT idx, leaf FROM entries WHERE file_hash = ?'),
@@ -146,8 +151,7 @@ export class LogStore {
         s.insertEntry.run(e.index, e.leaf, e.leafHash, e.fileHash, e.ecosystem, e.name, e.version, e.sha256, e.integratedTime);
       }
       for (const { tile, data, inner } of batch.tiles) {
-        s.upsertTile.run(tile.level, tile.index, tile.width, data);
-        if (inner !== undefined) s.insertInner.run(tile.level, tile.index, inner);
+        s.upsertTile.run(tileId(tile.level, tile.index), tile.level, tile.index, tile.width, data, inner ?? null);
       }
       s.insertCheckpoint.run(newState.treeSize, newState.rootHash, newState.checkpoint, batch.createdAt);
     })();
@@ -155,17 +159,19 @@ export class LogStore {
 
   /** The stored hash tile (its widest contents), or undefined. */
   tile(level: number, index: number): { width: number; data: Buffer } | undefined {
-    return this.stmts.tile.get(level, index);
+    return this.stmts.tile.get(tileId(level, index));
   }
 
-  /** The inner levels 1…7 of a full hash tile (254 hashes), if stored. */
-  tileInner(level: number, index: number): Buffer | undefined {
-    return this.stmts.tileInner.get(level, index)?.data;
+  /** The stored hash tile with, when it is full, its inner levels 1…7 (254 hashes). */
+  tileWithInner(level: number, index: number): { width: number; data: Buffer; inner?: Buffer } | undefined {
+    const t = this.stmts.tileWithInner.get(tileId(level, index));
+    if (t === undefined) return undefined;
+    return t.inner === null ? { width: t.width, data: t.data } : { width: t.width, data: t.data, inner: t.inner };
   }
 
   /** The tile at exactly `tile.width` (a prefix of the stored one), or undefined if not that wide yet. */
   readTile(tile: Tile): Buffer | undefined {
-    const t = this.stmts.tile.get(tile.level, tile.index);
+    const t = this.stmts.tile.get(tileId(tile.level, tile.index));
     if (t === undefined || t.width < tile.width) return undefined;
     return t.width === tile.width ? t.data : t.data.subarray(0, tile.width * 32);
   }

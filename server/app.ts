@@ -163,7 +163,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.get('/v1/entries/:index/proof', route((req, res) => {
     const { index, leaf } = entryAt(req);
-    const note = deps.checkpoints.latest();
+    const note = deps.checkpoints.forEntry(index);
     const text = formatTlogProof({ extra: leaf, index, inclusionProof: reader.inclusionProof(index, note.treeSize), checkpoint: note.note });
     res.set('Cache-Control', SHORT_LIVED).type('text/plain; charset=utf-8').send(text);
   }));

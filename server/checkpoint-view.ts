@@ -58,6 +58,19 @@ export class CheckpointView {
   }
 
   /**
+   * The checkpoint to prove an already logged entry against (GET /v1/entries/<i>/proof): the newest one that witnesses
+   * cosigned and that contains the entry, else the published one, else (with a quorum not yet met for it) the newest.
+   */
+  forEntry(index: number): PublishedNote {
+    const cosigned = this.store.cosignedSizes(index + 1).find((s) => s.count >= Math.max(1, this.quorum));
+    if (cosigned !== undefined) return { treeSize: cosigned.treeSize, note: this.noteAt(cosigned.treeSize), cosigned: true };
+    const published = this.latest();
+    if (published.treeSize > index) return published;
+    const current = this.store.treeState()!.treeSize;
+    return { treeSize: current, note: this.noteAt(current), cosigned: false };
+  }
+
+  /**
    * The checkpoint a submission reply carries for an entry first included at `treeSize`: at once without a quorum;
    * otherwise the first published checkpoint at least that large, or after the timeout the log-signed one of that size.
    */

@@ -1,11 +1,11 @@
 /**
- * Reads Merkle nodes of the stored tree for proofs: a node at a level that is a multiple of 8 is one hash in a stored
- * tile; any other complete node is rehashed from the run of hashes under it in one tile. Complete nodes never change,
- * so they are memoized in a bounded cache; a proof touches O(log n) nodes and at most a few tiles per tile level.
- * A full tile's inner levels are stored with it (log-store tile_inner), so its nodes are read, not rehashed; for a
- * partial tile (or one stored before that table), a cached tile that keeps being rehashed (more hashes spent on it than its whole inner tree costs, at most 255) gets
- * the complete nodes of its 7 inner levels hashed once: the proofs of a batch's entries, which share their tiles, then
- * only look up; a tile touched by one proof costs what it did (only the nodes it needs).
+ * Reads Merkle nodes of the stored tree for proofs. A complete node at Merkle level h sits in the tile at tile level
+ * floor(h/8): when h is a multiple of 8 it is one hash of the tile's row; otherwise it is one of the tile's inner levels.
+ * A full tile's inner levels are stored with it (log-store `tiles.inner`, computed by integration), so its nodes are
+ * read, not rehashed. For a partial right-edge tile the node is rehashed from the row under it, until the hashes spent
+ * on that tile exceed what its whole inner tree costs (at most 255): then its inner levels are hashed once.
+ * Tiles are cached (bounded); a proof touches O(log n) nodes in a few tiles per tile level. Returned hashes are views
+ * of cached tile data, which is never modified.
  */
 import { fail } from '../core/errors.ts';
 import { HASH_SIZE } from '../core/hash.ts';
@@ -14,63 +14,44 @@ import { hashPerfectSubtree, innerLevels, splitInnerLevels, TILE_HEIGHT } from '
 import type { Hash } from '../core/types.ts';
 import type { LogStore } from '../log-store/store.ts';
 
-const TILE_CACHE_LIMIT = 512; // 4 MiB of tiles (and up to 4 MiB of their inner levels)
+const TILE_CACHE_LIMIT = 512; // at most 8 MiB: 512 tiles and their inner levels
 
 interface CachedTile {
   width: number;
   data: Buffer;
   /** inner[r] (1 ≤ r < TILE_HEIGHT): the complete nodes r levels above the tile's row, floor(width / 2^r) hashes. */
   inner?: Buffer[];
-  /** Hashes spent rehashing nodes of this tile one by one (before `inner`). */
+  /** Hashes spent rehashing nodes of a partial tile one by one (before `inner`). */
   spent?: number;
 }
 
 export class TreeReader {
-  private readonly cache = new Map<string, Hash>();
-  private readonly tiles = new Map<string, CachedTile>();
+  private readonly tiles = new Map<number, CachedTile>();
   private readonly store: LogStore;
-  private readonly limit: number;
 
-  constructor(store: LogStore, cacheLimit = 100_000) {
+  constructor(store: LogStore) {
     this.store = store;
-    this.limit = cacheLimit;
   }
 
-  /** The hash of a complete node of the stored tree (which must contain it): one tile read, at most 255 hashes. */
+  /** The hash of a complete node of the stored tree (which must contain it). */
   node(level: number, index: number): Hash {
-    const key = `${level}/${index}`;
-    const hit = this.cache.get(key);
-    if (hit !== undefined) return hit;
-    // The node is the root of a perfect subtree whose leaves are 2^r consecutive hashes of one stored tile.
     const tileLevel = Math.floor(level / TILE_HEIGHT);
     const r = level % TILE_HEIGHT;
     const first = index * 2 ** r;
     const offset = first % 256;
-    const t = this.tile(tileLevel, Math.floor(first / 256), offset + 2 ** r);
-    let h: Hash;
-    if (r === 0) {
-      h = Buffer.from(t.data.subarray(offset * HASH_SIZE, (offset + 1) * HASH_SIZE));
-    } else {
-      if (t.inner === undefined) {
-        // 2^r − 1 hashes for this node alone; past the cost of the whole inner tree (width − 1), hash that once.
-        t.spent = (t.spent ?? 0) + 2 ** r - 1;
-        if (t.spent > t.width - 1) t.inner = innerLevels(t.data, t.width);
-      }
-      if (t.inner === undefined) {
-        h = hashPerfectSubtree(t.data, offset, 2 ** r);
-      } else {
-        const row = t.inner[r]!;
-        const at = (offset / 2 ** r) * HASH_SIZE;
-        if (at + HASH_SIZE > row.length) fail('internal', `tile ${tileLevel}/${Math.floor(first / 256)} has no complete node ${level}/${index}`);
-        h = Buffer.from(row.subarray(at, at + HASH_SIZE));
-      }
+    const tileIndex = Math.floor(first / 256);
+    const t = this.tile(tileLevel, tileIndex, offset + 2 ** r);
+    if (r === 0) return t.data.subarray(offset * HASH_SIZE, (offset + 1) * HASH_SIZE);
+    if (t.inner === undefined) {
+      // 2^r − 1 hashes for this node alone; past the cost of the whole inner tree (width − 1), hash that once.
+      t.spent = (t.spent ?? 0) + 2 ** r - 1;
+      if (t.spent <= t.width - 1) return hashPerfectSubtree(t.data, offset, 2 ** r);
+      t.inner = innerLevels(t.data, t.width);
     }
-    if (this.cache.size >= this.limit) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
-    }
-    this.cache.set(key, h);
-    return h;
+    const row = t.inner[r]!;
+    const at = (offset / 2 ** r) * HASH_SIZE;
+    if (at + HASH_SIZE > row.length) fail('internal', `tile ${tileLevel}/${tileIndex} has no complete node ${level}/${index}`);
+    return row.subarray(at, at + HASH_SIZE);
   }
 
   /**
@@ -78,16 +59,14 @@ export class TreeReader {
    * valid for every node it covers; a narrower cached copy is re-read.
    */
   private tile(level: number, index: number, width: number): CachedTile {
-    const key = `${level}/${index}`;
+    const key = level * 2 ** 46 + index;
     let t = this.tiles.get(key);
     if (t === undefined || t.width < width) {
-      t = this.store.tile(level, index);
-      if (t === undefined || t.width < width) return fail('internal', `missing stored tile ${key} of width ${width}`);
-      if (t.width === 256) {
-        // A full tile's inner levels are stored with it (by integration): no rehashing at all.
-        const inner = this.store.tileInner(level, index);
-        if (inner !== undefined) t.inner = splitInnerLevels(t.data, inner);
-      }
+      const stored = this.store.tileWithInner(level, index);
+      if (stored === undefined || stored.width < width) return fail('internal', `missing stored tile ${level}/${index} of width ${width}`);
+      t = stored.inner === undefined
+        ? { width: stored.width, data: stored.data }
+        : { width: stored.width, data: stored.data, inner: splitInnerLevels(stored.data, stored.inner) };
       if (this.tiles.size >= TILE_CACHE_LIMIT) this.tiles.delete(this.tiles.keys().next().value!);
       this.tiles.set(key, t);
     }
@@ -97,12 +76,10 @@ export class TreeReader {
   private getNode = (n: NodeId): Hash => this.node(n.level, n.index);
 
   inclusionProof(index: number, treeSize: number): Hash[] {
-    const plan = planInclusionProof(index, treeSize);
-    return hashRanges(plan, this.getNode);
+    return hashRanges(planInclusionProof(index, treeSize), this.getNode);
   }
 
   consistencyProof(oldSize: number, newSize: number): Hash[] {
-    const plan = planConsistencyProof(oldSize, newSize);
-    return hashRanges(plan, this.getNode);
+    return hashRanges(planConsistencyProof(oldSize, newSize), this.getNode);
   }
 }

@@ -56,6 +56,9 @@ describe('server: witnessing with a real witness', function () {
     assert.ok(status.requests <= 6, `add-checkpoint calls: ${status.requests}`);
     const cp = await request(log.url).get('/checkpoint').expect(200);
     verifyCheckpointWithPolicy(p, cp.text);
+    // an entry's proof is against a cosigned checkpoint
+    const entryProof = parseTlogProof((await request(log.url).get('/v1/entries/3/proof').expect(200)).text);
+    assert.equal(verifyCheckpointWithPolicy(p, entryProof.checkpoint).cosigners.length, 1);
     // the witness's own view (its monitoring endpoint) is a checkpoint of this log that it cosigned
     const originHash = createHash('sha256').update(ORIGIN).digest('hex');
     const seen = await request(w.url).get(`/${originHash}/checkpoint`).expect(200);
