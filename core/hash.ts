@@ -1,26 +1,31 @@
-/** RFC 6962 / RFC 9162 hashing. */
-import { createHash } from 'node:crypto';
+/** RFC 6962 / RFC 9162 hashing. One-shot SHA-256 (node:crypto `hash`) on the hot paths: no Hash object per call. */
+import { createHash, hash as oneShot } from 'node:crypto';
 
 export const HASH_SIZE = 32;
 
 export function sha256(...parts: Uint8Array[]): Buffer {
+  if (parts.length === 1) return oneShot('sha256', parts[0]!, 'buffer') as Buffer;
   const h = createHash('sha256');
   for (const p of parts) h.update(p);
   return h.digest();
 }
 
-const LEAF_PREFIX = Buffer.from([0x00]);
-const NODE_PREFIX = Buffer.from([0x01]);
-
 /** Leaf hash: SHA-256(0x00 ‖ leaf). */
 export function leafHash(leaf: Uint8Array): Buffer {
-  return sha256(LEAF_PREFIX, leaf);
+  const b = Buffer.allocUnsafe(1 + leaf.length);
+  b[0] = 0x00;
+  b.set(leaf, 1);
+  return oneShot('sha256', b, 'buffer') as Buffer;
 }
 
 /** Interior node hash: SHA-256(0x01 ‖ left ‖ right). */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
-  return sha256(NODE_PREFIX, left, right);
+  const b = Buffer.allocUnsafe(1 + left.length + right.length);
+  b[0] = 0x01;
+  b.set(left, 1);
+  b.set(right, 1 + left.length);
+  return oneShot('sha256', b, 'buffer') as Buffer;
 }
 
 /** Root of the empty tree: SHA-256 of zero bytes. */
-export const EMPTY_ROOT: Buffer = sha256();
+export const EMPTY_ROOT: Buffer = sha256(new Uint8Array(0));
