@@ -24,16 +24,7 @@ import { Witness } from '../witness/witness.ts';
 import { createApp } from '../witness/app.ts';
 import { MAX_ADD_CHECKPOINT_BODY } from '../core/witness-protocol.ts';
 
-export interface Figure {
-  name: string;
-  value: number;
-  unit: string;
-  baseline?: number;
-  target?: string | number;
-  pass?: boolean;
-  ratio?: number;
-  note?: string;
-}
+import type { Figure } from './log.ts';
 
 const sha = (s: string): Buffer => createHash('sha256').update(s).digest();
 
