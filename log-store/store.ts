@@ -95,9 +95,24 @@ export class LogStore {
     };
   }
 
-  /** Opens (creating if needed) the store at `path` (':memory:' for tests). */
-  static open(path: string): LogStore {
+  /**
+   * Opens (creating if needed) the store at `path`. With `exclusive`, this connection holds the database's lock until
+   * it closes (a second log process on the same data dir is refused with 'overloaded'), so only one sequencer ever
+   * signs checkpoints for it.
+   */
+  static open(path: string, options: { exclusive?: boolean } = {}): LogStore {
     const db = new Database(path);
+    if (options.exclusive) {
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.pragma('busy_timeout = 0');
+      try {
+        db.exec('BEGIN IMMEDIATE; COMMIT');
+      } catch (e) {
+        db.close();
+        if ((e as { code?: string }).code === 'SQLITE_BUSY') fail('overloaded', `${path} is in use by another pkglog process`);
+        throw e;
+      }
+    }
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');

@@ -50,7 +50,7 @@ export const witnessesFile = (dataDir: string) => join(dataDir, 'witnesses.txt')
 export function openLog(config: LogConfig, log: (msg: string) => void = (m) => console.error(m)): OpenLog {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const key = loadOrCreateLogKey(config.keyFile, config.origin);
-  const store = LogStore.open(join(config.dataDir, 'log.sqlite'));
+  const store = LogStore.open(join(config.dataDir, 'log.sqlite'), { exclusive: true });
   const storedOrigin = store.getMeta('origin');
   if (storedOrigin !== undefined && storedOrigin !== key.origin) {
     store.close();

@@ -75,6 +75,15 @@ describe('e2e: pkglog serve survives restarts', function () {
     assert.match(text, /^pypi\.org /);
   });
 
+  it('refuses a second log process on the same data dir', async () => {
+    runPkglog(['registry', 'add', REGISTRY_NAME, REGISTRY.publicKey.toString('base64')], env());
+    proc = await startProcess(['serve'], env());
+    const second = runPkglog(['serve'], env());
+    assert.notEqual(second.status, 0);
+    assert.match(second.stderr, /in use by another pkglog process/);
+    await submit(proc.url, 0); // the first one is unaffected
+  });
+
   it('prints --help and refuses a bad listen address with a clear message', () => {
     const help = runPkglog(['serve', '--help']);
     assert.equal(help.status, 0);
