@@ -2,7 +2,8 @@
  * The server side of the benchmark, run in a child process so the load generator's CPU does not pollute it.
  * Both the bare-handler baseline and the log run here, started the same way, and are measured the same way.
  *
- * IPC: the parent sends {cmd: 'start', mode: 'bare' | 'log', dataDir?, batchIntervalMs?, verifyThreads?}; the child answers
+ * The witness (mode 'witness', a prepared data dir) runs here too, against the same bare baseline.
+ * IPC: the parent sends {cmd: 'start', mode: 'bare' | 'log' | 'witness', dataDir?, batchIntervalMs?, verifyThreads?}; the child answers
  * {url, startupMs} (startupMs: from calling startLog until it listens). {cmd: 'rss'} → {rss}; {cmd: 'stop'} exits.
  */
 import express from 'express';
@@ -11,10 +12,12 @@ import type { Server } from 'node:http';
 import { startLog, type RunningLog } from '../server/main.ts';
 import { resolveConfig } from '../server/config.ts';
 import { MAX_BATCH_BODY, MAX_BODY } from '../server/app.ts';
+import { startWitness, type RunningWitness } from '../witness/main.ts';
+import { MAX_ADD_CHECKPOINT_BODY } from '../core/witness-protocol.ts';
 
 export interface StartMsg {
   cmd: 'start';
-  mode: 'bare' | 'log';
+  mode: 'bare' | 'log' | 'witness';
   dataDir?: string;
   batchIntervalMs?: number;
   /** Verification worker threads of the log (default: the server's own default, cores − 1). */
@@ -33,6 +36,9 @@ function bareApp(): express.Express {
   app.post('/v1/entries/batch', express.json({ limit: MAX_BATCH_BODY, strict: true, type: () => true }), (req, res) => {
     res.json({ index: n++, ok: typeof req.body === 'object' });
   });
+  app.post('/add-checkpoint', express.raw({ type: () => true, limit: MAX_ADD_CHECKPOINT_BODY }), (req, res) => {
+    res.status(200).type('text/plain').send(`— bench.example/bare ${Buffer.isBuffer(req.body) ? req.body.length : 0}\n`);
+  });
   app.get(/^\/.*$/, (_req, res) => {
     res.json({ index: n++, ok: true });
   });
@@ -40,6 +46,7 @@ function bareApp(): express.Express {
 }
 
 let running: RunningLog | undefined;
+let witness: RunningWitness | undefined;
 let bare: Server | undefined;
 
 process.on('message', async (msg: StartMsg | { cmd: 'rss' } | { cmd: 'stop' }) => {
@@ -54,6 +61,10 @@ process.on('message', async (msg: StartMsg | { cmd: 'rss' } | { cmd: 'stop' }) =
         bare.keepAliveTimeout = 65_000;
         const a = bare.address() as AddressInfo;
         process.send!({ url: `http://127.0.0.1:${a.port}`, startupMs: performance.now() - t0 });
+      } else if (msg.mode === 'witness') {
+        const t0 = performance.now();
+        witness = await startWitness({ dataDir: msg.dataDir!, listen: '127.0.0.1:0', name: 'bench.example/witness', log: () => {} });
+        process.send!({ url: witness.url, startupMs: performance.now() - t0 });
       } else {
         const config = resolveConfig({
           dataDir: msg.dataDir!, listen: '127.0.0.1:0',
@@ -69,6 +80,7 @@ process.on('message', async (msg: StartMsg | { cmd: 'rss' } | { cmd: 'stop' }) =
       process.send!({ rss: process.memoryUsage().rss });
     } else if (msg.cmd === 'stop') {
       await running?.close();
+      await witness?.close();
       bare?.closeAllConnections();
       bare?.close();
       process.exit(0);
