@@ -45,16 +45,6 @@ export function parseDecimal(s: string, what = 'number', max = Number.MAX_SAFE_I
   return n;
 }
 
-/** True when every byte is printable UTF-8 text with no control characters (allows \n only if asked). */
-export function isValidUtf8(b: Uint8Array): boolean {
-  try {
-    new TextDecoder('utf-8', { fatal: true }).decode(b);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export function utf8(s: string): Buffer {
   return Buffer.from(s, 'utf8');
 }

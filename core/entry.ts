@@ -8,7 +8,8 @@ import { ed25519Verify } from './ed25519.ts';
 
 export const LEAF_VERSION = 1;
 /** Upper bound on an encoded leaf (fits an entry bundle's 2-byte length). */
-export const MAX_LEAF_SIZE = 1 + 8 + 4 * 256 + 32 + 32 + 64 + 65 + 64;
+// version, time, ecosystem (≤ 32), name, version, filename (≤ 255 each), sha256, key, signature, registry (≤ 64), signature
+export const MAX_LEAF_SIZE = 1 + 8 + (1 + 32) + 3 * (1 + 255) + 32 + 32 + 64 + (1 + 64) + 64;
 
 /** The identity and content of one uploaded file. */
 export interface Artifact {

@@ -10,7 +10,7 @@ import { decodeLeaf, formatEntryJSON, parseSubmission, verifySubmissionSignature
 import { leafHash } from '../core/hash.ts';
 import { formatEntryBundle, parseTilePath, tileWidth } from '../core/tiles.ts';
 import { formatTlogProof } from '../core/tlog-proof.ts';
-import type { LogStore } from '../log-store/store.ts';
+import { MAX_PAGE, type LogStore } from '../log-store/store.ts';
 import { errorMiddleware, errorResponse, sendError } from './http-errors.ts';
 import type { Registries } from './registries.ts';
 import type { Sequenced, Sequencer } from './sequencer.ts';
@@ -168,25 +168,25 @@ export function createApp(deps: AppDeps): express.Express {
     res.set('Cache-Control', SHORT_LIVED).type('text/plain; charset=utf-8').send(text);
   }));
 
-  const page = (req: Request, rows: Array<{ index: number; leaf: Buffer }>, limit: number) => ({
+  const page = (rows: Array<{ index: number; leaf: Buffer }>, limit: number) => ({
     entries: rows.map((r) => entryJSON(r.index, r.leaf)),
     ...(rows.length === limit ? { next: String(rows[rows.length - 1]!.index) } : {}),
   });
   const paging = (req: Request) => ({
     after: req.query.cursor === undefined ? -1 : parseDecimal(stringParam(req, 'cursor'), 'cursor'),
-    limit: req.query.limit === undefined ? 100 : Math.max(1, parseDecimal(stringParam(req, 'limit'), 'limit', 100)),
+    limit: req.query.limit === undefined ? MAX_PAGE : Math.max(1, parseDecimal(stringParam(req, 'limit'), 'limit', MAX_PAGE)),
   });
 
   app.get('/v1/lookup/sha256/:hex', route((req, res) => {
     const sha = decodeHex(String(req.params.hex), 'sha256', 32);
     const { after, limit } = paging(req);
-    res.json(page(req, store.lookupSha256(sha, after, limit), limit));
+    res.json(page(store.lookupSha256(sha, after, limit), limit));
   }));
 
   app.get(['/v1/lookup/:ecosystem/:name', '/v1/lookup/:ecosystem/:name/:version'], route((req, res) => {
     const { after, limit } = paging(req);
     const { ecosystem, name, version } = req.params as Record<string, string | undefined>;
-    res.json(page(req, store.lookupPackage(ecosystem!, name!, version, after, limit), limit));
+    res.json(page(store.lookupPackage(ecosystem!, name!, version, after, limit), limit));
   }));
 
   app.get('/v1/checkpoints/:size', route((req, res) => {

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import * as ed from '@noble/ed25519';
 import { PkglogError } from '../../core/errors.ts';
-import { decodeLeaf, encodeLeaf, parseSubmission, publisherMessage, registryMessage, verifySubmissionSignatures, type Entry } from '../../core/entry.ts';
+import { MAX_LEAF_SIZE, decodeLeaf, encodeLeaf, parseSubmission, publisherMessage, registryMessage, verifySubmissionSignatures, type Entry } from '../../core/entry.ts';
 import { leafHash } from '../../core/hash.ts';
 
 ed.hashes.sha512 = (m: Uint8Array) => new Uint8Array(createHash('sha512').update(m).digest());
@@ -41,6 +41,13 @@ describe('core/entry', () => {
     assert.equal(leaf.toString('hex'), V.leaf);
     assert.equal(leafHash(leaf).toString('hex'), V.leafHash);
     assert.deepEqual(decodeLeaf(leaf), vectorEntry());
+  });
+
+  it('the largest valid entry encodes to exactly MAX_LEAF_SIZE bytes', () => {
+    const long = 'v'.repeat(255);
+    const e: Entry = { ...vectorEntry(), ecosystem: 'e'.repeat(32), name: 'n'.repeat(255), version: long, filename: long, registryName: 'r'.repeat(64) };
+    assert.equal(encodeLeaf(e).length, MAX_LEAF_SIZE);
+    assert.deepEqual(decodeLeaf(encodeLeaf(e)), e);
   });
 
   it('decodes strictly: version, truncation, trailing bytes, empty and invalid fields', () => {
