@@ -1,4 +1,5 @@
 /** A small strict command-line parser: `--flag value`, `--flag=value`, boolean `--flag`, repeatable lists, positionals. */
+import { fail } from '../core/errors.ts';
 
 export type FlagType = 'string' | 'boolean' | 'list';
 
@@ -16,8 +17,6 @@ export interface Parsed {
   list: Record<string, string[]>;
   help: boolean;
 }
-
-export class UsageError extends Error {}
 
 export function parseArgs(argv: string[], spec: CommandSpec): Parsed {
   const out: Parsed = { positionals: [], str: {}, bool: {}, list: {}, help: false };
@@ -42,28 +41,28 @@ export function parseArgs(argv: string[], spec: CommandSpec): Parsed {
     const eq = a.indexOf('=');
     const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
     const type = spec.flags[name];
-    if (type === undefined) throw new UsageError(`unknown option --${name}`);
+    if (type === undefined) fail('usage', `unknown option --${name}`);
     if (type === 'boolean') {
-      if (eq > 0) throw new UsageError(`--${name} takes no value`);
+      if (eq > 0) fail('usage', `--${name} takes no value`);
       out.bool[name] = true;
       continue;
     }
     let value: string;
     if (eq > 0) value = a.slice(eq + 1);
     else {
-      if (i + 1 >= argv.length) throw new UsageError(`--${name} needs a value`);
+      if (i + 1 >= argv.length) fail('usage', `--${name} needs a value`);
       value = argv[++i]!;
     }
     if (type === 'list') out.list[name]!.push(value);
     else {
-      if (out.str[name] !== undefined) throw new UsageError(`--${name} given twice`);
+      if (out.str[name] !== undefined) fail('usage', `--${name} given twice`);
       out.str[name] = value;
     }
   }
   if (!out.help) {
     const [min, max] = typeof spec.positionals === 'number' ? [spec.positionals, spec.positionals] : spec.positionals;
     if (out.positionals.length < min || out.positionals.length > max) {
-      throw new UsageError(min === max ? `expected ${min} argument(s), got ${out.positionals.length}` : `expected ${min}–${max} arguments, got ${out.positionals.length}`);
+      fail('usage', min === max ? `expected ${min} argument(s), got ${out.positionals.length}` : `expected ${min}–${max} arguments, got ${out.positionals.length}`);
     }
   }
   return out;
@@ -71,7 +70,7 @@ export function parseArgs(argv: string[], spec: CommandSpec): Parsed {
 
 export function required(p: Parsed, name: string): string {
   const v = p.str[name];
-  if (v === undefined || v === '') throw new UsageError(`--${name} is required`);
+  if (v === undefined || v === '') fail('usage', `--${name} is required`);
   return v;
 }
 
@@ -79,6 +78,6 @@ export function required(p: Parsed, name: string): string {
 export function parseTime(s: string): number {
   if (/^\d{1,12}$/.test(s)) return Number(s) * 1000;
   const t = Date.parse(s);
-  if (Number.isNaN(t)) throw new UsageError(`bad time ${JSON.stringify(s)} (use unix seconds or ISO 8601)`);
+  if (Number.isNaN(t)) fail('usage', `bad time ${JSON.stringify(s)} (use unix seconds or ISO 8601)`);
   return t;
 }

@@ -1,11 +1,11 @@
 /** Shared pieces of the client commands: I/O, trust roots from flags, state, and error → exit code mapping. */
-import { PkglogError } from '../core/errors.ts';
+import { PkglogError, exitCode, fail, isPkglogError } from '../core/errors.ts';
 import type { Policy } from '../core/policy.ts';
-import { LogClient, isNetworkError } from './http.ts';
+import { LogClient } from './http.ts';
 import { StateStore } from './state.ts';
 import { EXIT, formatHuman, type Report } from './report.ts';
 import { loadPolicyFile, policyForLogKey, logURLFromPolicy, loadRegistryKeys, type RegistryKeys } from './trust.ts';
-import { UsageError, type Parsed, type CommandSpec } from './cli-args.ts';
+import type { Parsed, CommandSpec } from './cli-args.ts';
 
 export interface IO {
   out: (s: string) => void;
@@ -51,7 +51,7 @@ export function loadTrust(p: Parsed, needPolicy = true): Trust | undefined {
   if (p.str.policy !== undefined) policy = loadPolicyFile(p.str.policy);
   else if (p.str['log-key'] !== undefined) policy = policyForLogKey(p.str['log-key'], p.str.log);
   if (policy === undefined) {
-    if (needPolicy) throw new UsageError('a trust root is needed: --policy FILE or --log-key VKEY');
+    if (needPolicy) fail('usage', 'a trust root is needed: --policy FILE or --log-key VKEY');
     return undefined;
   }
   const logURL = p.str.log ?? logURLFromPolicy(policy);
@@ -75,19 +75,10 @@ export function printReport(io: IO, p: Parsed, title: string, report: Report): n
 
 /** Maps an exception escaping a command to a message and exit code. */
 export function handleError(io: IO, command: string, e: unknown, json: boolean): number {
-  let code: number = EXIT.VERIFY_FAILED;
+  const code: number = exitCode(e);
   let message = e instanceof Error ? e.message : String(e);
-  if (e instanceof UsageError) {
-    code = EXIT.USAGE;
-    message = `${message} (see pkglog ${command} --help)`;
-  } else if (isNetworkError(e)) code = EXIT.NETWORK;
-  else if (e instanceof PkglogError) {
-    if (e.code === 'malformed' || e.code === 'not_found' || e.code === 'too_large') code = EXIT.USAGE;
-    if (e.code === 'internal') code = EXIT.NETWORK;
-  } else {
-    message = `internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`;
-    code = EXIT.VERIFY_FAILED;
-  }
+  if (isPkglogError(e, 'usage')) message = `${message} (see pkglog ${command} --help)`;
+  else if (!(e instanceof PkglogError)) message = `internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`;
   if (json) io.out(JSON.stringify({ ok: false, exitCode: code, error: message }) + '\n');
   else io.err(`pkglog ${command}: ${message}\n`);
   return code;

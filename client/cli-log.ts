@@ -1,5 +1,6 @@
 /** `pkglog monitor` and `pkglog audit`. */
-import { parseArgs, UsageError, type CommandSpec, type Parsed } from './cli-args.ts';
+import { fail } from '../core/errors.ts';
+import { parseArgs, type CommandSpec, type Parsed } from './cli-args.ts';
 import { TRUST_FLAGS, TRUST_HELP, loadTrust, stateFrom, logClient, printReport, type IO } from './cli-common.ts';
 import { monitor } from './monitor.ts';
 import { audit } from './audit.ts';
@@ -13,7 +14,7 @@ function sampleRate(p: Parsed): number {
   const s = p.str.sample;
   if (s === undefined) return 1;
   const v = Number(s);
-  if (!(v >= 0 && v <= 1)) throw new UsageError('--sample must be a fraction between 0 and 1 (e.g. 0.01)');
+  if (!(v >= 0 && v <= 1)) fail('usage', '--sample must be a fraction between 0 and 1 (e.g. 0.01)');
   return v;
 }
 
@@ -56,8 +57,8 @@ export async function monitorCommand(argv: string[], io: IO): Promise<number> {
     return 0;
   }
   const trust = loadTrust(p)!;
-  if (trust.logURL === undefined) throw new UsageError('--log URL is required (or a policy with a log URL)');
-  for (const w of p.list.watch!) if (!/^[a-z0-9-]{1,32}\/\S+$/.test(w)) throw new UsageError(`--watch ${w}: expected ECOSYSTEM/NAME, e.g. pypi/requests`);
+  if (trust.logURL === undefined) fail('usage', '--log URL is required (or a policy with a log URL)');
+  for (const w of p.list.watch!) if (!/^[a-z0-9-]{1,32}\/\S+$/.test(w)) fail('usage', `--watch ${w}: expected ECOSYSTEM/NAME, e.g. pypi/requests`);
   for (const k of p.list['watch-key']!) decodeBase64(k, `--watch-key ${k}`, 32);
   const state = stateFrom(p, io);
   const log = logClient(trust.logURL);
@@ -116,13 +117,13 @@ export async function auditCommand(argv: string[], io: IO): Promise<number> {
   const url = p.str.log ?? trust?.logURL;
   if (url !== undefined) log = logClient(url);
   if (trust === undefined) {
-    if (log === undefined) throw new UsageError('--log URL (or --tiles DIR with --log-key) is required');
+    if (log === undefined) fail('usage', '--log URL (or --tiles DIR with --log-key) is required');
     const vkey = (await log.get('vkey', 64 * 1024)).toString('utf8').trim();
     io.err(`pkglog audit: warning: no --policy or --log-key; trusting the key the log serves: ${vkey}\n`);
     trust = { policy: policyForLogKey(vkey, url), registries: (loadTrust({ ...p, str: { ...p.str, 'log-key': vkey } })!).registries };
   }
   const source = p.str.tiles !== undefined ? new DirTileSource(p.str.tiles) : log;
-  if (source === undefined) throw new UsageError('--log URL or --tiles DIR is required');
+  if (source === undefined) fail('usage', '--log URL or --tiles DIR is required');
   const report = await audit({
     source,
     policy: trust.policy,

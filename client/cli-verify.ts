@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fail } from '../core/errors.ts';
-import { parseArgs, required, parseTime, UsageError, type CommandSpec } from './cli-args.ts';
+import { parseArgs, required, parseTime, type CommandSpec } from './cli-args.ts';
 import { TRUST_FLAGS, TRUST_HELP, loadTrust, stateFrom, logClient, printReport, type IO } from './cli-common.ts';
 import { hashFile } from './artifact.ts';
 import { verifyArtifact } from './verify.ts';
@@ -67,10 +67,10 @@ export async function verifyCommand(argv: string[], io: IO): Promise<number> {
   };
   const trust = loadTrust(p)!;
   const proofText = p.str.proof !== undefined ? readProof(p.str.proof) : undefined;
-  if (p.bool.offline && proofText === undefined) throw new UsageError('--offline needs --proof FILE');
+  if (p.bool.offline && proofText === undefined) fail('usage', '--offline needs --proof FILE');
   // With a proof file the network is used only when --log is given explicitly.
   const url = p.bool.offline ? undefined : proofText !== undefined ? p.str.log : trust.logURL;
-  if (proofText === undefined && url === undefined) throw new UsageError('give --proof FILE, or --log URL (or a policy with a log URL)');
+  if (proofText === undefined && url === undefined) fail('usage', 'give --proof FILE, or --log URL (or a policy with a log URL)');
   const state = p.bool['no-state'] ? undefined : stateFrom(p, io);
   const nowMs = p.str.at !== undefined ? parseTime(p.str.at) : io.now();
   const report = await verifyArtifact({
@@ -123,7 +123,7 @@ export async function proofCommand(argv: string[], io: IO): Promise<number> {
   const file = p.positionals[0]!;
   const want = { ecosystem: required(p, 'ecosystem'), name: required(p, 'name'), version: required(p, 'version'), filename: p.str.filename ?? basename(file) };
   const trust = loadTrust(p)!;
-  if (trust.logURL === undefined) throw new UsageError('--log URL is required (or a policy with a log URL)');
+  if (trust.logURL === undefined) fail('usage', '--log URL is required (or a policy with a log URL)');
   const log = logClient(trust.logURL);
   const sha = await hashFile(file);
   let fetched: string | undefined;

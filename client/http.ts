@@ -7,16 +7,6 @@ import { decodeBase64 } from '../core/encoding.ts';
 import { formatTilePath, type Tile } from '../core/tiles.ts';
 import type { Hash } from '../core/types.ts';
 
-/** Raised for transport problems and unexpected statuses; `details.status` holds the HTTP status when there was one. */
-export class NetworkError extends PkglogError {
-  constructor(message: string, details?: Record<string, unknown>) {
-    super('internal', message, { network: true, ...details });
-  }
-}
-
-export function isNetworkError(e: unknown): e is NetworkError {
-  return e instanceof NetworkError;
-}
 
 export interface HttpOptions {
   timeoutMs?: number;
@@ -35,7 +25,7 @@ export interface HttpResponse {
 
 async function readCapped(res: Response, max: number, url: string): Promise<Buffer> {
   const len = Number(res.headers.get('content-length') ?? '0');
-  if (len > max) throw new NetworkError(`${url}: response of ${len} bytes is over the ${max}-byte limit`);
+  if (len > max) fail('network', `${url}: response of ${len} bytes is over the ${max}-byte limit`);
   if (res.body === null) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
   let total = 0;
@@ -46,14 +36,14 @@ async function readCapped(res: Response, max: number, url: string): Promise<Buff
     total += value.byteLength;
     if (total > max) {
       await reader.cancel().catch(() => {});
-      throw new NetworkError(`${url}: response is over the ${max}-byte limit`);
+      fail('network', `${url}: response is over the ${max}-byte limit`);
     }
     chunks.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
   }
   return Buffer.concat(chunks, total);
 }
 
-/** One HTTP request; never throws on HTTP status (callers decide), throws NetworkError on transport failure. */
+/** One HTTP request; never throws on HTTP status (callers decide), throws 'network' on transport failure. */
 export async function request(url: string, init: RequestInit = {}, opts: HttpOptions = {}): Promise<HttpResponse> {
   let res: Response;
   try {
@@ -64,7 +54,7 @@ export async function request(url: string, init: RequestInit = {}, opts: HttpOpt
     });
   } catch (e) {
     const cause = e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e);
-    throw new NetworkError(`cannot reach ${url}: ${cause}`);
+    fail('network', `cannot reach ${url}: ${cause}`);
   }
   const body = await readCapped(res, opts.maxBytes ?? DEFAULT_MAX, url);
   return { status: res.status, headers: res.headers, body };
@@ -82,12 +72,12 @@ function serverMessage(body: Buffer): string {
   return text;
 }
 
-/** Throws unless status is 200: 404 → 'not_found', other statuses → NetworkError. */
+/** Throws unless status is 200: 404 → 'not_found', other statuses → 'network' (details.status). */
 export function expectOk(res: HttpResponse, url: string): Buffer {
   if (res.status === 200) return res.body;
   const msg = serverMessage(res.body);
   if (res.status === 404) fail('not_found', `${url}: not found${msg ? ` (${msg})` : ''}`, { status: 404 });
-  throw new NetworkError(`${url}: HTTP ${res.status}${msg ? `: ${msg}` : ''}`, { status: res.status });
+  fail('network', `${url}: HTTP ${res.status}${msg ? `: ${msg}` : ''}`, { status: res.status });
 }
 
 export function parseJSON(body: Buffer, url: string): Record<string, unknown> {

@@ -1,29 +1,10 @@
 /**
- * Exit codes (documented in docs/client.md) and the check-by-check report every command prints,
+ * Exit codes (the one table in core/errors.ts, documented in docs/errors.md) and the check-by-check report every command prints,
  * for humans (one line per check) or machines (--json).
  */
 
-export const EXIT = {
-  OK: 0,
-  /** The artifact does not verify: hash, package fields, signatures, inclusion proof, or not in the log. */
-  VERIFY_FAILED: 1,
-  /** Bad command line, unreadable or malformed input files. */
-  USAGE: 2,
-  /** The checkpoint does not satisfy the policy: log signature, witness quorum, or too old (--max-age). */
-  POLICY: 3,
-  /** The log forked: inconsistent with the saved state or with a witness; evidence written. */
-  FORK: 4,
-  /** Publisher key change for the package (verify --strict-keys; monitor: watched package). */
-  KEY_CHANGE: 5,
-  /** --min-age not proven: the artifact is not provably old enough. */
-  TOO_YOUNG: 6,
-  /** The log or a witness could not be reached or answered with an error. */
-  NETWORK: 7,
-  /** Monitor/audit: the log broke a promise (bad tile, bad signature, second artifact for a file); evidence written. */
-  LOG_MISBEHAVED: 8,
-} as const;
-
-export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+export { EXIT, type ExitCode } from '../core/errors.ts';
+import { EXIT, type ExitCode } from '../core/errors.ts';
 
 export type CheckStatus = 'pass' | 'fail' | 'warn' | 'skip';
 

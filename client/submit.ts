@@ -13,7 +13,7 @@ import { rootFromInclusionProof } from '../core/merkle.ts';
 import { parseSignedNote } from '../core/note.ts';
 import { parseCheckpoint } from '../core/checkpoint.ts';
 import { parseTlogProof } from '../core/tlog-proof.ts';
-import { NetworkError, type LogClient } from './http.ts';
+import type { LogClient } from './http.ts';
 
 /** Creates a signer key file (mode 0600, never overwriting) and returns the verifier key. */
 export function keygen(name: string, out: string, cosigner = false): { vkey: string; path: string } {
@@ -94,7 +94,7 @@ export async function submit(log: LogClient, s: Submission, retries = 3): Promis
     }
     if (r.status === 403) throw new SubmitRejected(403, `the log refused the signatures: ${message || 'bad signature or unknown registry'} (is registry ${s.registryName} added to the log?)`);
     if (r.status === 400 || r.status === 413) throw new SubmitRejected(r.status, `the log rejected the submission as malformed: ${message}`);
-    if (r.status !== 200) throw new NetworkError(`${log.base}/v1/entries: HTTP ${r.status}${message ? `: ${message}` : ''}`, { status: r.status });
+    if (r.status !== 200) fail('network', `${log.base}/v1/entries: HTTP ${r.status}${message ? `: ${message}` : ''}`, { status: r.status });
     return checkAnswer(r.json, s, log.base);
   }
 }

@@ -8,7 +8,6 @@ import { decodeBase64 } from '../core/encoding.ts';
 import { parsePolicy, verifyCheckpointWithPolicy, quorumSatisfied, type Policy, type PolicyLog, type PolicyWitness, type PolicyVerifiedCheckpoint } from '../core/policy.ts';
 import { parseVerifierKey, SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1, verifyNote } from '../core/note.ts';
 import { cosignatureTimestamp } from '../core/cosignature.ts';
-import { isNetworkError } from './http.ts';
 import { EXIT, Report } from './report.ts';
 import { parseCheckpoint, type Checkpoint } from '../core/checkpoint.ts';
 
@@ -112,7 +111,7 @@ export class CheckpointError extends PkglogError {
   readonly stage: CheckpointFailure;
   constructor(stage: CheckpointFailure, cause: PkglogError | string) {
     const msg = typeof cause === 'string' ? cause : cause.message;
-    super(typeof cause === 'string' ? 'inconsistent' : cause.code, msg);
+    super(typeof cause === 'string' ? 'quorum_not_met' : cause.code, msg);
     this.stage = stage;
   }
 }
@@ -128,7 +127,7 @@ export function verifyCheckpoint(policy: Policy, signed: string, nowMs: number, 
     verdict = verifiedWithPolicy(policy, signed);
   } catch (e) {
     if (!isPkglogError(e)) throw e;
-    if (e.code === 'inconsistent') throw new CheckpointError('quorum', e);
+    if (e.code === 'quorum_not_met') throw new CheckpointError('quorum', e);
     throw new CheckpointError('log-signature', new PkglogError(e.code, `checkpoint signature check failed: ${e.message}`));
   }
   const checkpoint = parseCheckpoint(verdict.text);
@@ -195,7 +194,7 @@ export async function runFollowing(job: (report: Report) => Promise<void>): Prom
   try {
     await job(report);
   } catch (e) {
-    if (isNetworkError(e)) report.fail('network', (e as Error).message, EXIT.NETWORK);
+    if (isPkglogError(e, 'network')) report.fail('network', (e as Error).message, EXIT.NETWORK);
     else if (e instanceof CheckpointError) report.fail('checkpoint', e.message, EXIT.POLICY);
     else throw e;
   }

@@ -7,7 +7,6 @@ import { rootFromInclusionProof } from '../core/merkle.ts';
 import { encodeBase64 } from '../core/encoding.ts';
 import type { Policy } from '../core/policy.ts';
 import type { LogClient } from './http.ts';
-import { isNetworkError } from './http.ts';
 import type { StateStore } from './state.ts';
 import { EXIT, Report } from './report.ts';
 import { verifyCheckpoint, CheckpointError, type RegistryKeys, type CheckpointVerdict, isoSeconds, formatDuration } from './trust.ts';
@@ -79,7 +78,7 @@ export async function verifyArtifact(opts: VerifyOptions): Promise<Report> {
   try {
     await run(opts, report);
   } catch (e) {
-    if (isNetworkError(e)) report.fail('network', msg(e), EXIT.NETWORK);
+    if (isPkglogError(e, 'network')) report.fail('network', msg(e), EXIT.NETWORK);
     else if (isPkglogError(e, 'not_found')) report.fail('network', msg(e), EXIT.NETWORK);
     else if (e instanceof PkglogError) report.fail('error', msg(e), EXIT.VERIFY_FAILED);
     else throw e;

@@ -186,7 +186,7 @@ export interface PolicyVerifiedCheckpoint {
 /**
  * Verifies a signed checkpoint against the policy: signed by one of the logs (key name = origin) and cosigned
  * per the quorum (cosignatures with timestamp ≥ `notBefore` seconds when given). Throws 'bad_signature',
- * 'unknown_key' or 'inconsistent' (quorum not met) with a clear message.
+ * 'unknown_key' or 'quorum_not_met' with a clear message.
  * Also 'malformed' when the note or its checkpoint body does not parse. Any signature by a policy log (for this
  * origin) or policy witness that fails to verify rejects the checkpoint ('bad_signature'). When a witness cosigned
  * more than once, the newest timestamp counts. `cosigners` is in policy order.
@@ -224,7 +224,7 @@ export function verifyCheckpointWithPolicy(policy: Policy, signedCheckpoint: Uin
   }
   if (!quorumSatisfied(policy.quorum, names)) {
     const have = cosigners.map((c) => c.witness.name).join(', ') || 'none';
-    fail('inconsistent', `checkpoint does not meet the policy quorum (valid cosignatures from: ${have})`);
+    fail('quorum_not_met', `checkpoint does not meet the policy quorum (valid cosignatures from: ${have})`);
   }
   return { log, cosigners, text };
 }

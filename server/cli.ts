@@ -1,7 +1,7 @@
 /** `pkglog serve`, `pkglog registry add|list`, `pkglog witnesses add|list`. */
 import { parseArgs } from 'node:util';
 import { readFileSync, existsSync } from 'node:fs';
-import { PkglogError } from '../core/errors.ts';
+import { EXIT, PkglogError, exitCode } from '../core/errors.ts';
 import { resolveConfig } from './config.ts';
 import { registriesFile, startLog, witnessesFile } from './main.ts';
 import { addRegistry, loadRegistries } from './registries.ts';
@@ -50,9 +50,13 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`pkglog: unknown command ${command}\n`);
     return 2;
   } catch (e) {
-    if (e instanceof PkglogError || (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    if (e instanceof PkglogError) {
+      process.stderr.write(`pkglog ${command}: ${e.message}\n`);
+      return exitCode(e);
+    }
+    if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`pkglog ${command}: ${(e as Error).message}\n`);
-      return 2;
+      return EXIT.USAGE;
     }
     throw e;
   }

@@ -1,20 +1,6 @@
-/** The log's one mapping from error codes to HTTP statuses, and the JSON error body. */
+/** The log's JSON error body; statuses come from the one code table in core/errors.ts (docs/errors.md). */
 import type { NextFunction, Request, Response } from 'express';
-import { PkglogError, type ErrorCode } from '../core/errors.ts';
-
-export const HTTP_STATUS: Record<ErrorCode, number> = {
-  malformed: 400,
-  out_of_range: 400,
-  too_large: 413,
-  bad_signature: 403,
-  unknown_key: 403,
-  not_found: 404,
-  conflict: 409,
-  inconsistent: 409,
-  invalid_proof: 422,
-  overloaded: 503,
-  internal: 500,
-};
+import { PkglogError, httpStatus, type ErrorCode } from '../core/errors.ts';
 
 export interface ErrorBody {
   error: ErrorCode;
@@ -25,7 +11,7 @@ export interface ErrorBody {
 /** The JSON body and status for any thrown value; anything that is not a PkglogError is an internal error. */
 export function errorResponse(err: unknown): { status: number; body: ErrorBody } {
   if (err instanceof PkglogError) {
-    return { status: HTTP_STATUS[err.code], body: { error: err.code, message: err.message, ...(err.details ?? {}) } };
+    return { status: httpStatus(err.code), body: { error: err.code, message: err.message, ...(err.details ?? {}) } };
   }
   const e = err as { type?: string; status?: number; message?: string };
   // body-parser errors: size limit and JSON syntax.
@@ -40,7 +26,7 @@ export function errorResponse(err: unknown): { status: number; body: ErrorBody }
 export function sendError(res: Response, err: unknown, log?: (msg: string) => void): void {
   const { status, body } = errorResponse(err);
   if (status >= 500 && log) log(`internal error: ${(err as Error)?.stack ?? String(err)}`);
-  if (body.error === 'overloaded') res.set('Retry-After', '1');
+  if ((status === 503 || status === 429) && res.getHeader('Retry-After') === undefined) res.set('Retry-After', '1');
   res.status(status).type('application/json').send(JSON.stringify(body));
 }
 

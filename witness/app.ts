@@ -6,29 +6,16 @@
  *   GET  /v1/history/<hex>?before=<unix s>   newest checkpoint cosigned at or before that time
  *   POST /v1/gossip                          is this signed checkpoint consistent with what you cosigned?
  *   GET  /v1/evidence, /v1/evidence/<id>     fork evidence
- * Errors map codes to statuses in ONE table (chosen so that add-checkpoint follows the spec).
+ * Error statuses come from the one code table in core/errors.ts (docs/errors.md), whose codes follow tlog-witness:
+ * not_found 404, bad_signature/unknown_key 403, out_of_range 400, stale_size 409 (text/x.tlog.size body),
+ * invalid_proof and inconsistent 422.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { ErrorCode } from '../core/errors.ts';
-import { isPkglogError, fail } from '../core/errors.ts';
+import { isPkglogError, fail, httpStatus } from '../core/errors.ts';
 import { parseDecimal } from '../core/encoding.ts';
 import { MAX_ADD_CHECKPOINT_BODY } from '../core/witness-protocol.ts';
 import { MAX_NOTE_SIZE } from '../core/note.ts';
 import type { Witness } from './witness.ts';
-
-export const STATUS: Record<ErrorCode, number> = {
-  malformed: 400,
-  too_large: 413,
-  bad_signature: 403, // tlog-witness: no signature verifies against a trusted key
-  unknown_key: 403,
-  not_found: 404, // tlog-witness: unknown origin
-  out_of_range: 400, // tlog-witness: old size > checkpoint size
-  conflict: 409, // tlog-witness: old size is not the latest cosigned size (text/x.tlog.size body)
-  invalid_proof: 422, // tlog-witness: consistency proof does not verify
-  inconsistent: 422, // tlog-witness: same size, different root; also: log frozen by fork evidence
-  overloaded: 503,
-  internal: 500,
-};
 
 export interface AppDeps {
   witness: Witness;
@@ -59,7 +46,7 @@ export function createApp(deps: AppDeps): express.Express {
       const lines = await witness.addCheckpoint(body);
       sendText(res, 200, lines);
     } catch (e) {
-      if (isPkglogError(e, 'conflict') && typeof e.details?.treeSize === 'number') {
+      if (isPkglogError(e, 'stale_size') && typeof e.details?.treeSize === 'number') {
         sendText(res, 409, `${e.details.treeSize}\n`, 'text/x.tlog.size');
         return;
       }
@@ -134,7 +121,7 @@ function lookup(witness: Witness, hash: string) {
 
 function sendError(res: Response, e: unknown, witness: Witness): void {
   if (isPkglogError(e)) {
-    const status = STATUS[e.code];
+    const status = httpStatus(e.code);
     if (status >= 500) witness.log('error', `internal error: ${e.message}`);
     sendText(res, status, e.message.replace(/\n/g, ' ') + '\n');
     return;

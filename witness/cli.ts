@@ -3,7 +3,7 @@
  */
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { isPkglogError } from '../core/errors.ts';
+import { exitCode, fail, isPkglogError } from '../core/errors.ts';
 import { parseVerifierKey, SIG_TYPE_COSIGNATURE_V1 } from '../core/note.ts';
 import { parseEvidence, verifyEvidence } from '../core/evidence.ts';
 import { WitnessStore } from './store.ts';
@@ -52,11 +52,9 @@ function logger(level: LogLevel, msg: string): void {
 function interval(v: string | undefined, dflt: number, what: string): number {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!/^\d+$/.test(v) || n < 10) throw new UsageError(`${what} must be a number of milliseconds ≥ 10`);
+  if (!/^\d+$/.test(v) || n < 10) fail('usage', `${what} must be a number of milliseconds ≥ 10`);
   return n;
 }
-
-class UsageError extends Error {}
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -64,14 +62,14 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'evidence') return await evidenceMain(rest);
     return await witnessMain(rest);
   } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (isPkglogError(e, 'usage') || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       err(`pkglog ${command}: ${(e as Error).message}\n`);
       err(command === 'evidence' ? EVIDENCE_USAGE : WITNESS_USAGE);
       return 2;
     }
     if (isPkglogError(e)) {
-      err(`pkglog ${command}: ${e.message}`);
-      return 1;
+      err(`pkglog ${command}: ${e.message}\n`);
+      return exitCode(e);
     }
     throw e;
   }
@@ -100,11 +98,11 @@ async function witnessMain(args: string[]): Promise<number> {
   const [sub, ...pos] = positionals;
   const nowSeconds = Math.floor(Date.now() / 1000);
   if (sub === 'add-log') {
-    if (pos.length < 2 || pos.length > 3) throw new UsageError('add-log needs ORIGIN LOG_VKEY [LOG_URL]');
+    if (pos.length < 2 || pos.length > 3) fail('usage', 'add-log needs ORIGIN LOG_VKEY [LOG_URL]');
     const [origin, vkey, url] = pos as [string, string, string | undefined];
     const v = validateLogVkey(vkey);
     if (v.name !== origin) err(`pkglog witness: warning: the key name ${JSON.stringify(v.name)} differs from the origin ${JSON.stringify(origin)}`);
-    if (url !== undefined && !/^https?:\/\/\S+$/.test(url)) throw new UsageError('LOG_URL must be an http(s) URL');
+    if (url !== undefined && !/^https?:\/\/\S+$/.test(url)) fail('usage', 'LOG_URL must be an http(s) URL');
     const store = WitnessStore.open(dataDir);
     try {
       const log = store.addLog(origin, vkey, url ?? null, nowSeconds);
@@ -116,10 +114,10 @@ async function witnessMain(args: string[]): Promise<number> {
     return 0;
   }
   if (sub === 'add-peer') {
-    if (pos.length !== 2) throw new UsageError('add-peer needs URL WITNESS_VKEY');
+    if (pos.length !== 2) fail('usage', 'add-peer needs URL WITNESS_VKEY');
     const [url, vkey] = pos as [string, string];
-    if (!/^https?:\/\/\S+$/.test(url)) throw new UsageError('URL must be an http(s) URL');
-    if (parseVerifierKey(vkey).type !== SIG_TYPE_COSIGNATURE_V1) throw new UsageError('WITNESS_VKEY must be a cosigner key (type 0x04)');
+    if (!/^https?:\/\/\S+$/.test(url)) fail('usage', 'URL must be an http(s) URL');
+    if (parseVerifierKey(vkey).type !== SIG_TYPE_COSIGNATURE_V1) fail('usage', 'WITNESS_VKEY must be a cosigner key (type 0x04)');
     const store = WitnessStore.open(dataDir);
     try {
       store.addPeer(url.replace(/\/+$/, ''), vkey, nowSeconds);
@@ -129,7 +127,7 @@ async function witnessMain(args: string[]): Promise<number> {
     out(`pkglog witness: gossiping with ${url}`);
     return 0;
   }
-  if (sub !== undefined) throw new UsageError(`unknown witness subcommand ${JSON.stringify(sub)}`);
+  if (sub !== undefined) fail('usage', `unknown witness subcommand ${JSON.stringify(sub)}`);
 
   const keyFile = values['key-file'] ?? env.PKGLOG_WITNESS_KEY_FILE;
   const name = values.name ?? env.PKGLOG_WITNESS_NAME;
@@ -164,8 +162,8 @@ async function evidenceMain(args: string[]): Promise<number> {
     return 0;
   }
   const [sub, file, ...extra] = positionals;
-  if (sub !== 'verify' || file === undefined || extra.length > 0) throw new UsageError('expected: evidence verify FILE --log-vkey VKEY');
-  if (values['log-vkey'] === undefined) throw new UsageError('--log-vkey is required');
+  if (sub !== 'verify' || file === undefined || extra.length > 0) fail('usage', 'expected: evidence verify FILE --log-vkey VKEY');
+  if (values['log-vkey'] === undefined) fail('usage', '--log-vkey is required');
   let text: Buffer;
   try {
     text = readFileSync(file);
@@ -177,7 +175,7 @@ async function evidenceMain(args: string[]): Promise<number> {
   try {
     verifier = validateLogVkey(values['log-vkey']);
   } catch (e) {
-    throw new UsageError(`--log-vkey: ${(e as Error).message}`);
+    fail('usage', `--log-vkey: ${(e as Error).message}`);
   }
   try {
     const summary = verifyEvidence(parseEvidence(text), verifier);

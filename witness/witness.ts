@@ -151,7 +151,7 @@ export class Witness {
     return this.cosign(parseAddCheckpointRequest(body));
   }
 
-  /** add-checkpoint on a parsed request. Throws PkglogError; 'conflict' carries details.treeSize (the 409 body). */
+  /** add-checkpoint on a parsed request. Throws PkglogError; 'stale_size' carries details.treeSize (the 409 body). */
   async cosign(req: AddCheckpointRequest): Promise<string> {
     const v = this.verifyLogSigned(req.checkpoint);
     const { checkpoint: cp } = v;
@@ -183,7 +183,7 @@ export class Witness {
     const known = latest?.treeSize ?? 0;
     if (req.oldSize !== known) {
       if (latest !== undefined && cp.treeSize <= latest.treeSize) this.checkAgainstHistory(v, 'add-checkpoint');
-      fail('conflict', `old size ${req.oldSize} does not match the latest cosigned size ${known}`, { treeSize: known });
+      fail('stale_size', `old size ${req.oldSize} does not match the latest cosigned size ${known}`, { treeSize: known });
     }
     if (log.frozenEvidence !== null) {
       fail('inconsistent', `this witness holds fork evidence #${log.frozenEvidence} for log ${cp.origin} and no longer cosigns it`);

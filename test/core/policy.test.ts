@@ -223,10 +223,10 @@ describe('core/policy', () => {
       verifyCheckpointWithPolicy(policy, Buffer.from(sign(witnessSigner(2), witnessSigner(3), witnessSigner(6), stranger) + grease));
     });
 
-    it('fails with inconsistent when the quorum is not met', () => {
-      throwsCode(() => verifyCheckpointWithPolicy(policy, sign(witnessSigner(1), witnessSigner(2))), 'inconsistent', 'no Y');
-      throwsCode(() => verifyCheckpointWithPolicy(policy, sign(witnessSigner(1), witnessSigner(4), witnessSigner(5))), 'inconsistent', 'one X');
-      throwsCode(() => verifyCheckpointWithPolicy(policy, sign()), 'inconsistent', 'no cosignatures');
+    it('fails with quorum_not_met when the quorum is not met', () => {
+      throwsCode(() => verifyCheckpointWithPolicy(policy, sign(witnessSigner(1), witnessSigner(2))), 'quorum_not_met', 'no Y');
+      throwsCode(() => verifyCheckpointWithPolicy(policy, sign(witnessSigner(1), witnessSigner(4), witnessSigner(5))), 'quorum_not_met', 'one X');
+      throwsCode(() => verifyCheckpointWithPolicy(policy, sign()), 'quorum_not_met', 'no cosignatures');
       const none = parsePolicy(`log ${logVkey}\nquorum none\n`);
       assert.deepEqual(verifyCheckpointWithPolicy(none, sign()).cosigners, []);
     });
@@ -234,7 +234,7 @@ describe('core/policy', () => {
     it('ignores cosignatures older than notBefore (the newest per witness counts)', () => {
       const note = sign(witnessSigner(1, 100), witnessSigner(2, 200), witnessSigner(4, 300));
       assert.equal(verifyCheckpointWithPolicy(policy, note, 100).cosigners.length, 3);
-      throwsCode(() => verifyCheckpointWithPolicy(policy, note, 101), 'inconsistent', 'X1 too old');
+      throwsCode(() => verifyCheckpointWithPolicy(policy, note, 101), 'quorum_not_met', 'X1 too old');
       const twice = note + formatSignatureLine(signText(CHECKPOINT, witnessSigner(1, 500)));
       const r = verifyCheckpointWithPolicy(policy, twice, 101);
       assert.equal(r.cosigners.find((c) => c.witness.name === 'X1')!.timestamp, 500);

@@ -75,7 +75,7 @@ describe('witness compare-and-swap under concurrency', () => {
     const results = await Promise.all([honest, fork]);
     assert.deepEqual(results.filter((x) => x === 'ok').length, 1, JSON.stringify(results));
     // The loser is re-checked against the new state: 409 (old 5 is stale) or 422; either way it is a recorded fork.
-    assert.ok(results.includes('inconsistent') || results.includes('conflict'), JSON.stringify(results));
+    assert.ok(results.includes('inconsistent') || results.includes('stale_size'), JSON.stringify(results));
     assert.equal(t.store.listEvidence().length, 1);
     assert.ok(t.logs.some((l) => l.level === 'error' && /FORK DETECTED/.test(l.msg)));
   });
