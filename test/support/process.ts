@@ -1,8 +1,64 @@
-/** Runs `pkglog` subcommands as real processes for end-to-end tests (127.0.0.1, port 0). */
+/**
+ * Runs `pkglog` subcommands as real processes for end-to-end tests (127.0.0.1, port 0), through bin/pkglog.js and the
+ * compiled JavaScript in dist/ — the path users take. `npm test` builds dist/ first; when a test file is run on its own
+ * (`npx mocha test/e2e/x.test.ts`) and dist/ is older than the TypeScript sources, it is rebuilt here, so a stale
+ * dist/ is never what gets tested.
+ */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const PKGLOG_BIN = fileURLToPath(new URL('../../bin/pkglog.js', import.meta.url));
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const PKGLOG_BIN = join(REPO_ROOT, 'bin', 'pkglog.js');
+
+/** The directories tsconfig.build.json compiles into dist/. */
+const BUILT_DIRS = ['core', 'log-store', 'server', 'witness', 'client', 'cli'];
+
+function filesUnder(dir: string, suffix: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith(suffix) && !f.endsWith('.d.ts'))
+    .map((f) => join(dir, f));
+}
+
+/** Why dist/ does not match the sources (a missing, older or orphaned file), or undefined when it does. */
+export function distStaleness(root = REPO_ROOT): string | undefined {
+  const dist = join(root, 'dist');
+  let oldest = Infinity;
+  for (const d of BUILT_DIRS) {
+    for (const src of filesUnder(join(root, d), '.ts')) {
+      const out = join(dist, relative(root, src)).replace(/\.ts$/, '.js');
+      if (!existsSync(out)) return `${relative(root, out)} is missing`;
+      const t = statSync(out).mtimeMs;
+      if (t < statSync(src).mtimeMs) return `${relative(root, out)} is older than ${relative(root, src)}`;
+      oldest = Math.min(oldest, t);
+    }
+    for (const out of filesUnder(join(dist, d), '.js')) {
+      if (!existsSync(join(root, relative(dist, out)).replace(/\.js$/, '.ts'))) return `${relative(root, out)} has no source`;
+    }
+  }
+  for (const c of ['tsconfig.json', 'tsconfig.build.json']) {
+    if (existsSync(join(root, c)) && statSync(join(root, c)).mtimeMs > oldest) return `${c} is newer than dist/`;
+  }
+  return undefined;
+}
+
+/** Rebuilds dist/ (`npm run build`) when it does not match the sources. */
+export function ensureBuilt(): void {
+  const why = distStaleness();
+  if (why === undefined) return;
+  process.stderr.write(`test/support/process.ts: ${why}; running npm run build\n`);
+  const npm = process.env.npm_execpath;
+  const r = npm !== undefined && npm.endsWith('.js')
+    ? spawnSync(process.execPath, [npm, 'run', 'build'], { cwd: REPO_ROOT, encoding: 'utf8' })
+    : spawnSync('npm', ['run', 'build'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  const still = distStaleness();
+  // tsc emits even with type errors (the typecheck reports those); what matters here is that dist/ matches the sources.
+  if (still !== undefined) throw new Error(`npm run build did not bring dist/ up to date (${still})\n${r.stdout}\n${r.stderr}`);
+}
+
+ensureBuilt();
 
 export interface Started {
   child: ChildProcess;
