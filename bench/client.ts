@@ -70,11 +70,11 @@ export function buildLog(n: number) {
   if (batch.length) root = flush();
   const text = formatCheckpoint({ origin, treeSize: size, rootHash: root, extensions: [] });
   const checkpoint = signNote(text, [logSigner, ...witnesses]);
-  const policy = parsePolicy(
+  const policyText =
     `log ${formatVerifierKey(origin, SIG_TYPE_ED25519, logSigner.publicKey)}\n` +
-      witnesses.map((w) => `witness ${w.name} ${formatVerifierKey(w.name, SIG_TYPE_COSIGNATURE_V1, w.publicKey)}\n`).join('') +
-      'group all-w all w0 w1\nquorum all-w\n',
-  );
+    witnesses.map((w) => `witness ${w.name} ${formatVerifierKey(w.name, SIG_TYPE_COSIGNATURE_V1, w.publicKey)}\n`).join('') +
+    'group all-w all w0 w1\nquorum all-w\n';
+  const policy = parsePolicy(policyText);
   const registries = new Map([['pypi.org', reg.publicKey]]);
   // Entry bundles as a tile mirror stores them (full ones pre-built; the partial one on demand).
   const bundles: Buffer[] = [];
@@ -93,7 +93,7 @@ export function buildLog(n: number) {
   };
   const proofFor = (i: number) =>
     formatTlogProof({ extra: leaves[i]!, index: i, inclusionProof: hashRanges(planInclusionProof(i, size), (nd) => nodeHashFromTiles(nd, size, read)), checkpoint });
-  return { source, policy, registries, leaves, proofFor, size };
+  return { source, policy, policyText, registries, leaves, proofFor, size };
 }
 
 async function perSecond(minMs: number, fn: () => Promise<void> | void): Promise<number> {
