@@ -3,8 +3,7 @@
  * Signature bytes (after the key ID): timestamp (8 bytes, big-endian seconds) ‖ Ed25519 signature (64).
  * Timestamps are limited to 2^53-1 (exact JS numbers); larger ones are treated as invalid.
  */
-import type { Signer, Verifier, NoteSignature } from './note.ts';
-import { keyId, isValidKeyName, SIG_TYPE_COSIGNATURE_V1 } from './note.ts';
+import { keyId, isValidKeyName, SIG_TYPE_COSIGNATURE_V1, type Signer, type Verifier, type NoteSignature } from './note-key.ts';
 import { ed25519Sign, ed25519Verify, keyPairFromSeed } from './ed25519.ts';
 import { utf8 } from './encoding.ts';
 import { fail } from './errors.ts';

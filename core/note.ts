@@ -7,13 +7,11 @@
  */
 import { fail } from './errors.ts';
 import { decodeBase64, decodeHex, encodeBase64, utf8 } from './encoding.ts';
-import { sha256 } from './hash.ts';
 import { ed25519Sign, ed25519Verify, keyPairFromSeed } from './ed25519.ts';
 import { cosignatureSigner, cosignatureVerifier } from './cosignature.ts';
+import { checkKeyName, keyId, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519, type NoteSignature, type Signer, type Verifier } from './note-key.ts';
 
-/** Signature types (the byte before the public key in key IDs and vkeys). */
-export const SIG_TYPE_ED25519 = 0x01;
-export const SIG_TYPE_COSIGNATURE_V1 = 0x04;
+export { isValidKeyName, keyId, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519, type NoteSignature, type Signer, type Verifier } from './note-key.ts';
 
 /** Largest signed note accepted by the parsers (bytes). Added export. */
 export const MAX_NOTE_SIZE = 1 << 20;
@@ -22,68 +20,18 @@ export const MAX_NOTE_SIGNATURES = 100;
 /** Longest vkey / signer key string accepted. Added export. */
 export const MAX_KEY_STRING_LENGTH = 4096;
 
-export interface NoteSignature {
-  name: string;
-  keyId: Buffer; // 4 bytes
-  signature: Buffer; // the bytes after the key ID
-}
-
 export interface Note {
   /** The note text, every line ending in "\n" (the message that log signatures sign). */
   text: string;
   signatures: NoteSignature[];
 }
 
-export interface Verifier {
-  name: string;
-  keyId: Buffer;
-  type: number;
-  publicKey: Buffer;
-  /** Checks `signature` (bytes after the key ID) over the note text `msg`; never throws. */
-  verify(msg: Uint8Array, signature: Uint8Array): boolean;
-}
-
-export interface Signer {
-  name: string;
-  keyId: Buffer;
-  type: number;
-  publicKey: Buffer;
-  /** The signature bytes (after the key ID) for the note text `msg`. */
-  sign(msg: Uint8Array): Buffer;
-}
-
-// Go's unicode.IsSpace set: ASCII spaces, NEL, NBSP and the Unicode Z categories.
-const UNICODE_SPACE = /[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/;
-// C0 controls (never allowed in a note) and lone UTF-16 surrogates (not encodable as UTF-8).
-const CONTROL_OR_LONE_SURROGATE = /[\u0000-\u001f]|\p{Cs}/u;
 const LONE_SURROGATE = /\p{Cs}/u;
 const SIG_PREFIX = Buffer.from('— ', 'utf8'); // E2 80 94 20
 const SUPPORTED_TYPES = new Set([SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1]);
 
-/** Key name grammar: non-empty, no Unicode spaces, no "+". (Also rejects control characters and lone surrogates.) */
-export function isValidKeyName(name: string): boolean {
-  return (
-    typeof name === 'string' &&
-    name.length > 0 &&
-    !name.includes('+') &&
-    !UNICODE_SPACE.test(name) &&
-    !CONTROL_OR_LONE_SURROGATE.test(name)
-  );
-}
-
-function checkKeyName(name: string): void {
-  if (!isValidKeyName(name)) fail('malformed', 'invalid key name');
-}
-
 function checkType(type: number): void {
   if (!SUPPORTED_TYPES.has(type)) fail('malformed', 'unsupported signature type');
-}
-
-/** First 4 bytes of SHA-256(name ‖ "\n" ‖ type ‖ publicKey). */
-export function keyId(name: string, type: number, publicKey: Uint8Array): Buffer {
-  checkKeyName(name);
-  if (!Number.isInteger(type) || type < 0 || type > 255) fail('malformed', 'signature type must be a byte');
-  return sha256(utf8(name), Buffer.from([0x0a, type]), publicKey).subarray(0, 4);
 }
 
 /** `name+<8 hex keyId>+<base64(type ‖ publicKey)>`. */

@@ -1,8 +1,15 @@
-/** Keeps the module import directions true: core ← log-store ← server; core ← witness; core ← client. */
+/**
+ * Keeps the module import directions true (core ← log-store ← server; core ← witness; core ← client) and the module
+ * graph free of import cycles: any cycle among the modules of core, log-store, server, witness and client fails.
+ * Imports are read with TypeScript's own pre-processor (comments and strings are not imports; `import type`,
+ * re-exports and dynamic `import()` are).
+ */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const ALLOWED: Record<string, string[]> = {
@@ -12,6 +19,7 @@ const ALLOWED: Record<string, string[]> = {
   witness: ['core', 'witness'],
   client: ['core', 'client'],
 };
+const MODULES = Object.keys(ALLOWED);
 /** Packages a module may import (node: built-ins are always allowed). */
 const PACKAGES: Record<string, string[]> = {
   core: [],
@@ -28,11 +36,92 @@ function files(dir: string): string[] {
   });
 }
 
+/** Every module specifier a source file imports or re-exports, type-only and dynamic ones included. */
 function imports(source: string): string[] {
-  const out: string[] = [];
-  const re = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s*['"]([^'"]+)['"]/g;
-  for (const m of source.matchAll(re)) out.push((m[1] ?? m[2] ?? m[3])!);
-  return out;
+  return ts.preProcessFile(source, true, true).importedFiles.map((f) => f.fileName);
+}
+
+/** The import graph of the .ts files under `root`/`dirs`: file (relative to root) → files it imports. */
+export function importGraph(root: string, dirs: string[]): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  for (const dir of dirs) {
+    for (const file of files(join(root, dir))) {
+      const targets = imports(readFileSync(file, 'utf8'))
+        .filter((spec) => spec.startsWith('.'))
+        .map((spec) => relative(root, resolve(dirname(file), spec)));
+      graph.set(relative(root, file), [...new Set(targets)]);
+    }
+  }
+  return graph;
+}
+
+/**
+ * The import cycles of a graph: one per strongly connected component with more than one file (or a file importing
+ * itself), each given as a path a → b → … → a. Tarjan's algorithm, iterative (no recursion limit).
+ */
+export function importCycles(graph: Map<string, string[]>): string[][] {
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const onStack = new Set<string>();
+  const stack: string[] = [];
+  const components: string[][] = [];
+  let next = 0;
+  const edges = (v: string) => (graph.get(v) ?? []).filter((w) => graph.has(w));
+  for (const start of graph.keys()) {
+    if (index.has(start)) continue;
+    const work: Array<{ v: string; i: number }> = [{ v: start, i: 0 }];
+    index.set(start, next), low.set(start, next++), stack.push(start), onStack.add(start);
+    while (work.length > 0) {
+      const top = work[work.length - 1]!;
+      const out = edges(top.v);
+      if (top.i < out.length) {
+        const w = out[top.i++]!;
+        if (!index.has(w)) {
+          index.set(w, next), low.set(w, next++), stack.push(w), onStack.add(w);
+          work.push({ v: w, i: 0 });
+        } else if (onStack.has(w)) low.set(top.v, Math.min(low.get(top.v)!, index.get(w)!));
+        continue;
+      }
+      work.pop();
+      if (work.length > 0) {
+        const parent = work[work.length - 1]!.v;
+        low.set(parent, Math.min(low.get(parent)!, low.get(top.v)!));
+      }
+      if (low.get(top.v) === index.get(top.v)) {
+        const scc: string[] = [];
+        let w: string;
+        do {
+          w = stack.pop()!;
+          onStack.delete(w);
+          scc.push(w);
+        } while (w !== top.v);
+        if (scc.length > 1 || edges(top.v).includes(top.v)) components.push(scc);
+      }
+    }
+  }
+  return components.map((scc) => cyclePath(scc, edges));
+}
+
+/** A concrete cycle inside one strongly connected component, starting at its first file in sorted order. */
+function cyclePath(scc: string[], edges: (v: string) => string[]): string[] {
+  const members = new Set(scc);
+  const start = [...scc].sort()[0]!;
+  // Breadth-first from start back to start, staying inside the component.
+  const prev = new Map<string, string>();
+  const queue = [start];
+  while (queue.length > 0) {
+    const v = queue.shift()!;
+    for (const w of edges(v)) {
+      if (!members.has(w)) continue;
+      if (w === start) {
+        const path = [start];
+        for (let u = v; u !== start; u = prev.get(u)!) path.splice(1, 0, u);
+        return [...path, start];
+      }
+      if (!prev.has(w)) prev.set(w, v), queue.push(w);
+    }
+  }
+  return [start, start];
 }
 
 describe('architecture', () => {
@@ -55,6 +144,38 @@ describe('architecture', () => {
       assert.deepEqual(problems, []);
     });
   }
+
+  it('has no import cycle anywhere in core, log-store, server, witness and client', () => {
+    const graph = importGraph(ROOT, MODULES);
+    assert.ok(graph.has('core/note.ts') && graph.size > 50, `read ${graph.size} files`);
+    assert.ok(graph.get('server/app.ts')!.length > 0, 'server/app.ts has imports');
+    assert.deepEqual(importCycles(graph).map((c) => c.join(' → ')), []);
+  });
+
+  it('the cycle check finds cycles: synthetic files with a 3-cycle, a 2-cycle through `import type`, a self-import', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pkglog-arch-'));
+    try {
+      const write = (path: string, src: string) => {
+        mkdirSync(dirname(join(dir, path)), { recursive: true });
+        writeFileSync(join(dir, path), src);
+      };
+      write('a/one.ts', "import { two } from './two.ts';\nexport const one = 1;\n");
+      write('a/two.ts', "// import { x } from './leaf.ts'; (a comment, not an import)\nexport { three } from '../b/three.ts';\nexport const two = 2;\n");
+      write('b/three.ts', "const m = () => import('../a/one.ts');\nexport const three = 3;\n");
+      write('b/leaf.ts', "import { one } from '../a/one.ts';\nexport const leaf = one;\n"); // into the cycle, not part of it
+      write('b/p.ts', "import type { Q } from './q.ts';\nexport interface P { q?: Q }\n");
+      write('b/q.ts', "import type { P } from './p.ts';\nexport interface Q { p?: P }\n");
+      write('b/self.ts', "import './self.ts';\n");
+      write('b/dag.ts', "import { leaf } from './leaf.ts';\nimport { three } from './three.ts';\n");
+      const cycles = importCycles(importGraph(dir, ['a', 'b'])).map((c) => c.join(' → ')).sort();
+      assert.deepEqual(cycles, ['a/one.ts → a/two.ts → b/three.ts → a/one.ts', 'b/p.ts → b/q.ts → b/p.ts', 'b/self.ts → b/self.ts']);
+      // Breaking the cycle (three no longer imports one) leaves only the two others.
+      write('b/three.ts', 'export const three = 3;\n');
+      assert.equal(importCycles(importGraph(dir, ['a', 'b'])).length, 2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('core/ is pure: no clock, no randomness, no I/O', () => {
     const problems: string[] = [];
