@@ -117,7 +117,7 @@ describe('interop: core/ vs the independent checker (random inputs)', () => {
     }), { numRuns: 300 });
   });
 
-  it('inclusion and consistency proofs: core and RFC 9162 verification agree on valid and mutated proofs', () => {
+  it('inclusion and consistency proofs: core (RFC 9162 loop) and the independent RFC 6962 recursion agree on valid and mutated proofs', () => {
     const leaves = Array.from({ length: 300 }, (_, i) => I.leafHash(Buffer.from(`d${i}`)));
     const t = new I.HashTree(leaves);
     const mutate = (p: Buffer[], k: number): Buffer[] => {
@@ -145,6 +145,34 @@ describe('interop: core/ vs the independent checker (random inputs)', () => {
       assert.equal(coreC, mineC, `consistency ${old}→${n} mutated=${doMutate}`);
       if (!doMutate) assert.ok(mineC);
     }), { numRuns: 1500 });
+  });
+
+  it('inclusion and consistency proofs: core and the independent recursion agree when sizes, indexes and roots are wrong', () => {
+    const leaves = Array.from({ length: 300 }, (_, i) => I.leafHash(Buffer.from(`e${i}`)));
+    const t = new I.HashTree(leaves);
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 300 }), fc.integer({ min: 0, max: 299 }), fc.integer({ min: -2, max: 2 }), fc.integer({ min: -2, max: 2 }), fc.boolean(),
+      (n, m0, dm, dn, swapRoots) => {
+        const m = m0 % n;
+        // A valid proof for (m, n), checked as a proof for (m + dm, n + dn), possibly against the wrong roots.
+        const [cm, cn] = [m + dm, n + dn];
+        const root = (s: number) => (s >= 0 && s <= 300 ? t.root(s) : I.sha256(Buffer.from(`no tree of ${s}`)));
+        const p = t.inclusionPath(m, n);
+        const mine = I.verifyInclusion(leaves[m]!, cm, cn, p, swapRoots ? root(cn - 1) : root(cn));
+        const core = accepts(() => verifyInclusion(cm, cn, leaves[m]!, p, swapRoots ? root(cn - 1) : root(cn)));
+        assert.equal(core, mine, `inclusion of ${m}/${n} as ${cm}/${cn} swap=${swapRoots}`);
+        const old = m + 1;
+        const c = t.consistencyProof(old, n);
+        const [co, cs] = [old + dm, n + dn];
+        const [ro, rn] = swapRoots ? [root(cs), root(co)] : [root(co), root(cs)];
+        const mineC = I.verifyConsistency(co, cs, ro, rn, c);
+        const coreC = accepts(() => verifyConsistency(co, cs, ro, rn, c));
+        // RFC 6962 defines PROOF(m, D[n]) for 0 < m only; core also accepts an empty proof from the empty tree (tlog-witness "old 0").
+        if (co >= 1) assert.equal(coreC, mineC, `consistency ${old}→${n} as ${co}→${cs} swap=${swapRoots}`);
+        else assert.equal(mineC, false);
+        if (dm === 0 && dn === 0 && !swapRoots) assert.ok(mine && mineC);
+      },
+    ), { numRuns: 1500 });
   });
 
   it('signed notes: core verifyNote and the independent openNote accept/reject the same mutated Go vector notes', () => {

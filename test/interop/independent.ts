@@ -1,7 +1,7 @@
 /**
  * An independent ("second") implementation of the C2SP wire formats pkglog speaks, written from the spec text
  * (C2SP signed-note, tlog-checkpoint, tlog-cosignature, tlog-tiles, tlog-witness, tlog-proof) and Go's
- * golang.org/x/mod sumdb/note and sumdb/tlog, RFC 6962 §2.1 and RFC 9162 §2.1.3.2 / §2.1.4.2.
+ * golang.org/x/mod sumdb/note and sumdb/tlog, and RFC 6962 §2.1 (Merkle trees and proofs from its recursive definitions).
  *
  * RULE: this file imports NOTHING from core/, server/, witness/, client/ or test/support/. Only node built-ins and
  * @noble/ed25519. Every function throws an Error (message prefixed "independent:") on anything not exactly per spec.
@@ -235,23 +235,29 @@ export function formatCheckpointText(cp: Checkpoint): string {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// RFC 6962 hashing, proofs (RFC 6962 §2.1; verification per RFC 9162 §2.1.3.2 and §2.1.4.2)
+// RFC 6962 §2.1, and nothing else: MTH, PATH and PROOF/SUBPROOF written as the RFC's recursive definitions, and
+// each proof checked by recomputing the roots along the same recursion (not RFC 9162's iterative bit loop, which is
+// what core/merkle.ts implements: the two must agree without sharing a method).
 
 export const leafHash = (leaf: Uint8Array): Buffer => sha256(Buffer.from([0x00]), leaf);
 export const nodeHash = (l: Uint8Array, r: Uint8Array): Buffer => sha256(Buffer.from([0x01]), l, r);
 export const EMPTY_ROOT = sha256();
 
-/** Largest power of two strictly less than n (n > 1). */
+/** RFC 6962 §2.1: "k is the largest power of two smaller than n (i.e., k < n <= 2k)", for n > 1. */
 export function splitPoint(n: number): number {
-  let k = 1;
-  while (k * 2 < n) k *= 2;
-  return k;
+  if (!(n > 1)) bad(`no split point for ${n} leaves`);
+  // n - 1 has L binary digits exactly when 2^(L-1) <= n - 1 < 2^L, i.e. 2^(L-1) < n <= 2^L: k = 2^(L-1).
+  return 2 ** ((n - 1).toString(2).length - 1);
 }
 
-/** MTH over already-hashed leaves, straight from RFC 6962 §2.1 (with a memo for perfect aligned subtrees). */
+/**
+ * MTH over already-hashed leaves (RFC 6962 §2.1): MTH({}) = SHA-256(), MTH({d0}) = the leaf hash,
+ * MTH(D[n]) = SHA-256(0x01 || MTH(D[0:k]) || MTH(D[k:n])). Results for ranges of 4 leaves or more are memoized.
+ */
 export class HashTree {
   private memo = new Map<string, Buffer>();
   constructor(readonly leaves: Buffer[]) {}
+  /** MTH(D[lo:hi]). */
   mth(lo: number, hi: number): Buffer {
     const n = hi - lo;
     if (n < 0 || hi > this.leaves.length) bad(`mth range [${lo},${hi}) out of bounds`);
@@ -268,94 +274,89 @@ export class HashTree {
   root(size = this.leaves.length): Buffer {
     return this.mth(0, size);
   }
-  /** PATH(m, D[lo:hi]) of RFC 6962 §2.1.1. */
-  inclusionPath(m: number, size: number, lo = 0): Buffer[] {
-    const n = size - lo;
-    if (n <= 1) return [];
-    const k = splitPoint(n);
-    if (m - lo < k) return [...this.inclusionPath(m, lo + k, lo), this.mth(lo + k, size)];
-    return [...this.inclusionPath(m, size, lo + k), this.mth(lo, lo + k)];
-  }
-  /** PROOF(m, D[n]) = SUBPROOF(m, D[n], true) of RFC 6962 §2.1.2. */
-  consistencyProof(m: number, n: number): Buffer[] {
-    if (m <= 0 || m > n) bad('consistency proof needs 0 < m <= n');
-    const sub = (m: number, lo: number, hi: number, b: boolean): Buffer[] => {
+  /**
+   * PATH(m, D[n]) of RFC 6962 §2.1.1 for the leaf m of the tree of the first `size` leaves:
+   * PATH(0, {d0}) = {}; for m < k, PATH(m, D[n]) = PATH(m, D[0:k]) : MTH(D[k:n]);
+   * for m >= k, PATH(m, D[n]) = PATH(m - k, D[k:n]) : MTH(D[0:k]).
+   */
+  inclusionPath(m: number, size: number): Buffer[] {
+    if (!(m >= 0 && m < size && size <= this.leaves.length)) bad(`no leaf ${m} in a tree of ${size}`);
+    const path = (m: number, lo: number, hi: number): Buffer[] => {
       const n = hi - lo;
-      if (m === n) return b ? [] : [this.mth(lo, hi)];
+      if (n === 1) return [];
       const k = splitPoint(n);
-      if (m <= k) return [...sub(m, lo, lo + k, b), this.mth(lo + k, hi)];
-      return [...sub(m - k, lo + k, hi, false), this.mth(lo, lo + k)];
+      return m < k ? [...path(m, lo, lo + k), this.mth(lo + k, hi)] : [...path(m - k, lo + k, hi), this.mth(lo, lo + k)];
     };
-    return sub(m, 0, n, true);
+    return path(m, 0, size);
+  }
+  /**
+   * PROOF(m, D[n]) = SUBPROOF(m, D[n], true) of RFC 6962 §2.1.2, for 0 < m <= n:
+   * SUBPROOF(m, D[m], true) = {}; SUBPROOF(m, D[m], false) = {MTH(D[m])};
+   * for m <= k, SUBPROOF(m, D[n], b) = SUBPROOF(m, D[0:k], b) : MTH(D[k:n]);
+   * for m > k, SUBPROOF(m, D[n], b) = SUBPROOF(m - k, D[k:n], false) : MTH(D[0:k]).
+   */
+  consistencyProof(m: number, n: number): Buffer[] {
+    if (!(m > 0 && m <= n && n <= this.leaves.length)) bad('consistency proof needs 0 < m <= n <= leaves');
+    const subproof = (m: number, lo: number, hi: number, b: boolean): Buffer[] => {
+      if (m === hi - lo) return b ? [] : [this.mth(lo, hi)];
+      const k = splitPoint(hi - lo);
+      return m <= k ? [...subproof(m, lo, lo + k, b), this.mth(lo + k, hi)] : [...subproof(m - k, lo + k, hi, false), this.mth(lo, lo + k)];
+    };
+    return subproof(m, 0, n, true);
   }
 }
 
-const odd = (x: number) => x % 2 === 1;
-const half = (x: number) => Math.floor(x / 2);
-
-/** RFC 9162 §2.1.3.2. */
+/**
+ * Inclusion, checked by running PATH's recursion backwards: the last element of PATH(m, D[n]) is the sibling at the
+ * top split, so the root is SHA-256(0x01 || sub || last) for m < k and SHA-256(0x01 || last || sub) for m >= k, where
+ * sub is the root recomputed from the rest of the path in the half that holds m. A one-leaf tree has an empty path.
+ */
 export function verifyInclusion(leaf: Buffer, index: number, size: number, path: Buffer[], root: Buffer): boolean {
-  if (index >= size || index < 0) return false;
-  let fn = index;
-  let sn = size - 1;
-  let r = leaf;
-  for (const p of path) {
-    if (p.length !== 32) return false;
-    if (sn === 0) return false;
-    if (odd(fn) || fn === sn) {
-      r = nodeHash(p, r);
-      if (!odd(fn)) {
-        while (!odd(fn) && fn !== 0) {
-          fn = half(fn);
-          sn = half(sn);
-        }
-      }
-    } else {
-      r = nodeHash(r, p);
-    }
-    fn = half(fn);
-    sn = half(sn);
-  }
-  return sn === 0 && r.equals(root);
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) return false;
+  if (path.some((p) => p.length !== 32)) return false;
+  // rootOf(m, n, upTo): MTH of an n-leaf subtree holding the leaf at position m, from path[0:upTo] (null: wrong length).
+  const rootOf = (m: number, n: number, upTo: number): Buffer | null => {
+    if (n === 1) return upTo === 0 ? leaf : null;
+    if (upTo === 0) return null;
+    const k = splitPoint(n);
+    const sibling = path[upTo - 1]!;
+    const sub = m < k ? rootOf(m, k, upTo - 1) : rootOf(m - k, n - k, upTo - 1);
+    if (sub === null) return null;
+    return m < k ? nodeHash(sub, sibling) : nodeHash(sibling, sub);
+  };
+  const computed = rootOf(index, size, path.length);
+  return computed !== null && computed.equals(root);
 }
 
-/** RFC 9162 §2.1.4.2 (with 0 < first <= second; first == second needs an empty proof and equal roots). */
+/**
+ * Consistency, checked by running SUBPROOF's recursion backwards. For the subtree D[n] holding the first m leaves of
+ * the old tree, `roots(m, n, b, upTo)` recomputes from proof[0:upTo] both MTH(D[0:m]) (the old part) and MTH(D[n]):
+ *  - m = n, b: nothing left in the proof; both are the old root itself (this subtree IS the old tree);
+ *  - m = n, not b: exactly one element left, MTH(D[m]), which is both;
+ *  - m <= k: the last element is MTH(D[k:n]); the old part lies in D[0:k]: old = old(D[0:k]), new = H(new(D[0:k]), last);
+ *  - m > k: the last element is MTH(D[0:k]), which the old tree shares: old = H(last, old(D[k:n])), new = H(last, new(D[k:n])).
+ * The proof verifies when the recomputed roots are the given old and new roots.
+ */
 export function verifyConsistency(first: number, second: number, firstHash: Buffer, secondHash: Buffer, proof: Buffer[]): boolean {
-  if (first <= 0 || first > second) return false;
+  if (!Number.isSafeInteger(first) || !Number.isSafeInteger(second) || first <= 0 || first > second) return false;
   if (proof.some((p) => p.length !== 32)) return false;
-  if (first === second) return proof.length === 0 && firstHash.equals(secondHash);
-  if (proof.length === 0) return false;
-  let path = proof;
-  const isPow2 = (x: number) => {
-    let p = 1;
-    while (p < x) p *= 2;
-    return p === x;
-  };
-  if (isPow2(first)) path = [firstHash, ...proof];
-  let fn = first - 1;
-  let sn = second - 1;
-  while (odd(fn)) {
-    fn = half(fn);
-    sn = half(sn);
-  }
-  let fr = path[0]!;
-  let sr = path[0]!;
-  for (const c of path.slice(1)) {
-    if (sn === 0) return false;
-    if (odd(fn) || fn === sn) {
-      fr = nodeHash(c, fr);
-      sr = nodeHash(c, sr);
-      while (!odd(fn) && fn !== 0) {
-        fn = half(fn);
-        sn = half(sn);
-      }
-    } else {
-      sr = nodeHash(sr, c);
+  const roots = (m: number, n: number, b: boolean, upTo: number): [Buffer, Buffer] | null => {
+    if (m === n) {
+      if (b) return upTo === 0 ? [firstHash, firstHash] : null;
+      return upTo === 1 ? [proof[0]!, proof[0]!] : null;
     }
-    fn = half(fn);
-    sn = half(sn);
-  }
-  return fr.equals(firstHash) && sr.equals(secondHash) && sn === 0;
+    if (upTo === 0) return null;
+    const k = splitPoint(n);
+    const last = proof[upTo - 1]!;
+    if (m <= k) {
+      const left = roots(m, k, b, upTo - 1);
+      return left === null ? null : [left[0], nodeHash(left[1], last)];
+    }
+    const right = roots(m - k, n - k, false, upTo - 1);
+    return right === null ? null : [nodeHash(last, right[0]), nodeHash(last, right[1])];
+  };
+  const r = roots(first, second, true, proof.length);
+  return r !== null && r[0].equals(firstHash) && r[1].equals(secondHash);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
