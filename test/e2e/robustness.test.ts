@@ -15,31 +15,58 @@ const segment = fc.oneof(
   fc.stringMatching(/^[A-Za-z0-9._~%-]{0,12}$/),
 );
 const path = fc.array(segment, { minLength: 1, maxLength: 6 }).map((s) => '/' + s.join('/'));
+/** A printable excerpt of any reply: `res.text` is undefined for binary bodies (tiles, entry bundles). */
+export function bodyExcerpt(res: { text?: unknown; body?: unknown }, max = 200): string {
+  if (typeof res.text === 'string') return res.text.slice(0, max);
+  if (Buffer.isBuffer(res.body)) return `<${res.body.length} bytes: ${res.body.subarray(0, max / 2).toString('hex')}>`;
+  return JSON.stringify(res.body ?? null).slice(0, max);
+}
+
 const query = fc.dictionary(fc.constantFrom('index', 'size', 'old', 'leafHash', 'cursor', 'limit', 'before'), fc.oneof(fc.string({ maxLength: 20 }), fc.nat().map(String), fc.constant('')));
+
+const prefixes = ['', '/tile', '/tile/0', '/tile/entries', '/v1/proof/inclusion', '/v1/proof/consistency', '/v1/entries', '/v1/lookup', '/v1/checkpoints'];
+
+/** Arbitrary GETs against the log: status < 500, and every error a JSON body without a stack trace. */
+function logGetProperty(app: Parameters<typeof request>[0]) {
+  return fc.asyncProperty(fc.constantFrom(...prefixes), path, query, async (prefix, p, q) => {
+    const res = await request(app).get(prefix + p).query(q);
+    assert.ok(res.status < 500, `${res.status} for GET ${prefix + p} ${JSON.stringify(q)}: ${bodyExcerpt(res)}`);
+    if (res.status >= 400) {
+      assert.equal(typeof res.body.error, 'string', `no JSON error for GET ${prefix + p}: ${bodyExcerpt(res)}`);
+      assert.doesNotMatch(bodyExcerpt(res, 10_000), /at .*\.ts:\d+/, 'no stack trace');
+    }
+  });
+}
 
 describe('robustness: no 500 on arbitrary input', function () {
   this.timeout(60_000);
+
+  it('regression: seed 860077103 (path "35:4", GET /tile/entries/000.p/1, a binary 200) passes', async () => {
+    const log = openTestLog();
+    try {
+      await request(log.app).post('/v1/entries/batch').send({ entries: [0, 1, 2, 3, 4].map((i) => submissionBody(i)) }).expect(200);
+      // The counterexample itself, then the whole run of that seed (it threw a TypeError on res.text of a tile).
+      const tile = await request(log.app).get('/tile/entries/000.p/1').buffer(true);
+      assert.equal(tile.status, 200);
+      assert.equal(tile.text, undefined, 'a binary reply has no res.text (what broke the message)');
+      assert.match(bodyExcerpt(tile), /^<\d+ bytes: /);
+      await fc.assert(logGetProperty(log.app), { seed: 860077103, path: '35:4', endOnFailure: true });
+      await fc.assert(logGetProperty(log.app), { seed: 860077103, numRuns: 400 });
+    } finally {
+      await log.close();
+      removeDir(log.dataDir);
+    }
+  });
 
   it('the log answers arbitrary GETs and POSTs with a status < 500 and JSON errors', async () => {
     const log = openTestLog();
     try {
       await request(log.app).post('/v1/entries/batch').send({ entries: [0, 1, 2, 3, 4].map((i) => submissionBody(i)) }).expect(200);
-      const prefixes = ['', '/tile', '/tile/0', '/tile/entries', '/v1/proof/inclusion', '/v1/proof/consistency', '/v1/entries', '/v1/lookup', '/v1/checkpoints'];
-      await fc.assert(
-        fc.asyncProperty(fc.constantFrom(...prefixes), path, query, async (prefix, p, q) => {
-          const res = await request(log.app).get(prefix + p).query(q);
-          assert.ok(res.status < 500, `${res.status} for GET ${prefix + p} ${JSON.stringify(q)}: ${res.text.slice(0, 200)}`);
-          if (res.status >= 400) {
-            assert.equal(typeof res.body.error, 'string');
-            assert.doesNotMatch(res.text, /at .*\.ts:\d+/, 'no stack trace');
-          }
-        }),
-        { numRuns: 400 },
-      );
+      await fc.assert(logGetProperty(log.app), { numRuns: 400 });
       await fc.assert(
         fc.asyncProperty(fc.constantFrom('/v1/entries', '/v1/entries/batch'), fc.oneof(fc.jsonValue(), fc.string({ maxLength: 300 })), async (p, body) => {
           const res = await request(log.app).post(p).set('content-type', 'application/json').send(typeof body === 'string' ? body : JSON.stringify(body));
-          assert.ok(res.status >= 400 && res.status < 500, `${res.status} for POST ${p}: ${res.text.slice(0, 200)}`);
+          assert.ok(res.status >= 400 && res.status < 500, `${res.status} for POST ${p}: ${bodyExcerpt(res)}`);
           assert.equal(typeof res.body.error, 'string');
         }),
         { numRuns: 300 },
@@ -61,7 +88,7 @@ describe('robustness: no 500 on arbitrary input', function () {
       await fc.assert(
         fc.asyncProperty(fc.oneof(mutated, fc.string({ maxLength: 400 }), fc.uint8Array({ maxLength: 400 }).map((u) => Buffer.from(u).toString('latin1'))), async (body) => {
           const res = await request(w.app).post('/add-checkpoint').send(Buffer.from(body, 'latin1'));
-          assert.ok(res.status < 500, `${res.status} for ${JSON.stringify(body).slice(0, 200)}: ${res.text.slice(0, 200)}`);
+          assert.ok(res.status < 500, `${res.status} for ${JSON.stringify(body).slice(0, 200)}: ${bodyExcerpt(res)}`);
         }),
         { numRuns: 400 },
       );
