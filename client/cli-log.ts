@@ -5,8 +5,9 @@ import { TRUST_FLAGS, TRUST_HELP, loadTrust, stateFrom, logClient, printReport, 
 import { monitor } from './monitor.ts';
 import { audit } from './audit.ts';
 import { DirTileSource, type Progress } from './follow.ts';
-import { policyForLogKey, parseDuration } from './trust.ts';
-import { decodeBase64 } from '../core/encoding.ts';
+import { policyForLogKey, parseDuration, publicKeyArg } from './trust.ts';
+import { encodeBase64 } from '../core/encoding.ts';
+import { SIG_TYPE_ED25519 } from '../core/note.ts';
 import type { LogClient } from './http.ts';
 import { EXIT } from './report.ts';
 
@@ -37,7 +38,7 @@ checks signatures, and reports new entries of watched packages or publisher keys
 packages, and any second artifact for an already logged file (all files). Resumable; bounded memory.
 
   --watch ECO/NAME       a package to report (repeatable), e.g. pypi/requests
-  --watch-key KEY        a base64 publisher key to report (repeatable)
+  --watch-key KEY        a publisher key to report: its vkey (as keygen prints it), base64, or a file (repeatable)
   --sample RATE          check signatures of a random fraction of entries (default 1 = all)
   --from-latest          on the first run, start at the current checkpoint instead of entry 0
   --follow INTERVAL      keep polling (e.g. 30s) until interrupted
@@ -59,7 +60,8 @@ export async function monitorCommand(argv: string[], io: IO): Promise<number> {
   const trust = loadTrust(p)!;
   if (trust.logURL === undefined) fail('usage', '--log URL is required (or a policy with a log URL)');
   for (const w of p.list.watch!) if (!/^[a-z0-9-]{1,32}\/\S+$/.test(w)) fail('usage', `--watch ${w}: expected ECOSYSTEM/NAME, e.g. pypi/requests`);
-  for (const k of p.list['watch-key']!) decodeBase64(k, `--watch-key ${k}`, 32);
+  // Publisher keys: a vkey (as keygen prints it), bare base64, or a file holding one; reported in base64.
+  const watchKeys = p.list['watch-key']!.map((k) => encodeBase64(publicKeyArg(k, { type: SIG_TYPE_ED25519, what: `--watch-key ${k}` }).publicKey));
   const state = stateFrom(p, io);
   const log = logClient(trust.logURL);
   const interval = p.str.follow !== undefined ? parseDuration(p.str.follow) : undefined;
@@ -70,7 +72,7 @@ export async function monitorCommand(argv: string[], io: IO): Promise<number> {
       state,
       registries: trust.registries,
       watchPackages: p.list.watch!,
-      watchKeys: p.list['watch-key']!,
+      watchKeys,
       nowMs: io.now(),
       sampleRate: sampleRate(p),
       fromLatest: p.bool['from-latest'],

@@ -2,9 +2,9 @@
  * Trust roots: the C2SP tlog-policy (logs, witnesses, quorum) and the registries whose countersignatures the
  * client accepts. Also the checkpoint checks against the policy (log signature, quorum, freshness).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { fail, isPkglogError, PkglogError } from '../core/errors.ts';
-import { decodeBase64 } from '../core/encoding.ts';
+import { parsePublicKey, isPrivateKeyText, PRIVATE_KEY_MESSAGE, type PublicKey, type PublicKeyOptions } from '../core/public-key.ts';
 import { parsePolicy, verifyCheckpointWithPolicy, quorumSatisfied, type Policy, type PolicyLog, type PolicyWitness, type PolicyVerifiedCheckpoint } from '../core/policy.ts';
 import { parseVerifierKey, SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1, verifyNote } from '../core/note.ts';
 import { cosignatureTimestamp } from '../core/cosignature.ts';
@@ -26,10 +26,48 @@ export function loadPolicyFile(path: string): Policy {
   }
 }
 
+/** Largest key file read where a command-line value names a file instead of holding a key. */
+const MAX_KEY_FILE = 64 * 1024;
+
+/**
+ * A public key from a command-line value: the key itself (vkey or bare base64, core/public-key.ts), or the path of
+ * a file holding one (its first non-comment line). A private key, given inline or as a key file, is named as such.
+ */
+export function publicKeyArg(value: string, options: PublicKeyOptions): PublicKey {
+  const what = options.what ?? 'public key';
+  try {
+    return parsePublicKey(value, options);
+  } catch (e) {
+    if (!isPkglogError(e) || isPrivateKeyText(value) || !isReadableFile(value)) throw e;
+  }
+  const text = readKeyFile(value, what);
+  const line = text.split('\n').map((l) => l.trim()).find((l) => l !== '' && !l.startsWith('#')) ?? '';
+  if (isPrivateKeyText(line)) fail('malformed', `${what}: ${value} is a private key file; ${PRIVATE_KEY_MESSAGE.replace(/^this is a private key \([^)]*\); /, '')}`);
+  return parsePublicKey(line, { ...options, what: `${what} (file ${value})` });
+}
+
+function isReadableFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function readKeyFile(path: string, what: string): string {
+  const size = statSync(path).size;
+  if (size > MAX_KEY_FILE) fail('too_large', `${what}: ${path} is ${size} bytes, too large to be a key file`);
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    return fail('not_found', `${what}: cannot read ${path}: ${(e as Error).message}`);
+  }
+}
+
 /** A policy trusting one log key and no witnesses (quorum none), e.g. from `--log-key VKEY`. */
 export function policyForLogKey(vkey: string, url?: string): Policy {
-  const verifier = parseVerifierKey(vkey);
-  if (verifier.type !== SIG_TYPE_ED25519) fail('malformed', 'the log key must be an Ed25519 (type 0x01) vkey');
+  const k = publicKeyArg(vkey, { type: SIG_TYPE_ED25519, what: '--log-key', bare: false });
+  const verifier = parseVerifierKey(k.vkey!);
   return { logs: [{ verifier, ...(url !== undefined ? { url } : {}) }], witnesses: [], quorum: { kind: 'none' } };
 }
 
@@ -37,12 +75,14 @@ export function policyForLogKey(vkey: string, url?: string): Policy {
 export type RegistryKeys = Map<string, Buffer>;
 
 /** Parses `NAME+hex+base64` (a vkey, its name is the registry name) or `NAME=<base64 32-byte key>`. */
-export function parseRegistryKey(s: string): { name: string; key: Buffer } {
-  const m = /^([A-Za-z0-9][A-Za-z0-9._-]{0,63})=([A-Za-z0-9+/]+=*)$/.exec(s.trim());
-  if (m !== null) return { name: m[1]!, key: decodeBase64(m[2]!, 'registry public key', 32) };
-  const v = parseVerifierKey(s.trim());
-  if (v.type !== SIG_TYPE_ED25519) fail('malformed', 'registry key must be an Ed25519 (type 0x01) vkey');
-  return { name: v.name, key: v.publicKey };
+export function parseRegistryKey(s: string, what = 'registry key'): { name: string; key: Buffer } {
+  const m = /^([A-Za-z0-9][A-Za-z0-9._-]{0,63})=(\S+)$/.exec(s.trim());
+  if (m !== null && !isPrivateKeyText(s)) {
+    const k = parsePublicKey(m[2]!, { type: SIG_TYPE_ED25519, what: `${what} ${m[1]}`, name: m[1]! });
+    return { name: m[1]!, key: k.publicKey };
+  }
+  const k = parsePublicKey(s, { type: SIG_TYPE_ED25519, what: `${what} (a vkey, or NAME=<base64 key>)`, bare: false });
+  return { name: k.name!, key: k.publicKey };
 }
 
 /** Registry keys from command-line values; a value naming a readable file is read (one key per line, # comments). */
@@ -50,17 +90,17 @@ export function loadRegistryKeys(values: string[]): RegistryKeys {
   const out: RegistryKeys = new Map();
   for (const value of values) {
     let lines = [value];
+    let what = `--registry-key ${value.length > 60 ? `${value.slice(0, 60)}…` : value}`;
     if (!value.includes('+') && !value.includes('=')) {
-      try {
-        lines = readFileSync(value, 'utf8').split('\n');
-      } catch (e) {
-        fail('not_found', `registry key ${JSON.stringify(value)} is neither a key nor a readable file (${(e as Error).message})`);
-      }
+      if (!isReadableFile(value)) fail('not_found', `registry key ${JSON.stringify(value)} is neither a key nor a readable file`);
+      lines = readKeyFile(value, '--registry-key').split('\n');
+      what = `--registry-key file ${value}`;
+      if (lines.some((l) => isPrivateKeyText(l))) fail('malformed', `${what} is a private key file; ${PRIVATE_KEY_MESSAGE.replace(/^this is a private key \([^)]*\); /, '')}`);
     }
     for (const raw of lines) {
       const line = raw.trim();
       if (line === '' || line.startsWith('#')) continue;
-      const { name, key } = parseRegistryKey(line);
+      const { name, key } = parseRegistryKey(line, what);
       const prev = out.get(name);
       if (prev !== undefined && !prev.equals(key)) fail('malformed', `two different keys given for registry ${name}`);
       out.set(name, key);

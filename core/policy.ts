@@ -9,7 +9,8 @@
  * Everything else that is wrong is 'malformed'.
  */
 import type { Verifier, VerifiedNote } from './note.ts';
-import { parseVerifierKey, parseSignedNote, verifyNote, SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1 } from './note.ts';
+import { parsePublicKeyVerifier } from './public-key.ts';
+import { parseSignedNote, verifyNote, SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1 } from './note.ts';
 import { parseCheckpoint } from './checkpoint.ts';
 import { cosignatureTimestamp } from './cosignature.ts';
 import { fail, isPkglogError } from './errors.ts';
@@ -95,8 +96,7 @@ export function parsePolicy(text: Uint8Array | string): Policy {
     switch (keyword) {
       case 'log': {
         if (items.length < 2 || items.length > 3) fail('malformed', `${where}: want "log <vkey> [<url>]"`);
-        const verifier = parseVerifierKey(token(items[1]!, `${where}: vkey`));
-        if (verifier.type !== SIG_TYPE_ED25519) fail('malformed', `${where}: a log key must be of type 0x01 (Ed25519)`);
+        const verifier = parsePublicKeyVerifier(token(items[1]!, `${where}: vkey`), { type: SIG_TYPE_ED25519, what: `${where}: the log key` });
         const k = verifier.publicKey.toString('hex');
         if (logKeys.has(k)) fail('malformed', `${where}: duplicate log key`);
         if (logs.length >= MAX_POLICY_ENTITIES) fail('too_large', `more than ${MAX_POLICY_ENTITIES} logs`);
@@ -109,8 +109,7 @@ export function parsePolicy(text: Uint8Array | string): Policy {
       case 'witness': {
         if (items.length < 3 || items.length > 4) fail('malformed', `${where}: want "witness <name> <vkey> [<url>]"`);
         const name = newName(items[1]!);
-        const verifier = parseVerifierKey(token(items[2]!, `${where}: vkey`));
-        if (verifier.type !== SIG_TYPE_COSIGNATURE_V1) fail('malformed', `${where}: a witness key must be of type 0x04 (cosignature/v1)`);
+        const verifier = parsePublicKeyVerifier(token(items[2]!, `${where}: vkey`), { type: SIG_TYPE_COSIGNATURE_V1, what: `${where}: the witness key` });
         const k = verifier.publicKey.toString('hex');
         if (witnessKeys.has(k)) fail('malformed', `${where}: duplicate witness key`);
         if (witnesses.length >= MAX_POLICY_ENTITIES) fail('too_large', `more than ${MAX_POLICY_ENTITIES} witnesses`);

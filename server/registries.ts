@@ -2,21 +2,16 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { forEachPair, readIfExists } from './config-file.ts';
 import { dirname } from 'node:path';
-import { decodeBase64 } from '../core/encoding.ts';
 import { fail } from '../core/errors.ts';
 import { validateRegistryName } from '../core/entry.ts';
-import { parseVerifierKey, SIG_TYPE_ED25519 } from '../core/note.ts';
+import { SIG_TYPE_ED25519 } from '../core/note.ts';
+import { parsePublicKey } from '../core/public-key.ts';
 
 export type Registries = ReadonlyMap<string, Buffer>;
 
-/** Parses a registry key: a C2SP vkey (type Ed25519) or base64 of a 32-byte Ed25519 public key. */
+/** Parses a registry key: a C2SP vkey (type Ed25519) or base64 of a 32-byte Ed25519 public key (core/public-key.ts). */
 export function parseRegistryKey(key: string): Buffer {
-  if (/^[^+\s]+\+[0-9a-f]{8}\+/.test(key)) {
-    const v = parseVerifierKey(key);
-    if (v.type !== SIG_TYPE_ED25519) fail('malformed', 'registry vkey must be an Ed25519 (type 0x01) key');
-    return v.publicKey;
-  }
-  return decodeBase64(key, 'registry key', 32);
+  return parsePublicKey(key, { type: SIG_TYPE_ED25519, what: 'registry key' }).publicKey;
 }
 
 export function parseRegistries(text: string, where = 'registries'): Map<string, Buffer> {

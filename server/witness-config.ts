@@ -3,7 +3,8 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { forEachPair, readIfExists } from './config-file.ts';
 import { dirname } from 'node:path';
 import { fail } from '../core/errors.ts';
-import { parseVerifierKey, SIG_TYPE_COSIGNATURE_V1 } from '../core/note.ts';
+import { SIG_TYPE_COSIGNATURE_V1 } from '../core/note.ts';
+import { parsePublicKeyVerifier } from '../core/public-key.ts';
 
 export interface WitnessConfig {
   url: string;
@@ -18,7 +19,7 @@ function checkWitness(url: string, vkey: string): void {
     return fail('malformed', `witness URL ${JSON.stringify(url)} is not a URL`);
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') fail('malformed', 'witness URL must be http or https');
-  if (parseVerifierKey(vkey).type !== SIG_TYPE_COSIGNATURE_V1) fail('malformed', 'witness vkey must be a cosignature/v1 (type 0x04) key');
+  parsePublicKeyVerifier(vkey, { type: SIG_TYPE_COSIGNATURE_V1, what: 'witness vkey' });
 }
 
 export function parseWitnesses(text: string, where = 'witnesses'): WitnessConfig[] {

@@ -4,7 +4,8 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { exitCode, fail, isPkglogError } from '../core/errors.ts';
-import { parseVerifierKey, SIG_TYPE_COSIGNATURE_V1 } from '../core/note.ts';
+import { formatVerifierKey, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519 } from '../core/note.ts';
+import { parsePublicKeyVerifier } from '../core/public-key.ts';
 import { parseEvidence, verifyEvidence } from '../core/evidence.ts';
 import { WitnessStore } from './store.ts';
 import { validateLogVkey, type LogLevel } from './witness.ts';
@@ -25,7 +26,7 @@ Options (environment variable in parentheses):
   --gossip-interval MS  how often to compare checkpoints with peers (default ${DEFAULT_GOSSIP_INTERVAL_MS})
   --poll-interval MS    how often to poll logs added with a URL (default ${DEFAULT_POLL_INTERVAL_MS})
 
-add-log: witness the log ORIGIN signed by LOG_VKEY (an Ed25519 note verifier key). With LOG_URL the witness also
+add-log: witness the log ORIGIN signed by LOG_VKEY (its vkey as serve/keygen print it, or its base64 Ed25519 key). With LOG_URL the witness also
   polls the log's /checkpoint and builds consistency proofs from its tiles (pull mode). A log cannot be removed,
   and re-adding an origin with a different key is refused: that could cosign a split view.
 add-peer: exchange cosigned checkpoints with the witness at URL (cosigner key WITNESS_VKEY) to detect forks.
@@ -99,8 +100,10 @@ async function witnessMain(args: string[]): Promise<number> {
   const nowSeconds = Math.floor(Date.now() / 1000);
   if (sub === 'add-log') {
     if (pos.length < 2 || pos.length > 3) fail('usage', 'add-log needs ORIGIN LOG_VKEY [LOG_URL]');
-    const [origin, vkey, url] = pos as [string, string, string | undefined];
-    const v = validateLogVkey(vkey);
+    const [origin, given, url] = pos as [string, string, string | undefined];
+    // The vkey keygen printed, or the bare base64 key (named by ORIGIN); stored as the canonical vkey.
+    const v = parsePublicKeyVerifier(given, { type: SIG_TYPE_ED25519, what: 'LOG_VKEY', name: origin });
+    const vkey = formatVerifierKey(v.name, v.type, v.publicKey);
     if (v.name !== origin) err(`pkglog witness: warning: the key name ${JSON.stringify(v.name)} differs from the origin ${JSON.stringify(origin)}`);
     if (url !== undefined && !/^https?:\/\/\S+$/.test(url)) fail('usage', 'LOG_URL must be an http(s) URL');
     const store = WitnessStore.open(dataDir);
@@ -117,7 +120,7 @@ async function witnessMain(args: string[]): Promise<number> {
     if (pos.length !== 2) fail('usage', 'add-peer needs URL WITNESS_VKEY');
     const [url, vkey] = pos as [string, string];
     if (!/^https?:\/\/\S+$/.test(url)) fail('usage', 'URL must be an http(s) URL');
-    if (parseVerifierKey(vkey).type !== SIG_TYPE_COSIGNATURE_V1) fail('usage', 'WITNESS_VKEY must be a cosigner key (type 0x04)');
+    parsePublicKeyVerifier(vkey, { type: SIG_TYPE_COSIGNATURE_V1, what: 'WITNESS_VKEY' });
     const store = WitnessStore.open(dataDir);
     try {
       store.addPeer(url.replace(/\/+$/, ''), vkey, nowSeconds);

@@ -19,6 +19,7 @@ import {
   type Signer,
   type Verifier,
 } from '../core/note.ts';
+import { parsePublicKeyVerifier } from '../core/public-key.ts';
 import { parseCheckpoint, type Checkpoint } from '../core/checkpoint.ts';
 import { cosignatureSigner, cosignatureTimestamp } from '../core/cosignature.ts';
 import { verifyConsistency } from '../core/merkle.ts';
@@ -69,9 +70,7 @@ interface Verified {
 const MAX_CAS_RETRIES = 8;
 
 export function validateLogVkey(vkey: string): Verifier {
-  const v = parseVerifierKey(vkey);
-  if (v.type !== SIG_TYPE_ED25519) fail('malformed', 'a log key must be an Ed25519 note verifier key (type 0x01)');
-  return v;
+  return parsePublicKeyVerifier(vkey, { type: SIG_TYPE_ED25519, what: 'the log key' });
 }
 
 export class Witness {
