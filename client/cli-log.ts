@@ -5,7 +5,7 @@ import { TRUST_FLAGS, TRUST_HELP, loadTrust, stateFrom, logClient, printReport, 
 import { monitor } from './monitor.ts';
 import { audit } from './audit.ts';
 import { DirTileSource, type Progress } from './follow.ts';
-import { policyForLogKey, parseDuration, publicKeyArg } from './trust.ts';
+import { policyForLogKey, parseDuration, publicKeyArg, keyArgName } from './trust.ts';
 import { encodeBase64 } from '../core/encoding.ts';
 import { SIG_TYPE_ED25519 } from '../core/note.ts';
 import type { LogClient } from './http.ts';
@@ -61,7 +61,7 @@ export async function monitorCommand(argv: string[], io: IO): Promise<number> {
   if (trust.logURL === undefined) fail('usage', '--log URL is required (or a policy with a log URL)');
   for (const w of p.list.watch!) if (!/^[a-z0-9-]{1,32}\/\S+$/.test(w)) fail('usage', `--watch ${w}: expected ECOSYSTEM/NAME, e.g. pypi/requests`);
   // Publisher keys: a vkey (as keygen prints it), bare base64, or a file holding one; reported in base64.
-  const watchKeys = p.list['watch-key']!.map((k) => encodeBase64(publicKeyArg(k, { type: SIG_TYPE_ED25519, what: `--watch-key ${k}` }).publicKey));
+  const watchKeys = p.list['watch-key']!.map((k) => encodeBase64(publicKeyArg(k, { type: SIG_TYPE_ED25519, what: keyArgName('--watch-key', k) }).publicKey));
   const state = stateFrom(p, io);
   const log = logClient(trust.logURL);
   const interval = p.str.follow !== undefined ? parseDuration(p.str.follow) : undefined;

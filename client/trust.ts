@@ -46,6 +46,12 @@ export function publicKeyArg(value: string, options: PublicKeyOptions): PublicKe
   return parsePublicKey(line, { ...options, what: `${what} (file ${value})` });
 }
 
+/** How to name a key argument in messages: with its value, unless that is a private key (never echoed). */
+export function keyArgName(flag: string, value: string): string {
+  if (isPrivateKeyText(value)) return flag;
+  return `${flag} ${value.length > 80 ? `${value.slice(0, 80)}…` : value}`;
+}
+
 function isReadableFile(path: string): boolean {
   try {
     return statSync(path).isFile();
@@ -90,7 +96,7 @@ export function loadRegistryKeys(values: string[]): RegistryKeys {
   const out: RegistryKeys = new Map();
   for (const value of values) {
     let lines = [value];
-    let what = `--registry-key ${value.length > 60 ? `${value.slice(0, 60)}…` : value}`;
+    let what = keyArgName('--registry-key', value);
     if (!value.includes('+') && !value.includes('=')) {
       if (!isReadableFile(value)) fail('not_found', `registry key ${JSON.stringify(value)} is neither a key nor a readable file`);
       lines = readKeyFile(value, '--registry-key').split('\n');
