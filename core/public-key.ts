@@ -83,6 +83,9 @@ export function parsePublicKey(text: string, options: PublicKeyOptions): PublicK
     if (v.type !== options.type) fail('malformed', `${what} must be ${typeName(options.type)}; ${JSON.stringify(s.slice(0, 60))} is ${typeName(v.type)}`);
     return { type: v.type, publicKey: v.publicKey, name: v.name, vkey: s, form: 'vkey' };
   }
+  if (/^[A-Za-z0-9+/]+={0,2}$/.test(s) && s.length % 4 === 0) {
+    fail('malformed', `${what} is not a public key: base64 of ${Buffer.from(s, 'base64').length} bytes, where an Ed25519 public key is 32 bytes (or pass the vkey keygen printed)`);
+  }
   return fail('malformed', `${what} is not a public key: expected a vkey (NAME+KEYID+KEY, as keygen prints it) or the base64 of a 32-byte Ed25519 public key`);
 }
 
