@@ -8,7 +8,7 @@ import { verifyNote } from '../core/note.ts';
 import { parseCheckpoint } from '../core/checkpoint.ts';
 import type { Checkpoint } from '../core/checkpoint.ts';
 import type { Policy } from '../core/policy.ts';
-import { request, normalizeBaseURL, parseJSON, type LogClient } from './http.ts';
+import { request, normalizeBaseURL, MAX_GOSSIP_REPLY, parseJSON, type LogClient } from './http.ts';
 import { proveConsistent } from './consistency.ts';
 import type { ForkFinding } from './fork.ts';
 
@@ -32,7 +32,7 @@ export async function gossipCheckpoint(
     const url = `${normalizeBaseURL(w.url)}/v1/gossip`;
     let j: Record<string, unknown>;
     try {
-      const res = await request(url, { method: 'POST', body: current.signed }, { maxBytes: 4 * 1024 * 1024 });
+      const res = await request(url, { method: 'POST', body: current.signed }, { maxBytes: MAX_GOSSIP_REPLY });
       if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${res.body.toString('utf8').slice(0, 200).trim()}`);
       j = parseJSON(res.body, url);
     } catch (e) {

@@ -5,6 +5,8 @@
 import { PkglogError, fail } from '../core/errors.ts';
 import { decodeBase64 } from '../core/encoding.ts';
 import { formatTilePath, type Tile } from '../core/tiles.ts';
+import { MAX_LEAF_SIZE } from '../core/entry.ts';
+import { HASH_SIZE } from '../core/hash.ts';
 import type { Hash } from '../core/types.ts';
 
 
@@ -15,7 +17,21 @@ export interface HttpOptions {
 }
 
 const DEFAULT_TIMEOUT = 30_000;
+/** Cap for JSON API replies (lookup pages, entries) unless the caller gives a tighter one. */
 const DEFAULT_MAX = 16 * 1024 * 1024;
+/** Error replies are read only this far (enough for the message); the rest is discarded, never buffered. */
+export const MAX_ERROR_BODY = 64 * 1024;
+/** Signed notes: checkpoints, tlog-proofs. */
+export const MAX_NOTE_REPLY = 1024 * 1024;
+/** A witness's gossip answer (JSON): its checkpoint and possibly fork evidence (two checkpoints and a proof). */
+export const MAX_GOSSIP_REPLY = 4 * MAX_NOTE_REPLY;
+/** A witness's cosignature history (min-age). */
+export const MAX_HISTORY_REPLY = MAX_NOTE_REPLY;
+
+/** The most bytes a tile can have: 32 per hash, or per entry its 2-byte length and a pkglog leaf. */
+export function maxTileBytes(tile: Tile): number {
+  return tile.level < 0 ? tile.width * (2 + MAX_LEAF_SIZE) : tile.width * HASH_SIZE;
+}
 
 export interface HttpResponse {
   status: number;
@@ -23,27 +39,57 @@ export interface HttpResponse {
   body: Buffer;
 }
 
-async function readCapped(res: Response, max: number, url: string): Promise<Buffer> {
-  const len = Number(res.headers.get('content-length') ?? '0');
-  if (len > max) fail('network', `${url}: response of ${len} bytes is over the ${max}-byte limit`);
+function describeError(e: unknown): string {
+  if (e instanceof Error) {
+    if (e.name === 'TimeoutError' || e.name === 'AbortError') return 'timed out';
+    return e.cause instanceof Error ? e.cause.message : e.message;
+  }
+  return String(e);
+}
+
+/**
+ * Reads the body, counting bytes while streaming: a declared Content-Length over `max` is refused before reading,
+ * and the stream is cancelled as soon as it passes `max` (nothing over the cap is ever buffered). With
+ * `truncate`, the first `max` bytes are kept and the rest discarded instead (error replies).
+ */
+async function readCapped(res: Response, max: number, url: string, truncate = false): Promise<Buffer> {
+  const declared = res.headers.get('content-length');
+  const len = declared !== null && /^\d{1,16}$/.test(declared) ? Number(declared) : undefined;
+  if (len !== undefined && len > max && !truncate) {
+    await res.body?.cancel().catch(() => {});
+    fail('network', `${url}: response of ${len} bytes is over the ${max}-byte limit`);
+  }
   if (res.body === null) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
   let total = 0;
   const reader = res.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel().catch(() => {});
-      fail('network', `${url}: response is over the ${max}-byte limit`);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (total + value.byteLength > max) {
+        await reader.cancel().catch(() => {});
+        if (!truncate) fail('network', `${url}: response is over the ${max}-byte limit`);
+        chunks.push(Buffer.from(value.buffer, value.byteOffset, max - total));
+        total = max;
+        break;
+      }
+      total += value.byteLength;
+      chunks.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
     }
-    chunks.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+  } catch (e) {
+    if (e instanceof PkglogError) throw e;
+    await reader.cancel().catch(() => {});
+    fail('network', `${url}: reading the response failed: ${describeError(e)}`);
   }
   return Buffer.concat(chunks, total);
 }
 
-/** One HTTP request; never throws on HTTP status (callers decide), throws 'network' on transport failure. */
+/**
+ * One HTTP request — the only network read of the client: the body is capped while streaming (`maxBytes`, error
+ * replies at MAX_ERROR_BODY) and the whole exchange, body included, is time-limited. Never throws on HTTP status
+ * (callers decide); throws 'network' on transport failure, timeout or an over-limit body.
+ */
 export async function request(url: string, init: RequestInit = {}, opts: HttpOptions = {}): Promise<HttpResponse> {
   let res: Response;
   try {
@@ -53,10 +99,11 @@ export async function request(url: string, init: RequestInit = {}, opts: HttpOpt
       signal: AbortSignal.timeout(opts.timeoutMs ?? DEFAULT_TIMEOUT),
     });
   } catch (e) {
-    const cause = e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e);
-    fail('network', `cannot reach ${url}: ${cause}`);
+    fail('network', `cannot reach ${url}: ${describeError(e)}`);
   }
-  const body = await readCapped(res, opts.maxBytes ?? DEFAULT_MAX, url);
+  const max = opts.maxBytes ?? DEFAULT_MAX;
+  const ok = res.status >= 200 && res.status < 300;
+  const body = ok ? await readCapped(res, max, url) : await readCapped(res, Math.min(max, MAX_ERROR_BODY), url, true);
   return { status: res.status, headers: res.headers, body };
 }
 
@@ -137,17 +184,17 @@ export class LogClient {
 
   /** The latest signed checkpoint (verbatim note text). */
   async checkpoint(): Promise<string> {
-    return (await this.get('checkpoint', 1024 * 1024)).toString('utf8');
+    return (await this.get('checkpoint', MAX_NOTE_REPLY)).toString('utf8');
   }
 
   /** The signed checkpoint of exactly `size`, with every cosignature the log collected for it. */
   async checkpointAt(size: number): Promise<string> {
-    return (await this.get(`v1/checkpoints/${size}`, 1024 * 1024)).toString('utf8');
+    return (await this.get(`v1/checkpoints/${size}`, MAX_NOTE_REPLY)).toString('utf8');
   }
 
   /** A hash tile or (level -1) entry bundle. */
   async tile(tile: Tile): Promise<Buffer> {
-    return this.get(formatTilePath(tile), 2 * 1024 * 1024);
+    return this.get(formatTilePath(tile), maxTileBytes(tile));
   }
 
   async inclusionProof(index: number, size: number): Promise<Hash[]> {
@@ -166,7 +213,7 @@ export class LogClient {
 
   /** The tlog-proof text for entry `index` against the latest checkpoint. */
   async entryProof(index: number): Promise<string> {
-    return (await this.get(`v1/entries/${index}/proof`, 1024 * 1024)).toString('utf8');
+    return (await this.get(`v1/entries/${index}/proof`, MAX_NOTE_REPLY)).toString('utf8');
   }
 
   async entry(index: number): Promise<Record<string, unknown>> {

@@ -12,7 +12,7 @@ import { cosignatureTimestamp } from '../core/cosignature.ts';
 import { parseCheckpoint, type Checkpoint } from '../core/checkpoint.ts';
 import { quorumSatisfied, type Policy, type PolicyWitness } from '../core/policy.ts';
 import type { Hash } from '../core/types.ts';
-import { request, normalizeBaseURL, type LogClient } from './http.ts';
+import { request, normalizeBaseURL, MAX_HISTORY_REPLY, type LogClient } from './http.ts';
 import { allCosignatures, isoSeconds, formatDuration } from './trust.ts';
 import { proveConsistent } from './consistency.ts';
 import type { ForkFinding } from './fork.ts';
@@ -44,7 +44,7 @@ export interface MinAgeResult {
 
 async function fetchHistory(w: PolicyWitness, origin: string, before: number): Promise<string | undefined> {
   const url = `${normalizeBaseURL(w.url!)}/v1/history/${createHash('sha256').update(origin, 'utf8').digest('hex')}?before=${before}`;
-  const res = await request(url, {}, { maxBytes: 1024 * 1024 });
+  const res = await request(url, {}, { maxBytes: MAX_HISTORY_REPLY });
   if (res.status === 404) return undefined;
   if (res.status !== 200) throw new Error(`${url}: HTTP ${res.status}`);
   return res.body.toString('utf8');
