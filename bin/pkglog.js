@@ -8,6 +8,7 @@ const COMMANDS = {
   serve: '../dist/server/cli.js',
   registry: '../dist/server/cli.js',
   witnesses: '../dist/server/cli.js',
+  backup: '../dist/server/cli.js',
   witness: '../dist/witness/cli.js',
   evidence: '../dist/witness/cli.js',
   keygen: '../dist/client/cli.js',
@@ -27,6 +28,7 @@ The log:
   serve                 run the log (HTTP API, sequencer, SQLite store)
   registry add|list     configure registries allowed to submit
   witnesses add|list    configure witnesses the log asks for cosignatures
+  backup --out FILE     online backup of the log's database
 Witness:
   witness               run a witness; witness add-log|add-peer configure it
   evidence verify FILE  check fork evidence against a log's vkey

@@ -2,6 +2,7 @@
  * The log's persistence on better-sqlite3: WAL, synchronous=FULL. Every read is an indexed lookup (O(log n));
  * a batch is appended in ONE transaction that advances the tree by compare-and-swap.
  */
+import { existsSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { fail } from '../core/errors.ts';
 import type { Hash } from '../core/types.ts';
@@ -50,12 +51,34 @@ export function tileId(level: number, index: number): number {
   return level * 2 ** 46 + index;
 }
 
+/** Which file a path names: device and inode (a replaced or deleted file no longer has them). */
+export interface FileIdentity {
+  dev: number;
+  ino: number;
+}
+
+/** The identity of the file at `path` now, or undefined when there is none. */
+export function fileIdentity(path: string): FileIdentity | undefined {
+  try {
+    const st = statSync(path);
+    return { dev: st.dev, ino: st.ino };
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
 export class LogStore {
   readonly db: Database.Database;
+  /** The database file, and the identity it had when this store opened it. */
+  readonly path: string;
+  readonly identity: FileIdentity;
   private readonly stmts;
 
-  private constructor(db: Database.Database) {
+  private constructor(db: Database.Database, path: string, identity: FileIdentity) {
     this.db = db;
+    this.path = path;
+    this.identity = identity;
     this.stmts = {
       tree: db.prepare<[], { tree_size: number; root_hash: Buffer; checkpoint: string }>('SELECT tree_size, root_hash, checkpoint FROM tree WHERE id = 1'),
       initTree: db.prepare('INSERT INTO tree (id, tree_size, root_hash, checkpoint) VALUES (1, ?, ?, ?)'),
@@ -72,6 +95,11 @@ export class LogStore {
       tile: db.prepare<[number], { width: number; data: Buffer }>('SELECT width, data FROM tiles WHERE id = ?'),
       entry: db.prepare<[number], { leaf: Buffer }>('SELECT leaf FROM entries WHERE idx = ?'),
       entryRange: db.prepare<[number, number], { leaf: Buffer }>('SELECT leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx'),
+      entryRows: db.prepare<[number, number], { idx: number; leaf: Buffer; leaf_hash: Buffer }>(
+        'SELECT idx, leaf, leaf_hash FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx',
+      ),
+      lastEntry: db.prepare<[], { idx: number }>('SELECT idx FROM entries ORDER BY idx DESC LIMIT 1'),
+      lastCheckpoint: db.prepare<[], { tree_size: number }>('SELECT tree_size FROM checkpoints ORDER BY tree_size DESC LIMIT 1'),
       byFile: db.prepare<[Buffer], { idx: number; leaf: Buffer }>('SELECT idx, leaf FROM entries WHERE file_hash = ?'),
       byLeafHash: db.prepare<[Buffer, number], { idx: number }>('SELECT idx FROM entries WHERE leaf_hash = ? AND idx < ? ORDER BY idx LIMIT 1'),
       byPackage: db.prepare<[string, string, number, number], { idx: number; leaf: Buffer }>(
@@ -96,33 +124,44 @@ export class LogStore {
   }
 
   /**
-   * Opens (creating if needed) the store at `path`. With `exclusive`, this connection holds the database's lock until
-   * it closes (a second log process on the same data dir is refused with 'overloaded'), so only one sequencer ever
-   * signs checkpoints for it.
+   * Opens (creating it if needed, unless `mustExist`) the store at `path`: WAL, synchronous=FULL. The database is not
+   * locked against other processes (readers such as `pkglog backup` and `pkglog fsck` share it); the log's
+   * single-process lock is a separate file (log-store/lock.ts).
    */
-  static open(path: string, options: { exclusive?: boolean } = {}): LogStore {
-    const db = new Database(path);
-    if (options.exclusive) {
-      db.pragma('locking_mode = EXCLUSIVE');
-      db.pragma('busy_timeout = 0');
-      try {
-        db.exec('BEGIN IMMEDIATE; COMMIT');
-      } catch (e) {
-        db.close();
-        if ((e as { code?: string }).code === 'SQLITE_BUSY') fail('overloaded', `${path} is in use by another pkglog process`);
-        throw e;
-      }
+  static open(path: string, options: { mustExist?: boolean; readonly?: boolean } = {}): LogStore {
+    if ((options.mustExist || options.readonly) && !existsSync(path)) fail('not_found', `${path} does not exist`);
+    const db = new Database(path, { readonly: options.readonly === true, fileMustExist: options.mustExist === true || options.readonly === true });
+    const identity = fileIdentity(path);
+    if (identity === undefined) {
+      db.close();
+      fail('internal', `${path} vanished while it was being opened`);
     }
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
-    db.exec(SCHEMA);
-    const store = new LogStore(db);
+    if (!options.readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      db.exec(SCHEMA);
+    }
+    const store = new LogStore(db, path, identity);
     const v = store.getMeta('schema_version');
-    if (v === undefined) store.setMeta('schema_version', String(SCHEMA_VERSION));
-    else if (v !== String(SCHEMA_VERSION)) fail('internal', `unsupported store schema version ${v}`);
+    if (v === undefined && !options.readonly) store.setMeta('schema_version', String(SCHEMA_VERSION));
+    else if (v !== String(SCHEMA_VERSION)) {
+      db.close();
+      fail('internal', `unsupported store schema version ${v}`);
+    }
     return store;
+  }
+
+  /** True while `path` still names the file this store opened (not deleted, not replaced by another file). */
+  sameFile(): boolean {
+    const now = fileIdentity(this.path);
+    return now !== undefined && now.dev === this.identity.dev && now.ino === this.identity.ino;
+  }
+
+  /** An online, consistent copy of the database into `out` (SQLite's backup API; the log may keep writing). */
+  async backup(out: string): Promise<void> {
+    await this.db.backup(out);
   }
 
   close(): void {
@@ -189,6 +228,21 @@ export class LogStore {
     const t = this.stmts.tile.get(tileId(tile.level, tile.index));
     if (t === undefined || t.width < tile.width) return undefined;
     return t.width === tile.width ? t.data : t.data.subarray(0, tile.width * 32);
+  }
+
+  /** Rows [start, end) with their stored leaf hashes (callers bound the range to ≤ 256). */
+  entryRows(start: number, end: number): Array<{ index: number; leaf: Buffer; leafHash: Buffer }> {
+    return this.stmts.entryRows.all(start, end).map((r) => ({ index: r.idx, leaf: r.leaf, leafHash: r.leaf_hash }));
+  }
+
+  /** The largest entry index stored, or -1. */
+  lastEntryIndex(): number {
+    return this.stmts.lastEntry.get()?.idx ?? -1;
+  }
+
+  /** The largest checkpoint size stored, or -1. */
+  lastCheckpointSize(): number {
+    return this.stmts.lastCheckpoint.get()?.tree_size ?? -1;
   }
 
   entryLeaf(index: number): Buffer | undefined {

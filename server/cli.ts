@@ -1,9 +1,10 @@
-/** `pkglog serve`, `pkglog registry add|list`, `pkglog witnesses add|list`. */
+/** `pkglog serve`, `pkglog registry add|list`, `pkglog witnesses add|list`, `pkglog backup`, `pkglog fsck`. */
 import { parseArgs } from 'node:util';
 import { readFileSync, existsSync } from 'node:fs';
 import { EXIT, PkglogError, exitCode } from '../core/errors.ts';
 import { resolveConfig } from './config.ts';
-import { registriesFile, startLog, witnessesFile } from './main.ts';
+import { databaseFile, registriesFile, startLog, witnessesFile } from './main.ts';
+import { backupDatabase } from './backup.ts';
 import { addRegistry, loadRegistries } from './registries.ts';
 import { addWitness } from './witness-config.ts';
 
@@ -37,6 +38,13 @@ Witnesses the log asks to cosign its checkpoints (C2SP tlog-witness). VKEY is th
 Takes effect at the next start of the log.
 `;
 
+const BACKUP_HELP = `Usage: pkglog backup --out FILE [--data-dir DIR]
+
+Writes an online, consistent copy of the log's database (DIR/log.sqlite) to FILE while the log keeps running.
+FILE must not exist. A restored copy cannot sign until it has caught up with what the log published
+(see docs/operations.md, "Backup and restore").
+`;
+
 function out(s: string) {
   process.stdout.write(s);
 }
@@ -47,6 +55,7 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'serve') return await serve(rest);
     if (command === 'registry') return manage(rest, REGISTRY_HELP, 'registry');
     if (command === 'witnesses') return manage(rest, WITNESSES_HELP, 'witnesses');
+    if (command === 'backup') return await backup(rest);
     process.stderr.write(`pkglog: unknown command ${command}\n`);
     return 2;
   } catch (e) {
@@ -78,13 +87,35 @@ async function serve(args: string[]): Promise<number> {
     batchInterval: values['batch-interval'], maxPending: values['max-pending'], witnessQuorum: values['witness-quorum'],
     witnessInterval: values['witness-interval'], witnessWait: values['witness-wait'], verifyThreads: values['verify-threads'],
   });
-  const log = await startLog(config);
+  // The guard stops signing for good (database file deleted or replaced, a damaged right edge): it has already refused
+  // the batch (503) and logged why; stop listening, let those replies go out, and exit non-zero.
+  let server: import('node:http').Server | undefined;
+  const onFatal = () => {
+    process.exitCode = 3;
+    server?.close();
+    setTimeout(() => process.exit(3), 250);
+  };
+  const log = await startLog(config, undefined, { onFatal });
+  server = log.server;
   out(`pkglog: origin ${log.origin}\npkglog: vkey ${log.vkey}\npkglog: data ${config.dataDir}\npkglog: listening on ${log.url}\n`);
   const stop = () => {
     log.close().then(() => process.exit(0), () => process.exit(1));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  return 0;
+}
+
+async function backup(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { 'data-dir': { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) return out(BACKUP_HELP), 0;
+  if (values.out === undefined) {
+    process.stderr.write(BACKUP_HELP);
+    return 2;
+  }
+  const { dataDir } = resolveConfig({ dataDir: values['data-dir'] });
+  const r = await backupDatabase(databaseFile(dataDir), values.out);
+  out(`pkglog backup: tree size ${r.treeSize} written to ${r.out}\n`);
   return 0;
 }
 

@@ -1,11 +1,16 @@
 /** Composes config, store, keys, sequencer and the HTTP app, and listens. */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
 import type { Express } from 'express';
 import { EMPTY_ROOT } from '../core/hash.ts';
 import { LogStore } from '../log-store/store.ts';
+import { DataDirLock } from '../log-store/lock.ts';
+import { highWaterMarkFile, readHighWaterMark } from '../log-store/high-water-mark.ts';
+import { parseVerifierKey } from '../core/note.ts';
+import { SigningGuard, verifyLogCheckpoint, SAFETY_DOC } from './safety.ts';
+import { checkWitnesses } from './witness-check.ts';
 import { createApp } from './app.ts';
 import { CheckpointView } from './checkpoint-view.ts';
 import type { LogConfig } from './config.ts';
@@ -34,6 +39,9 @@ export interface OpenLog {
   checkpoints: CheckpointView;
   app: Express;
   witnessing?: Witnessing;
+  guard: SigningGuard;
+  /** Settles once the witnesses were asked what they cosigned (signing starts then); rejects with the refusal. */
+  ready: Promise<void>;
   /** Flushes the pool and closes the store. */
   close(): Promise<void>;
 }
@@ -45,20 +53,62 @@ export interface RunningLog extends OpenLog {
 
 export const registriesFile = (dataDir: string) => join(dataDir, 'registries.txt');
 export const witnessesFile = (dataDir: string) => join(dataDir, 'witnesses.txt');
+export const databaseFile = (dataDir: string) => join(dataDir, 'log.sqlite');
+export const lockFile = (dataDir: string) => join(dataDir, 'log.lock');
+
+export interface OpenOptions {
+  /** Called once if the log stops signing for good while running (its database file was deleted or replaced). */
+  onFatal?: (message: string) => void;
+  /** Start-up witness check: per-witness timeout (default 5000 ms). */
+  witnessCheckTimeoutMs?: number;
+}
 
 /** Opens the store and key and builds the app, without listening. */
-export function openLog(config: LogConfig, log: (msg: string) => void = (m) => console.error(m)): OpenLog {
+export function openLog(config: LogConfig, log: (msg: string) => void = (m) => console.error(m), options: OpenOptions = {}): OpenLog {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const key = loadOrCreateLogKey(config.keyFile, config.origin);
-  const store = LogStore.open(join(config.dataDir, 'log.sqlite'), { exclusive: true });
-  const storedOrigin = store.getMeta('origin');
-  if (storedOrigin !== undefined && storedOrigin !== key.origin) {
-    store.close();
-    throw new Error(`the store in ${config.dataDir} belongs to origin ${storedOrigin}, not ${key.origin}`);
+  const verifier = parseVerifierKey(key.vkey);
+  const lock = DataDirLock.acquire(lockFile(config.dataDir));
+  const dbPath = databaseFile(config.dataDir);
+  const hwmFile = highWaterMarkFile(config.keyFile);
+  let store: LogStore;
+  let guard: SigningGuard;
+  const witnesses = loadWitnesses(witnessesFile(config.dataDir));
+  try {
+    if (!existsSync(dbPath)) {
+      // No database but a published high-water mark: refuse before creating an empty one.
+      const hwmNote = readHighWaterMark(hwmFile);
+      const hwm = hwmNote === undefined ? undefined : verifyLogCheckpoint(hwmNote, verifier, key.origin, `the high-water mark ${hwmFile}`);
+      if (hwm !== undefined && hwm.treeSize > 0) {
+        fail('inconsistent', `refusing to sign: the database ${dbPath} is missing, but this log already published size ${hwm.treeSize} ` +
+          `(high-water mark ${hwmFile}); starting from an empty database would fork the log. Put back the newest database, or ` +
+          `rebuild it up to size ${hwm.treeSize} from a mirror or the published tiles (see ${SAFETY_DOC}).`);
+      }
+    }
+    store = LogStore.open(dbPath);
+    try {
+      const storedOrigin = store.getMeta('origin');
+      if (storedOrigin !== undefined && storedOrigin !== key.origin) {
+        throw new Error(`the store in ${config.dataDir} belongs to origin ${storedOrigin}, not ${key.origin}`);
+      }
+      if (storedOrigin === undefined) store.setMeta('origin', key.origin);
+      store.initialize({ treeSize: 0, rootHash: EMPTY_ROOT, checkpoint: signCheckpoint(key.signer, key.origin, 0, EMPTY_ROOT) }, Date.now());
+      if (config.witnessQuorum > witnesses.length) {
+        throw new Error(`witness quorum ${config.witnessQuorum} is more than the ${witnesses.length} configured witnesses`);
+      }
+      guard = SigningGuard.open({
+        store, verifier, origin: key.origin, hwmFile, log,
+        witnessVerifiers: witnesses.map((w) => parseVerifierKey(w.vkey)),
+        ...(options.onFatal ? { onFatal: options.onFatal } : {}),
+      });
+    } catch (e) {
+      store.close();
+      throw e;
+    }
+  } catch (e) {
+    lock.release();
+    throw e;
   }
-  if (storedOrigin === undefined) store.setMeta('origin', key.origin);
-  const now = Date.now();
-  store.initialize({ treeSize: 0, rootHash: EMPTY_ROOT, checkpoint: signCheckpoint(key.signer, key.origin, 0, EMPTY_ROOT) }, now);
 
   // Registries are re-read when the file changes (pkglog registry add works on a running log).
   const regFile = registriesFile(config.dataDir);
@@ -77,11 +127,6 @@ export function openLog(config: LogConfig, log: (msg: string) => void = (m) => c
     return registries;
   };
 
-  const witnesses = loadWitnesses(witnessesFile(config.dataDir));
-  if (config.witnessQuorum > witnesses.length) {
-    store.close();
-    throw new Error(`witness quorum ${config.witnessQuorum} is more than the ${witnesses.length} configured witnesses`);
-  }
   const checkpoints = new CheckpointView(store, config.witnessQuorum, config.witnessWaitMs);
   const reader = new TreeReader(store);
   const witnessing = witnesses.length === 0 ? undefined : new Witnessing({
@@ -101,14 +146,28 @@ export function openLog(config: LogConfig, log: (msg: string) => void = (m) => c
   const sequencer = new Sequencer({
     store, signer: key.signer, origin: key.origin, now: Date.now,
     batchIntervalMs: config.batchIntervalMs, maxBatch: config.maxBatch, maxPending: config.maxPending, log,
-    onCheckpoint: () => witnessing?.notify(),
+    onCheckpoint: () => witnessing?.notify(), guard,
   });
-  witnessing?.notify(); // bring witnesses up to date after a restart
+  // Nothing is signed before every witness was asked what it last cosigned for this log.
+  const ready = witnesses.length === 0
+    ? Promise.resolve()
+    : (() => {
+      const t = store.treeState()!;
+      return checkWitnesses({
+        witnesses, treeSize: t.treeSize, note: t.checkpoint, log,
+        ...(options.witnessCheckTimeoutMs !== undefined ? { timeoutMs: options.witnessCheckTimeoutMs } : {}),
+      });
+    })();
+  if (witnesses.length === 0) guard.allowSigning();
+  ready.then(() => {
+    guard.allowSigning();
+    witnessing?.notify(); // bring witnesses up to date after a restart
+  }, (e: Error) => guard.stop(e.message, false));
   const verifyPool = config.verifyThreads > 0 ? new VerifyPool(config.verifyThreads) : undefined;
   const app = createApp({ store, sequencer, registries: currentRegistries, vkey: key.vkey, checkpoints, reader, log, ...(verifyPool ? { verifyPool } : {}) });
   let closed = false;
   return {
-    origin: key.origin, vkey: key.vkey, store, sequencer, checkpoints, app, ...(witnessing ? { witnessing } : {}),
+    origin: key.origin, vkey: key.vkey, store, sequencer, checkpoints, app, ...(witnessing ? { witnessing } : {}), guard, ready,
     async close() {
       if (closed) return;
       closed = true;
@@ -116,13 +175,21 @@ export function openLog(config: LogConfig, log: (msg: string) => void = (m) => c
       await verifyPool?.close();
       await witnessing?.close();
       checkpoints.close();
+      guard.close();
       store.close();
+      lock.release();
     },
   };
 }
 
-export async function startLog(config: LogConfig, log: (msg: string) => void = (m) => console.error(m)): Promise<RunningLog> {
-  const opened = openLog(config, log);
+export async function startLog(config: LogConfig, log: (msg: string) => void = (m) => console.error(m), options: OpenOptions = {}): Promise<RunningLog> {
+  const opened = openLog(config, log, options);
+  try {
+    await opened.ready;
+  } catch (e) {
+    await opened.close();
+    throw e;
+  }
   const { app } = opened;
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));

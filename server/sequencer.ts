@@ -29,6 +29,14 @@ export interface SequencerOptions {
   batchIntervalMs: number;
   maxBatch: number;
   maxPending: number;
+  /**
+   * Checks before each signature and records each commit (server/safety.ts): beforeSign throws to refuse signing;
+   * committed makes the new checkpoint the durable high-water mark before anything of the batch is published.
+   */
+  guard?: {
+    beforeSign(state: TreeState, edgeRoot: Buffer): void;
+    committed(state: TreeState): void;
+  };
   /** Called after each committed batch that grew the tree. */
   onCheckpoint?: (state: TreeState) => void;
   log?: (msg: string) => void;
@@ -139,10 +147,15 @@ export class Sequencer {
           if (data === undefined) fail('internal', `missing tile ${t.level}/${t.index}.p/${t.width}`);
           return data;
         };
+        // The old root recomputed from the right-edge tiles this integration reads must be the stored root.
+        const edgeRoot = integrate(state.treeSize, readTile, []).rootHash;
+        if (this.o.guard) this.o.guard.beforeSign(state, edgeRoot);
+        else if (!edgeRoot.equals(state.rootHash)) fail('inconsistent', `the right-edge tiles of size ${state.treeSize} do not reproduce the stored root`);
         const r = integrate(state.treeSize, readTile, fresh.map((e) => e.leafHash));
         newState = { treeSize: r.treeSize, rootHash: r.rootHash, checkpoint: signCheckpoint(this.o.signer, this.o.origin, r.treeSize, r.rootHash) };
         store.append({ oldSize: state.treeSize, entries: fresh, tiles: r.tiles, newState, createdAt: now });
         this.lastTime = now;
+        this.o.guard?.committed(newState);
       }
       const treeSize = newState.treeSize;
       for (const w of waiting) {
@@ -157,8 +170,9 @@ export class Sequencer {
       if (fresh.length > 0) this.o.onCheckpoint?.(newState);
     } catch (e) {
       // Nothing of this batch was committed: no request is acknowledged.
-      this.o.log?.(`batch of ${batch.length} failed: ${(e as Error)?.stack ?? String(e)}`);
-      const err = new PkglogError('overloaded', 'the log could not commit this batch; retry');
+      const refused = e instanceof PkglogError && e.code === 'overloaded';
+      if (!refused) this.o.log?.(`batch of ${batch.length} failed: ${(e as Error)?.stack ?? String(e)}`);
+      const err = refused ? e : new PkglogError('overloaded', 'the log could not commit this batch; retry');
       settle = batch.map((p) => () => p.reject(err));
     }
     for (const s of settle) s();

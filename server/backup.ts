@@ -1,0 +1,52 @@
+/**
+ * `pkglog backup`: an online, consistent copy of a log's database (SQLite's backup API, from another process while
+ * the log runs: the log's single-process lock is a separate file). The copy is written next to FILE, fsynced, checked
+ * (integrity_check, its tree row) and renamed into place. A restored copy cannot sign until it has caught up with the
+ * log's high-water mark: see docs/operations.md#backup-and-restore.
+ */
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
+import { dirname, basename, join } from 'node:path';
+import { fail } from '../core/errors.ts';
+import { LogStore } from '../log-store/store.ts';
+
+export interface BackupResult {
+  out: string;
+  treeSize: number;
+}
+
+function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export async function backupDatabase(dbPath: string, out: string): Promise<BackupResult> {
+  if (existsSync(out)) fail('conflict', `${out} already exists; choose a new file`);
+  const src = LogStore.open(dbPath, { readonly: true });
+  const tmp = join(dirname(out), `.${basename(out)}.partial`);
+  rmSync(tmp, { force: true });
+  try {
+    await src.backup(tmp);
+  } finally {
+    src.close();
+  }
+  const copy = LogStore.open(tmp, { mustExist: true });
+  let treeSize: number;
+  try {
+    copy.db.pragma('journal_mode = DELETE'); // one self-contained file: restoring it is copying it
+    const check = copy.db.pragma('integrity_check', { simple: true });
+    if (check !== 'ok') fail('internal', `the backup does not pass integrity_check: ${String(check)}`);
+    const tree = copy.treeState();
+    if (tree === undefined) fail('internal', 'the backup has no tree row');
+    treeSize = tree.treeSize;
+  } finally {
+    copy.close();
+  }
+  fsyncPath(tmp);
+  renameSync(tmp, out);
+  fsyncPath(dirname(out));
+  return { out, treeSize };
+}
