@@ -91,9 +91,9 @@ async function serve(args: string[]): Promise<number> {
   // the batch (503) and logged why; stop listening, let those replies go out, and exit non-zero.
   let server: import('node:http').Server | undefined;
   const onFatal = () => {
-    process.exitCode = 3;
+    process.exitCode = EXIT.UNSAFE_STATE;
     server?.close();
-    setTimeout(() => process.exit(3), 250);
+    setTimeout(() => process.exit(EXIT.UNSAFE_STATE), 250);
   };
   const log = await startLog(config, undefined, { onFatal });
   server = log.server;

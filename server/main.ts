@@ -80,7 +80,7 @@ export function openLog(config: LogConfig, log: (msg: string) => void = (m) => c
       const hwmNote = readHighWaterMark(hwmFile);
       const hwm = hwmNote === undefined ? undefined : verifyLogCheckpoint(hwmNote, verifier, key.origin, `the high-water mark ${hwmFile}`);
       if (hwm !== undefined && hwm.treeSize > 0) {
-        fail('inconsistent', `refusing to sign: the database ${dbPath} is missing, but this log already published size ${hwm.treeSize} ` +
+        fail('unsafe_state', `refusing to sign: the database ${dbPath} is missing, but this log already published size ${hwm.treeSize} ` +
           `(high-water mark ${hwmFile}); starting from an empty database would fork the log. Put back the newest database, or ` +
           `rebuild it up to size ${hwm.treeSize} from a mirror or the published tiles (see ${SAFETY_DOC}).`);
       }

@@ -10,7 +10,7 @@
  *   checks that); after the commit, the high-water mark is written and fsynced BEFORE anything is published.
  * - Every second: the database file is still there and still the same file; otherwise the guard stops signing for
  *   good (submissions get 503) and reports one fatal error (the `serve` command then exits non-zero).
- * Every refusal is one PkglogError('inconsistent') naming what disagrees and what the operator can do.
+ * Every refusal is one PkglogError('unsafe_state': HTTP 503, exit 9) naming what disagrees and what the operator can do.
  */
 import { fail } from '../core/errors.ts';
 import { parseCheckpoint } from '../core/checkpoint.ts';
@@ -32,10 +32,10 @@ export interface SignedState {
 }
 
 function refuse(what: string, todo: string): never {
-  fail('inconsistent', `refusing to sign: ${what}. ${todo} (see ${SAFETY_DOC}).`);
+  fail('unsafe_state', `refusing to sign: ${what}. ${todo} (see ${SAFETY_DOC}).`);
 }
 
-/** Verifies a log-signed checkpoint note of `origin`; throws 'inconsistent' naming `where`. */
+/** Verifies a log-signed checkpoint note of `origin`; throws 'unsafe_state' naming `where`. */
 export function verifyLogCheckpoint(note: string, verifier: Verifier, origin: string, where: string): SignedState {
   let cp;
   try {
@@ -52,7 +52,7 @@ export function verifyLogCheckpoint(note: string, verifier: Verifier, origin: st
 export function rightEdgeRoot(store: LogStore, treeSize: number): Hash {
   return integrate(treeSize, (t) => {
     const data = store.readTile(t);
-    if (data === undefined) fail('inconsistent', `the stored tree of size ${treeSize} has no ${formatTilePath(t)}`);
+    if (data === undefined) fail('unsafe_state', `the stored tree of size ${treeSize} has no ${formatTilePath(t)}`);
     return data;
   }, []).rootHash;
 }
@@ -86,7 +86,7 @@ export class SigningGuard {
   }
 
   /**
-   * Runs the start-up checks against an opened, initialized store; throws 'inconsistent' (one message naming what
+   * Runs the start-up checks against an opened, initialized store; throws 'unsafe_state' (one message naming what
    * disagrees and what to do) when the log must not sign. Brings the high-water mark up to the database when the
    * database is ahead (a crash between commit and high-water mark write) or the file is new.
    * The guard does not allow signing until allowSigning() (after the witnesses were asked).
@@ -234,7 +234,7 @@ export class SigningGuard {
    */
   beforeSign(state: TreeState, edgeRoot: Hash): void {
     this.checkFile();
-    if (this.stopped !== undefined) fail('overloaded', `the log has stopped signing: ${this.stopped}`);
+    if (this.stopped !== undefined) fail('unsafe_state', `the log has stopped signing: ${this.stopped}`);
     if (this.waitingFor !== undefined) fail('overloaded', `the log is not signing yet (waiting for ${this.waitingFor}); retry shortly`);
     if (state.treeSize < this.hwm.treeSize || (state.treeSize === this.hwm.treeSize && !state.rootHash.equals(this.hwm.rootHash))) {
       this.stop(`the database ${this.o.store.path} is at size ${state.treeSize}, behind the published size ${this.hwm.treeSize}: ` +
@@ -248,13 +248,13 @@ export class SigningGuard {
     } else {
       return;
     }
-    fail('overloaded', `the log has stopped signing: ${this.stopped}`);
+    fail('unsafe_state', `the log has stopped signing: ${this.stopped}`);
   }
 
   /** The batch committed `state`: record it as the high-water mark (fsynced) before anything is published. */
   committed(state: TreeState): void {
     this.checkFile();
-    if (this.stopped !== undefined) fail('overloaded', `the log has stopped signing: ${this.stopped}`);
+    if (this.stopped !== undefined) fail('unsafe_state', `the log has stopped signing: ${this.stopped}`);
     this.publish(state);
   }
 

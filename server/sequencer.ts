@@ -150,7 +150,7 @@ export class Sequencer {
         // The old root recomputed from the right-edge tiles this integration reads must be the stored root.
         const edgeRoot = integrate(state.treeSize, readTile, []).rootHash;
         if (this.o.guard) this.o.guard.beforeSign(state, edgeRoot);
-        else if (!edgeRoot.equals(state.rootHash)) fail('inconsistent', `the right-edge tiles of size ${state.treeSize} do not reproduce the stored root`);
+        else if (!edgeRoot.equals(state.rootHash)) fail('unsafe_state', `the right-edge tiles of size ${state.treeSize} do not reproduce the stored root`);
         const r = integrate(state.treeSize, readTile, fresh.map((e) => e.leafHash));
         newState = { treeSize: r.treeSize, rootHash: r.rootHash, checkpoint: signCheckpoint(this.o.signer, this.o.origin, r.treeSize, r.rootHash) };
         store.append({ oldSize: state.treeSize, entries: fresh, tiles: r.tiles, newState, createdAt: now });
@@ -170,7 +170,7 @@ export class Sequencer {
       if (fresh.length > 0) this.o.onCheckpoint?.(newState);
     } catch (e) {
       // Nothing of this batch was committed: no request is acknowledged.
-      const refused = e instanceof PkglogError && e.code === 'overloaded';
+      const refused = e instanceof PkglogError && (e.code === 'overloaded' || e.code === 'unsafe_state');
       if (!refused) this.o.log?.(`batch of ${batch.length} failed: ${(e as Error)?.stack ?? String(e)}`);
       const err = refused ? e : new PkglogError('overloaded', 'the log could not commit this batch; retry');
       settle = batch.map((p) => () => p.reject(err));

@@ -86,7 +86,7 @@ async function checkOne(o: WitnessCheckOptions, url: string): Promise<{ refuse?:
   return { warn: `witness ${url}: add-checkpoint old 0: HTTP ${first.status} ${first.text.slice(0, 200).trim()}` };
 }
 
-/** Throws 'inconsistent' when a witness knows a larger size or another root for ours; warns about the others. */
+/** Throws 'unsafe_state' when a witness knows a larger size or another root for ours; warns about the others. */
 export async function checkWitnesses(o: WitnessCheckOptions): Promise<void> {
   const results = await Promise.all(o.witnesses.map(async (w) => {
     try {
@@ -100,12 +100,12 @@ export async function checkWitnesses(o: WitnessCheckOptions): Promise<void> {
   const refusals = results.flatMap((r) => (r.refuse ? [r.refuse] : []));
   const warnings = results.flatMap((r) => (r.warn ? [r.warn] : []));
   if (refusals.length > 0) {
-    fail('inconsistent', `refusing to sign: ${refusals.join('; ')}. This log already published more than its database holds ` +
+    fail('unsafe_state', `refusing to sign: ${refusals.join('; ')}. This log already published more than its database holds ` +
       `(a restored backup or snapshot, a deleted or wrong database?). Bring the database up to the witnessed checkpoint ` +
       `(the newest database copy, a mirror or the published tiles) before starting the log (see ${SAFETY_DOC}).`);
   }
   for (const w of warnings) o.log(`warning: ${w}`);
   if (o.requireAll && warnings.length > 0) {
-    fail('overloaded', `refusing to sign until every witness was asked what it cosigned: ${warnings.join('; ')}`);
+    fail('unsafe_state', `refusing to sign until every witness was asked what it cosigned: ${warnings.join('; ')}`);
   }
 }

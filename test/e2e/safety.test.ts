@@ -124,11 +124,11 @@ describe('e2e: the log never signs a fork, whatever happens to its disk', functi
     rmSync(db());
     const code = await exitWithin(log, 15_000);
     assert.notEqual(code, 'running', 'the log must notice its database was deleted and stop');
-    assert.notEqual(code, 0);
+    assert.equal(code, 9, 'exit code 9: unsafe state');
     assert.match(log.stderr(), /database file .*log\.sqlite was deleted or replaced/);
     // A restart must not start over at size 0.
     const again = await pkglog(['serve'], env());
-    assert.notEqual(again.status, 0, `the log started on an empty database: ${again.stdout}`);
+    assert.equal(again.status, 9, `the log started on an empty database: ${again.stdout}`);
     assert.match(again.stderr, /refusing to sign: the database .*log\.sqlite is missing, but this log already published size 20/);
     assert.match(again.stderr, /mirror or the published tiles/);
     assert.equal(existsSync(db()), false, 'no empty database was created');
@@ -170,7 +170,7 @@ describe('e2e: the log never signs a fork, whatever happens to its disk', functi
     for (const f of ['log.sqlite', 'log.sqlite-wal', 'log.sqlite-shm']) rmSync(join(dir, f), { force: true });
     copyFileSync(bak, db());
     const again = await pkglog(['serve'], env());
-    assert.notEqual(again.status, 0, `the restored backup started: ${again.stdout}`);
+    assert.equal(again.status, 9, `the restored backup started: ${again.stdout}`);
     assert.match(again.stderr, /holds a tree of size 10, but this log already published size 20/);
     assert.match(again.stderr, /bring this one up to size 20 from a mirror or the published tiles/);
     assert.equal(again.stderr.trim().split('\n').length, 1, `one clear error: ${again.stderr}`);
@@ -186,7 +186,7 @@ describe('e2e: the log never signs a fork, whatever happens to its disk', functi
     const published = signedRoots(db());
     flipTileByte(db(), 0, 0, 7 * 32 + 5);
     const again = await pkglog(['serve'], env());
-    assert.notEqual(again.status, 0, `the log started with a corrupted right edge: ${again.stdout}`);
+    assert.equal(again.status, 9, `the log started with a corrupted right edge: ${again.stdout}`);
     assert.match(again.stderr, /right-edge hash tiles do not reproduce the root of its own tree of size 20/);
     assert.match(again.stderr, /pkglog fsck/);
 
@@ -233,7 +233,7 @@ describe('e2e: the log never signs a fork, whatever happens to its disk', functi
     copyFileSync(snap, db());
     writeFileSync(hwm(), snapHwm);
     const again = await pkglog(['serve'], env());
-    assert.notEqual(again.status, 0, `the restored snapshot started: ${again.stdout}`);
+    assert.equal(again.status, 9, `the restored snapshot started: ${again.stdout}`);
     assert.match(again.stderr, /refusing to sign: witness http:\/\/127\.0\.0\.1:\d+ has cosigned size 20 of this log, but the database is at size 10/);
   });
 });
