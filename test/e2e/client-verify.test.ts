@@ -4,7 +4,7 @@
  * failure with its exit code (tampered file, wrong package, bad proof, no quorum, stale, fork, key change, too young).
  */
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseTlogProof, formatTlogProof } from '../../core/tlog-proof.ts';
 import { startProcess, type Started } from '../support/process.ts';
@@ -170,7 +170,10 @@ describe('e2e: pkglog verify against a real log and witnesses', function () {
   it('detects a forked log (same key, different history) with exit 4 and evidence the witness tool accepts', async () => {
     // A second log process with the same key and origin but its own history: a split view.
     await ok(['registry', 'add', 'pypi.org', registryVkey, '--data-dir', d('fork')]);
-    const fork = await startProcess(['serve', '--data-dir', d('fork'), '--listen', '127.0.0.1:0', '--key-file', d('log.key'), '--batch-interval', '20']);
+    // The operator's equivocating double: the same key in another file (the log's own key file carries its high-water
+    // mark, which would refuse a second history next to it).
+    copyFileSync(d('log.key'), d('fork.key'));
+    const fork = await startProcess(['serve', '--data-dir', d('fork'), '--listen', '127.0.0.1:0', '--key-file', d('fork.key'), '--batch-interval', '20']);
     procs.push(fork);
     const evil = file('evil-demo.whl', 'evil demo 1.0');
     const forkSubmit = await pk(['submit', evil, '--ecosystem', 'pypi', '--name', 'demo', '--version', '1.0', '--filename', 'demo-1.0.whl', '--publisher-key', d('mallory.key'), '--registry-key', d('registry.key'), '--log', fork.url]);
