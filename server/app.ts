@@ -65,7 +65,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   /** The reply for a sequenced entry: its proof against the checkpoint that first included it (with cosignatures). */
   const reply = async (r: Sequenced) => {
-    const note = await deps.checkpoints.forReply(r.treeSize);
+    const note = await deps.checkpoints.forReply(r.treeSize, r.index);
     return {
       index: r.index,
       leafHash: encodeBase64(r.leafHash),

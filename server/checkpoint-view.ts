@@ -1,38 +1,107 @@
 /**
- * Which checkpoint the log publishes, and with which cosignatures. With a witness quorum of 0 (the default) the newest
- * checkpoint is published at once and cosignatures are added as they arrive; with a quorum k > 0 the published
- * checkpoint is the newest one that at least k configured witnesses have cosigned, and submission replies wait (up to a
- * timeout) for a published checkpoint that includes their entry.
+ * Which checkpoint the log publishes, and with which cosignatures.
+ *
+ * - Quorum 0 (the default): the newest checkpoint is published at once; cosignatures are added as they arrive.
+ * - Quorum k > 0: the published checkpoint is the newest one that at least k of the CONFIGURED witnesses cosigned
+ *   (cosignatures by other keys do not count). It never goes back: the published size is kept in the store's meta
+ *   table (`published_size`) and only ever raised, so a restart publishes the same checkpoint (or a newer one found
+ *   among the newest cosigned sizes, e.g. after a crash between storing a cosignature and raising the mark).
+ *   A submission reply for entry i waits up to `waitMs` for a published checkpoint that contains it (size > i) and
+ *   proves the entry against that checkpoint; if none is published in time the reply is a 503 'overloaded' that says
+ *   the entry IS committed (resubmitting it is idempotent and returns its proof once a quorum cosigned).
+ * Nothing here grows with the log: start-up reads one meta row and at most 64 cosigned sizes.
  */
-import { fail } from '../core/errors.ts';
+import { decodeBase64 } from '../core/encoding.ts';
+import { fail, PkglogError } from '../core/errors.ts';
+import { parseVerifierKey } from '../core/note.ts';
 import type { LogStore } from '../log-store/store.ts';
+import { realTimers, type Timers } from './witnessing.ts';
 
 export interface PublishedNote {
   treeSize: number;
   /** The signed note: the log's signature followed by every cosignature collected for this size. */
   note: string;
-  /** False when a quorum was required but not reached in time (the note then carries what it has). */
+  /** False when a quorum was required but not reached (GET /v1/entries/<i>/proof for an entry not yet published). */
   cosigned: boolean;
 }
 
 interface Waiter {
   minSize: number;
+  index: number | undefined;
   resolve: (n: PublishedNote) => void;
-  timer: NodeJS.Timeout;
+  reject: (e: Error) => void;
+  timer: unknown;
+}
+
+export const PUBLISHED_SIZE_META = 'published_size';
+
+/** `<key name> <hex key ID>` of a signature line `— name base64(keyId ‖ …)`, or undefined if it is not one. */
+function signerOf(line: string): string | undefined {
+  const m = /^— (\S+) (\S+)$/.exec(line.replace(/\n$/, ''));
+  if (m === null) return undefined;
+  try {
+    const sig = decodeBase64(m[2]!, 'signature');
+    return sig.length >= 4 ? `${m[1]} ${sig.subarray(0, 4).toString('hex')}` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export class CheckpointView {
   private readonly store: LogStore;
   readonly quorum: number;
   private readonly waitMs: number;
+  private readonly timers: Timers;
+  /** Configured witnesses' cosigner identities (`name hexKeyId`); null: count every stored cosignature. */
+  private readonly witnessKeys: Set<string> | null;
   private waiters: Waiter[] = [];
   /** Notes by size; signed checkpoints never change, only cosignatures are added (cosignaturesChanged clears it). */
   private readonly notes = new Map<number, string>();
+  /** With a quorum: the published size (never decreases). */
+  private published = 0;
 
-  constructor(store: LogStore, quorum = 0, waitMs = 10_000) {
+  /**
+   * `witnessVkeys`: the configured witnesses' cosigner keys; only their cosignatures count toward the quorum
+   * (empty: every stored cosignature counts).
+   */
+  constructor(store: LogStore, quorum = 0, waitMs = 10_000, witnessVkeys: string[] = [], timers: Timers = realTimers) {
     this.store = store;
     this.quorum = quorum;
     this.waitMs = waitMs;
+    this.timers = timers;
+    this.witnessKeys = witnessVkeys.length === 0 ? null : new Set(witnessVkeys.map((v) => {
+      const k = parseVerifierKey(v);
+      return `${k.name} ${k.keyId.toString('hex')}`;
+    }));
+    if (quorum > 0) this.published = this.recoverPublished();
+  }
+
+  /** The published size from the meta mark, raised to the newest stored size that has a quorum (bounded scan). */
+  private recoverPublished(): number {
+    const mark = this.store.getMeta(PUBLISHED_SIZE_META);
+    let published = 0;
+    if (mark !== undefined && /^(0|[1-9][0-9]{0,15})$/.test(mark) && this.store.checkpoint(Number(mark)) !== undefined) published = Number(mark);
+    const newer = this.store.cosignedSizes(published + 1).find((s) => this.cosignerCount(s.treeSize) >= this.quorum);
+    if (newer !== undefined) {
+      published = newer.treeSize;
+      this.store.setMeta(PUBLISHED_SIZE_META, String(published));
+    }
+    return published;
+  }
+
+  /** How many configured witnesses cosigned the checkpoint of this size (distinct keys). */
+  cosignerCount(treeSize: number): number {
+    const keys = new Set<string>();
+    for (const line of this.store.cosignatureLines(treeSize)) {
+      const k = signerOf(line);
+      if (k !== undefined && (this.witnessKeys === null || this.witnessKeys.has(k))) keys.add(k);
+    }
+    return keys.size;
+  }
+
+  /** With a quorum: the published size (0 before any quorum formed). */
+  publishedSize(): number {
+    return this.quorum === 0 ? this.store.treeState()!.treeSize : this.published;
   }
 
   /** The note of exactly this size with its cosignatures; 'not_found' if the log never signed that size. */
@@ -50,66 +119,85 @@ export class CheckpointView {
 
   /** The published checkpoint. */
   latest(): PublishedNote {
-    const current = this.store.treeState()!.treeSize;
-    if (this.quorum === 0) return { treeSize: current, note: this.noteAt(current), cosigned: true };
-    const ok = this.store.cosignedSizes(0).find((s) => s.count >= this.quorum);
-    const treeSize = ok?.treeSize ?? 0;
+    const treeSize = this.publishedSize();
     return { treeSize, note: this.noteAt(treeSize), cosigned: true };
   }
 
   /**
-   * The checkpoint to prove an already logged entry against (GET /v1/entries/<i>/proof): the newest one that witnesses
-   * cosigned and that contains the entry, else the published one, else (with a quorum not yet met for it) the newest.
+   * The checkpoint to prove an already logged entry against (GET /v1/entries/<i>/proof). With a quorum: the published
+   * one if it contains the entry, else the newest (marked not cosigned). Without: the newest cosigned one that
+   * contains the entry, else the newest.
    */
   forEntry(index: number): PublishedNote {
-    const cosigned = this.store.cosignedSizes(index + 1).find((s) => s.count >= Math.max(1, this.quorum));
-    if (cosigned !== undefined) return { treeSize: cosigned.treeSize, note: this.noteAt(cosigned.treeSize), cosigned: true };
-    const published = this.latest();
-    if (published.treeSize > index) return published;
     const current = this.store.treeState()!.treeSize;
-    return { treeSize: current, note: this.noteAt(current), cosigned: false };
+    if (this.quorum > 0) {
+      if (this.published > index) return this.latest();
+      return { treeSize: current, note: this.noteAt(current), cosigned: false };
+    }
+    const cosigned = this.store.cosignedSizes(index + 1)[0];
+    if (cosigned !== undefined) return { treeSize: cosigned.treeSize, note: this.noteAt(cosigned.treeSize), cosigned: true };
+    return { treeSize: current, note: this.noteAt(current), cosigned: true };
   }
 
   /**
-   * The checkpoint a submission reply carries for an entry first included at `treeSize`: at once without a quorum;
-   * otherwise the first published checkpoint at least that large, or after the timeout the log-signed one of that size.
+   * The checkpoint a submission reply carries for entry `index` (first included at `treeSize`): without a quorum that
+   * checkpoint, at once; with one, the published checkpoint as soon as it contains the entry. Rejects with 503
+   * 'overloaded' (saying the entry is committed) if no such checkpoint is published within the wait.
    */
-  forReply(treeSize: number): PublishedNote | Promise<PublishedNote> {
+  forReply(treeSize: number, index?: number): PublishedNote | Promise<PublishedNote> {
     if (this.quorum === 0) return { treeSize, note: this.noteAt(treeSize), cosigned: true };
-    const published = this.latest();
-    if (published.treeSize >= treeSize) return published;
-    return new Promise((resolve) => {
+    const minSize = index === undefined ? treeSize : index + 1;
+    if (this.published >= minSize) return this.latest();
+    return new Promise((resolve, reject) => {
       const w: Waiter = {
-        minSize: treeSize,
+        minSize,
+        index,
         resolve,
-        timer: setTimeout(() => {
+        reject,
+        timer: this.timers.setTimeout(() => {
           this.waiters = this.waiters.filter((x) => x !== w);
-          resolve({ treeSize, note: this.noteAt(treeSize), cosigned: false });
+          reject(this.notCosigned(w, `within ${this.waitMs} ms`));
         }, this.waitMs),
       };
       this.waiters.push(w);
     });
   }
 
-  /** Called after cosignatures are stored: answers the replies that a newly published checkpoint covers. */
-  cosignaturesChanged(): void {
+  private notCosigned(w: Waiter, when: string): PkglogError {
+    const what = w.index === undefined ? `at tree size ${w.minSize}` : `as entry ${w.index}`;
+    return new PkglogError(
+      'overloaded',
+      `committed ${what} but not yet cosigned by a quorum of ${this.quorum} witnesses ${when}; retry later ` +
+        '(resubmitting the same entry is idempotent and returns its proof once a quorum has cosigned)',
+      { committed: true, ...(w.index === undefined ? {} : { index: w.index }), treeSize: w.minSize },
+    );
+  }
+
+  /**
+   * Called after cosignatures for `treeSize` were stored: publishes that checkpoint if it now has a quorum and is
+   * newer than the published one, and answers the replies it covers.
+   */
+  cosignaturesChanged(treeSize?: number): void {
     this.notes.clear();
-    if (this.waiters.length === 0) return;
-    const published = this.latest();
-    const ready = this.waiters.filter((w) => w.minSize <= published.treeSize);
+    if (this.quorum === 0 || treeSize === undefined || treeSize <= this.published) return;
+    if (this.cosignerCount(treeSize) < this.quorum) return;
+    this.store.setMeta(PUBLISHED_SIZE_META, String(treeSize)); // first durable, then visible
+    this.published = treeSize;
+    const ready = this.waiters.filter((w) => w.minSize <= treeSize);
     if (ready.length === 0) return;
-    this.waiters = this.waiters.filter((w) => w.minSize > published.treeSize);
+    this.waiters = this.waiters.filter((w) => w.minSize > treeSize);
+    const published = this.latest();
     for (const w of ready) {
-      clearTimeout(w.timer);
+      this.timers.clearTimeout(w.timer);
       w.resolve(published);
     }
   }
 
-  /** Answers every waiting reply now (shutdown). */
+  /** Answers every waiting reply now (shutdown): 503, the entries are committed. */
   close(): void {
     for (const w of this.waiters) {
-      clearTimeout(w.timer);
-      w.resolve({ treeSize: w.minSize, note: this.noteAt(w.minSize), cosigned: false });
+      this.timers.clearTimeout(w.timer);
+      w.reject(this.notCosigned(w, 'before the log shut down'));
     }
     this.waiters = [];
   }

@@ -127,7 +127,7 @@ export function openLog(config: LogConfig, log: (msg: string) => void = (m) => c
     return registries;
   };
 
-  const checkpoints = new CheckpointView(store, config.witnessQuorum, config.witnessWaitMs);
+  const checkpoints = new CheckpointView(store, config.witnessQuorum, config.witnessWaitMs, witnesses.map((w) => w.vkey));
   const reader = new TreeReader(store);
   const witnessing = witnesses.length === 0 ? undefined : new Witnessing({
     witnesses,
@@ -135,12 +135,14 @@ export function openLog(config: LogConfig, log: (msg: string) => void = (m) => c
       const t = store.treeState()!;
       return { treeSize: t.treeSize, signedNote: t.checkpoint };
     },
+    checkpointAt: (treeSize) => store.checkpoint(treeSize),
     consistencyProof: (oldSize, newSize) => reader.consistencyProof(oldSize, newSize),
     storeCosignatures: (treeSize, lines) => {
       store.addCosignatures(treeSize, lines.map(cosignatureRow));
-      checkpoints.cosignaturesChanged();
+      checkpoints.cosignaturesChanged(treeSize);
     },
     log,
+    quorum: config.witnessQuorum,
     minIntervalMs: config.witnessIntervalMs,
   });
   const sequencer = new Sequencer({
