@@ -66,7 +66,7 @@ describe('server: witnessing with a real witness', function () {
     assert.equal(mine.cosigners[0]!.witness.name, 'w1');
   });
 
-  it('a dead witness never blocks submissions without a quorum, and only delays them up to the wait with one', async () => {
+  it('a dead witness never blocks submissions without a quorum; with one, replies are 503 (entry committed) after the wait', async () => {
     const logDir = tempDir();
     const { w, dir } = await witnessFor(logDir);
     await w.close(); // the configured witness is down
@@ -82,9 +82,18 @@ describe('server: witnessing with a real witness', function () {
     const quorumLog = await startTestLog({ dataDir: logDir, origin: ORIGIN, witnessQuorum: '1', witnessInterval: '20', witnessWait: '300' });
     cleanup.push(() => quorumLog.close());
     const t1 = Date.now();
-    const late = await request(quorumLog.url).post('/v1/entries').send(submissionBody(2)).expect(200);
-    assert.equal(late.body.cosigned, false, 'the reply says its checkpoint lacks the quorum');
+    const late = await request(quorumLog.url).post('/v1/entries').send(submissionBody(2)).expect(503);
+    assert.equal(late.body.error, 'overloaded');
+    assert.equal(late.body.committed, true);
+    assert.equal(late.body.index, 1);
+    assert.match(late.body.message, /committed as entry 1 but not yet cosigned by a quorum of 1/);
+    assert.ok(late.headers['retry-after'] !== undefined, 'Retry-After');
     assert.ok(Date.now() - t1 >= 250);
     assert.ok(quorumLog.witnessing!.status()[0]!.failures >= 1);
+    // the entry is in the log, and resubmitting it is idempotent (same index, again 503 while no quorum forms)
+    assert.equal(quorumLog.store.treeState()!.treeSize, 2);
+    const again = await request(quorumLog.url).post('/v1/entries').send(submissionBody(2)).expect(503);
+    assert.equal(again.body.index, 1);
+    assert.equal(quorumLog.store.treeState()!.treeSize, 2);
   });
 });
