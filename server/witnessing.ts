@@ -310,7 +310,7 @@ export class Witnessing {
       const what = oldSize === treeSize ? `a different root for size ${treeSize}` : `a tree that our consistency proof from ${oldSize} to ${treeSize} does not extend`;
       fail('inconsistent', `the witness refused checkpoint ${treeSize} (422: ${text.slice(0, 200).trim()}): it holds ${what}`);
     }
-    if (res.status !== 200) fail('internal', `add-checkpoint: HTTP ${res.status}: ${text.slice(0, 200).trim()}`);
+    if (res.status !== 200) fail('network', `add-checkpoint: HTTP ${res.status}: ${text.slice(0, 200).trim()}`);
     const lines = this.verifiedCosignatures(s, signedNote, text);
     s.knownSize = treeSize; // the witness now holds this size, whether or not storing below succeeds
     this.deps.storeCosignatures(treeSize, lines);

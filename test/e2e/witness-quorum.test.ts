@@ -1,0 +1,139 @@
+/**
+ * Witness quorum 2 of 3, end to end with real processes on 127.0.0.1: three `pkglog witness` processes and
+ * `pkglog serve --witness-quorum 2`. Under steady submissions for 10 s every /checkpoint size seen is non-decreasing and
+ * every reply arrives within --witness-wait (plus a margin) with ≥ 2 cosignatures that verify under a 2-of-3 policy.
+ * With one witness killed the log still publishes; with two killed a submission is answered 503 after the wait, says
+ * that its entry is committed, and the entry is in the log.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { parseCheckpoint } from '../../core/checkpoint.ts';
+import { parseSignedNote } from '../../core/note.ts';
+import { parsePolicy, verifyCheckpointWithPolicy } from '../../core/policy.ts';
+import { parseTlogProof } from '../../core/tlog-proof.ts';
+import { loadOrCreateLogKey } from '../../server/keys.ts';
+import { removeDir, tempDir } from '../support/log-harness.ts';
+import { PKGLOG_BIN, startProcess, type Started } from '../support/process.ts';
+import { REGISTRY, REGISTRY_NAME, submissionBody } from '../support/submissions.ts';
+
+const ORIGIN = 'example.test/quorum-log';
+const WAIT_MS = 3000;
+const MARGIN_MS = 3000; // two shared cores: process scheduling, not the protocol
+const STEADY_MS = 10_000;
+
+/** Runs a pkglog command to completion (asynchronously, so set-up commands run side by side). */
+async function pkglog(args: string[], env: NodeJS.ProcessEnv = {}): Promise<void> {
+  const child = spawn(process.execPath, [PKGLOG_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const status = await new Promise<number | null>((r) => child.on('exit', r));
+  assert.equal(status, 0, `pkglog ${args.join(' ')}: ${stderr}`);
+}
+
+async function submit(url: string, i: number): Promise<{ status: number; body: Record<string, unknown>; ms: number }> {
+  const t0 = Date.now();
+  const r = await fetch(`${url}/v1/entries`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(submissionBody(i)) });
+  const body = (await r.json()) as Record<string, unknown>;
+  return { status: r.status, body, ms: Date.now() - t0, ...(r.status === 503 ? { retryAfter: r.headers.get('retry-after') } : {}) };
+}
+
+describe('e2e: witness quorum 2 of 3 (real witnesses, real log)', function () {
+  this.timeout(120_000);
+  const dirs: string[] = [];
+  const procs: Started[] = [];
+  after(async () => {
+    for (const p of procs) await p.stop('SIGKILL');
+    for (const d of dirs) removeDir(d);
+  });
+
+  it('publishes only quorum-cosigned checkpoints, never backwards; survives one dead witness; 503 after the wait with two', async () => {
+    const logDir = tempDir('pkglog-quorum-log-');
+    dirs.push(logDir);
+    const logKey = loadOrCreateLogKey(join(logDir, 'log.key'), ORIGIN);
+    const wDirs = [1, 2, 3].map((i) => tempDir(`pkglog-quorum-w${i}-`));
+    dirs.push(...wDirs);
+    const logEnv = { PKGLOG_DATA_DIR: logDir, PKGLOG_LISTEN: '127.0.0.1:0', PKGLOG_ORIGIN: ORIGIN };
+    await Promise.all([
+      ...wDirs.map((d) => pkglog(['witness', 'add-log', ORIGIN, logKey.vkey, '--data-dir', d])),
+      pkglog(['registry', 'add', REGISTRY_NAME, REGISTRY.publicKey.toString('base64')], logEnv),
+    ]);
+    const ws = await Promise.all(wDirs.map((d, i) => startProcess(['witness', '--gossip-interval', '600000', '--poll-interval', '600000'], {
+      PKGLOG_WITNESS_DATA_DIR: d, PKGLOG_WITNESS_LISTEN: '127.0.0.1:0', PKGLOG_WITNESS_NAME: `witness.test/q${i + 1}`,
+    })));
+    procs.push(...ws);
+    const vkeys = ws.map((w) => w.info.get('vkey')!);
+    // (one at a time: each appends a line to witnesses.txt)
+    for (const [i, w] of ws.entries()) await pkglog(['witnesses', 'add', w.url, vkeys[i]!], logEnv);
+    const log = await startProcess(['serve', '--witness-quorum', '2', '--witness-interval', '200', '--witness-wait', String(WAIT_MS)], logEnv);
+    procs.push(log);
+    const policy = parsePolicy(`log ${logKey.vkey}\n${vkeys.map((v, i) => `witness q${i + 1} ${v}\n`).join('')}group two 2 q1 q2 q3\nquorum two\n`);
+
+    // Watch /checkpoint the whole time: sizes never decrease, and every published checkpoint meets the policy.
+    const seen: number[] = [];
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const text = await (await fetch(`${log.url}/checkpoint`)).text();
+        const size = parseCheckpoint(parseSignedNote(text).text).treeSize;
+        if (size > 0) verifyCheckpointWithPolicy(policy, text);
+        seen.push(size);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    })();
+
+    let next = 0;
+    const checkReply = (r: Awaited<ReturnType<typeof submit>>) => {
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.ok(r.ms <= WAIT_MS + MARGIN_MS, `reply took ${r.ms} ms`);
+      const proof = parseTlogProof(r.body.proof as string);
+      const v = verifyCheckpointWithPolicy(policy, proof.checkpoint);
+      assert.ok(v.cosigners.length >= 2, `${v.cosigners.length} cosignatures`);
+      assert.ok(proof.index === r.body.index);
+    };
+    /** `workers` clients submitting back to back for `ms`. */
+    const steady = async (ms: number, workers: number) => {
+      const end = Date.now() + ms;
+      const replies: Array<Awaited<ReturnType<typeof submit>>> = [];
+      await Promise.all(Array.from({ length: workers }, async () => {
+        while (Date.now() < end) replies.push(await submit(log.url, next++));
+      }));
+      return replies;
+    };
+
+    // --- 10 s of steady submissions, all three witnesses up ---
+    const phase1 = await steady(STEADY_MS, 4);
+    for (const r of phase1) checkReply(r);
+    const worst1 = Math.max(...phase1.map((r) => r.ms));
+
+    // --- one witness dead: still publishes ---
+    await ws[0]!.stop('SIGKILL');
+    const before = seen.at(-1)!;
+    const phase2 = await steady(3000, 2);
+    for (const r of phase2) checkReply(r);
+    const published2 = parseCheckpoint(parseSignedNote(await (await fetch(`${log.url}/checkpoint`)).text()).text).treeSize;
+    assert.ok(published2 > before, `published ${published2} after ${before}`);
+
+    // --- two witnesses dead: 503 after the wait, the entry is committed ---
+    await ws[1]!.stop('SIGKILL');
+    const late = await submit(log.url, next++);
+    assert.equal(late.status, 503, JSON.stringify(late.body));
+    assert.ok(late.ms >= WAIT_MS - 100 && late.ms <= WAIT_MS + MARGIN_MS, `503 after ${late.ms} ms`);
+    assert.equal(late.body.error, 'overloaded');
+    assert.equal(late.body.committed, true);
+    assert.match(String(late.body.message), new RegExp(`committed as entry ${late.body.index} but not yet cosigned by a quorum of 2`));
+    const entry = await fetch(`${log.url}/v1/entries/${late.body.index}`);
+    assert.equal(entry.status, 200, 'the entry is in the log');
+    // resubmitting is idempotent: the same index, not a second entry
+    const again = await submit(log.url, next - 1);
+    assert.equal(again.status, 503);
+    assert.equal(again.body.index, late.body.index);
+
+    watching = false;
+    await watcher;
+    for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! >= seen[i - 1]!, `/checkpoint went from ${seen[i - 1]} to ${seen[i]}`);
+    const total = phase1.length + phase2.length;
+    console.log(`      ${total} replies (worst ${worst1} ms with 3 witnesses), ${seen.length} /checkpoint reads, ${new Set(seen).size} distinct published sizes, last ${seen.at(-1)}`);
+    assert.ok(phase1.length >= 20, `${phase1.length} submissions in 10 s`);
+  });
+});
