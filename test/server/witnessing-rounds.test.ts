@@ -6,6 +6,7 @@
  * that both spec versions of "same size, different root" are recognised.
  */
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { parseCheckpoint } from '../../core/checkpoint.ts';
 import { cosignatureSigner } from '../../core/cosignature.ts';
 import { EMPTY_ROOT } from '../../core/hash.ts';
@@ -416,5 +417,47 @@ describe('server: witnessing rounds and quorum publication (fake witnesses, fake
     await t.clock.advance(1);
     assert.equal(t.ws[2]!.cosigned.at(-1), 10);
     await t.witnessing.close();
+  });
+
+  it('property: under any schedule of batches and witness failures, the published size never decreases, always has a quorum, and catches up once witnesses recover', async () => {
+    const step = fc.record({
+      commit: fc.integer({ min: 0, max: 3 }),
+      advance: fc.integer({ min: 0, max: 400 }),
+      toggle: fc.option(fc.record({ witness: fc.integer({ min: 0, max: 2 }), mode: fc.constantFrom<Mode>('up', 'dead', 'hold') }), { nil: undefined }),
+      release: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 3 }), fc.constantFrom(50, 100, 300), fc.array(step, { minLength: 1, maxLength: 40 }), async (quorum, intervalMs, steps) => {
+        const t = setup({ quorum, intervalMs, waitMs: 1000 });
+        let last = 0;
+        const check = () => {
+          const p = t.view.publishedSize();
+          assert.ok(p >= last, `published went from ${last} to ${p}`);
+          if (p > 0) assert.ok(t.view.cosignerCount(p) >= quorum, `published ${p} with ${t.view.cosignerCount(p)} cosignatures`);
+          last = p;
+        };
+        for (const s of steps) {
+          if (s.toggle) t.ws[s.toggle.witness]!.mode = s.toggle.mode;
+          if (s.commit > 0) t.commit(s.commit);
+          if (s.release) for (const w of t.ws) w.release();
+          await t.clock.advance(s.advance);
+          check();
+        }
+        const rounds = t.witnessing.currentRound()?.id ?? 0;
+        const distinct = new Set(t.ws.flatMap((w) => w.cosigned));
+        assert.ok(distinct.size <= rounds, `${distinct.size} cosigned sizes in ${rounds} rounds: only round targets are cosigned`);
+        for (const w of t.ws) for (let i = 1; i < w.cosigned.length; i++) assert.ok(w.cosigned[i]! >= w.cosigned[i - 1]!);
+        // every witness recovers: the newest batch gets published
+        for (const w of t.ws) w.mode = 'up';
+        for (let i = 0; i < 5; i++) {
+          for (const w of t.ws) w.release();
+          await t.clock.advance(60_000);
+        }
+        check();
+        assert.equal(t.view.publishedSize(), t.log.size, 'published the newest checkpoint after the witnesses recovered');
+        await t.witnessing.close();
+      }),
+      { numRuns: 30 },
+    );
   });
 });
