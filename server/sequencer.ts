@@ -10,7 +10,7 @@ import { integrate } from '../core/integrate.ts';
 import { formatCheckpoint } from '../core/checkpoint.ts';
 import { signNote, type Signer } from '../core/note.ts';
 import { decodeHex } from '../core/encoding.ts';
-import type { LogStore, StoredEntry, TreeState } from '../log-store/store.ts';
+import type { AppendBatch, LogStore, StoredEntry, TreeState } from '../log-store/store.ts';
 
 export interface Sequenced {
   index: number;
@@ -102,30 +102,40 @@ export class Sequencer {
     this.closed = true;
   }
 
+  /**
+   * Integrates one batch. Never throws: every request of the batch is settled exactly once. Before the store
+   * transaction commits, any failure rejects the whole batch (nothing of it is logged; the tree and this object are
+   * unchanged, so the next batch integrates from the stored state). Committed means stored AND recorded as the
+   * high-water mark (the guard's `committed`; if that fails the batch is refused, and a retry returns the same
+   * entries). Once committed, every request is answered as committed, whatever a later step (onCheckpoint, the
+   * witness notification) does.
+   */
   private integrateBatch(batch: Pending[]): void {
     const { store } = this.o;
     let settle: Array<() => void> = [];
+    let stored: TreeState | undefined;
+    let committed: TreeState | undefined;
     try {
       const state = store.treeState();
       if (state === undefined) fail('internal', 'store is not initialized');
       const now = Math.max(this.o.now(), this.lastTime);
       const inBatch = new Map<string, { entry: Entry; index: number; leaf: Buffer; leafHash: Buffer }>();
       const fresh: StoredEntry[] = [];
-      const waiting: Array<{ p: Pending; key: string } | { p: Pending; existing: { index: number; leaf: Buffer } }> = [];
+      const waiting: Array<{ p: Pending; key: string } | { p: Pending; existing: Sequenced }> = [];
       for (const p of batch) {
         const s = p.submission;
         const fh = fileHashOf(s);
         const key = fh.toString('latin1');
         const prior = inBatch.get(key);
-        const stored = prior === undefined ? store.findByFile(fh) : undefined;
-        const existing = prior ?? (stored && { index: stored.index, leaf: stored.leaf, entry: decodeLeaf(stored.leaf) });
+        const found = prior === undefined ? store.findByFile(fh) : undefined;
+        const existing = prior ?? (found && { index: found.index, leaf: found.leaf, leafHash: leafHash(found.leaf), entry: decodeLeaf(found.leaf) });
         if (existing !== undefined) {
           if (!sameSubmission(existing.entry, s)) {
             settle.push(() =>
               p.reject(new PkglogError('conflict', `a different artifact is already logged for ${s.ecosystem}/${s.name}/${s.version}/${s.filename}`, { index: existing.index })),
             );
           } else {
-            waiting.push({ p, existing });
+            waiting.push({ p, existing: { ...existing, treeSize: 0 } });
           }
           continue;
         }
@@ -141,6 +151,7 @@ export class Sequencer {
         waiting.push({ p, key });
       }
       let newState = state;
+      let append: AppendBatch | undefined;
       if (fresh.length > 0) {
         const readTile = (t: { level: number; index: number; width: number }) => {
           const data = store.readTile(t);
@@ -153,28 +164,95 @@ export class Sequencer {
         else if (!edgeRoot.equals(state.rootHash)) fail('unsafe_state', `the right-edge tiles of size ${state.treeSize} do not reproduce the stored root`);
         const r = integrate(state.treeSize, readTile, fresh.map((e) => e.leafHash));
         newState = { treeSize: r.treeSize, rootHash: r.rootHash, checkpoint: signCheckpoint(this.o.signer, this.o.origin, r.treeSize, r.rootHash) };
-        store.append({ oldSize: state.treeSize, entries: fresh, tiles: r.tiles, newState, createdAt: now });
-        this.lastTime = now;
-        this.o.guard?.committed(newState);
+        append = { oldSize: state.treeSize, entries: fresh, tiles: r.tiles, newState, createdAt: now };
       }
+      // Every answer is computed before the commit, so nothing after it can fail.
       const treeSize = newState.treeSize;
       for (const w of waiting) {
-        if ('key' in w) {
-          const e = inBatch.get(w.key)!;
-          settle.push(() => w.p.resolve({ index: e.index, leaf: e.leaf, leafHash: e.leafHash, entry: e.entry, treeSize }));
-        } else {
-          const { index, leaf } = w.existing;
-          settle.push(() => w.p.resolve({ index, leaf, leafHash: leafHash(leaf), entry: decodeLeaf(leaf), treeSize }));
-        }
+        const r: Sequenced = 'key' in w ? { ...inBatch.get(w.key)!, treeSize } : { ...w.existing, treeSize };
+        settle.push(() => w.p.resolve(r));
       }
-      if (fresh.length > 0) this.o.onCheckpoint?.(newState);
+      if (append !== undefined) {
+        this.commit(append);
+        stored = newState;
+        this.lastTime = now;
+        // The high-water mark (server/safety.ts) is durable before anything of the batch is answered or published.
+        this.o.guard?.committed(newState);
+        committed = newState;
+      }
     } catch (e) {
-      // Nothing of this batch was committed: no request is acknowledged.
+      // Safety refusals are logged once by the guard; anything else is one line per batch here.
       const refused = e instanceof PkglogError && (e.code === 'overloaded' || e.code === 'unsafe_state');
-      if (!refused) this.o.log?.(`batch of ${batch.length} failed: ${(e as Error)?.stack ?? String(e)}`);
-      const err = refused ? e : new PkglogError('overloaded', 'the log could not commit this batch; retry');
+      let err: PkglogError;
+      if (stored !== undefined) {
+        // Stored, but its high-water mark is not durable: not acknowledged; a retry returns the same entries (and the
+        // guard writes the mark before it signs anything newer).
+        this.o.log?.(`size ${stored.treeSize} is stored but not acknowledged (its high-water mark was not written): ${oneLine(e)}`);
+        err = refused ? e : isDiskFull(e)
+          ? new PkglogError('overloaded', "the log's disk is full: this submission was not acknowledged; retry later")
+          : new PkglogError('overloaded', 'the log could not record this batch as published; retry');
+      } else {
+        // Nothing of this batch was committed: no request is acknowledged, and nothing here or in the store moved.
+        if (!refused) this.o.log?.(`batch of ${batch.length} refused (nothing of it was logged): ${isDiskFull(e) ? 'disk full: ' : ''}${oneLine(e)}`);
+        err = refused ? e : refusal(e);
+      }
       settle = batch.map((p) => () => p.reject(err));
     }
     for (const s of settle) s();
+    if (committed !== undefined && this.o.onCheckpoint !== undefined) {
+      try {
+        this.o.onCheckpoint(committed);
+      } catch (e) {
+        // The batch is committed and answered; a failing notification must not undo that (the next one catches up).
+        this.o.log?.(`after committing size ${committed.treeSize}: the checkpoint callback failed: ${oneLine(e)}`);
+      }
+    }
   }
+
+  /**
+   * Appends the batch in one store transaction. If append throws, the store is asked what happened: a transaction that
+   * did commit (an error raised after COMMIT) counts as committed; otherwise the error propagates (nothing was written).
+   */
+  private commit(batch: AppendBatch): void {
+    try {
+      this.o.store.append(batch);
+    } catch (e) {
+      let now: TreeState | undefined;
+      try {
+        now = this.o.store.treeState();
+      } catch {
+        throw e;
+      }
+      const { newState } = batch;
+      if (now !== undefined && now.treeSize === newState.treeSize && now.rootHash.equals(newState.rootHash)) {
+        this.o.log?.(`size ${newState.treeSize} is committed although the store reported: ${oneLine(e)}`);
+        return;
+      }
+      throw e;
+    }
+  }
+}
+
+/** Errors that mean the disk (or the volume's quota) is full. */
+export function isDiskFull(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/** The error every request of a batch that could not be committed gets (503: nothing was logged, retry). */
+function refusal(e: unknown): PkglogError {
+  if (isDiskFull(e)) {
+    return new PkglogError('overloaded', "the log's disk is full: this submission was not logged; retry later");
+  }
+  if (e instanceof PkglogError) return new PkglogError('overloaded', `the log could not commit this batch: ${e.message}; retry`);
+  return new PkglogError('overloaded', 'the log could not commit this batch; retry');
+}
+
+/** One log line for an error: its name, code and message, never a stack trace. */
+function oneLine(e: unknown): string {
+  const err = e as { name?: unknown; code?: unknown; message?: unknown };
+  const name = typeof err?.name === 'string' ? err.name : 'Error';
+  const code = typeof err?.code === 'string' ? ` ${err.code}` : '';
+  const message = typeof err?.message === 'string' ? err.message : String(e);
+  return `${name}${code}: ${message}`.replace(/[\r\n]+/g, ' ');
 }
