@@ -42,6 +42,8 @@ export interface OpenLog {
   guard: SigningGuard;
   /** Settles once the witnesses were asked what they cosigned (signing starts then); rejects with the refusal. */
   ready: Promise<void>;
+  /** Signature verification workers (when --verify-threads > 0); `restarts` counts replaced workers. */
+  verifyPool?: VerifyPool;
   /** Flushes the pool and closes the store. */
   close(): Promise<void>;
 }
@@ -165,11 +167,11 @@ export function openLog(config: LogConfig, log: (msg: string) => void = (m) => c
     guard.allowSigning();
     witnessing?.notify(); // bring witnesses up to date after a restart
   }, (e: Error) => guard.stop(e.message, false));
-  const verifyPool = config.verifyThreads > 0 ? new VerifyPool(config.verifyThreads) : undefined;
+  const verifyPool = config.verifyThreads > 0 ? new VerifyPool(config.verifyThreads, { log }) : undefined;
   const app = createApp({ store, sequencer, registries: currentRegistries, vkey: key.vkey, checkpoints, reader, log, ...(verifyPool ? { verifyPool } : {}) });
   let closed = false;
   return {
-    origin: key.origin, vkey: key.vkey, store, sequencer, checkpoints, app, ...(witnessing ? { witnessing } : {}), guard, ready,
+    origin: key.origin, vkey: key.vkey, store, sequencer, checkpoints, app, ...(witnessing ? { witnessing } : {}), guard, ready, ...(verifyPool ? { verifyPool } : {}),
     async close() {
       if (closed) return;
       closed = true;
