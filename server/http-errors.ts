@@ -25,7 +25,10 @@ export function errorResponse(err: unknown): { status: number; body: ErrorBody }
 
 export function sendError(res: Response, err: unknown, log?: (msg: string) => void): void {
   const { status, body } = errorResponse(err);
-  if (status >= 500 && log) log(`internal error: ${(err as Error)?.stack ?? String(err)}`);
+  if (status >= 500 && log) {
+    // A deliberate refusal (e.g. 503 on a full disk) is one line; only an unexpected error carries its stack.
+    log(err instanceof PkglogError ? `refused: ${status} ${body.error}: ${body.message}` : `internal error: ${(err as Error)?.stack ?? String(err)}`);
+  }
   if ((status === 503 || status === 429) && res.getHeader('Retry-After') === undefined) res.set('Retry-After', '1');
   res.status(status).type('application/json').send(JSON.stringify(body));
 }
