@@ -189,12 +189,13 @@ export class VerifyPool {
 
   /**
    * Test hook: terminates worker `i` as a crash would (the pool is not told why: it sees the worker exit). Resolves
-   * once the worker is gone.
+   * once the worker is gone: true, or false if there was no live worker `i` (it is being replaced).
    */
-  async terminateWorker(i = 0): Promise<void> {
+  async terminateWorker(i = 0): Promise<boolean> {
     const w = this.slots[i]?.worker;
-    if (w === undefined) return;
+    if (w === undefined) return false;
     await w.terminate();
+    return true;
   }
 
   /** Test hook: the next `count` jobs make the worker that receives them exit (or hang, spinning) instead of answering. */

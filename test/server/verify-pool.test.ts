@@ -27,7 +27,7 @@ function submission(i: number): { s: Submission; expect: 'ok' | 'registry' | 'pu
 }
 
 /** Verifies submissions from..to-1 and checks each answer; returns how many there were. */
-async function checkAnswers(pool: VerifyPool, from: number, to: number, during?: () => void | Promise<void>): Promise<number> {
+async function checkAnswers(pool: VerifyPool, from: number, to: number, during?: () => unknown): Promise<number> {
   const subs = Array.from({ length: to - from }, (_, k) => submission(from + k));
   const answers = subs.map(({ s }) => pool.verify(s, REGISTRY.publicKey).then(() => 'ok', (e) => e));
   await during?.();
@@ -76,13 +76,13 @@ describe('server: signature verification pool', function () {
     let n = 0;
     for (let round = 0; round < 10; round++) {
       n += await checkAnswers(pool, round * 100, round * 100 + 100, async () => {
-        await pool!.terminateWorker(round % 2);
-        kills++;
+        if (await pool!.terminateWorker(round % 2)) kills++;
       });
     }
     assert.equal(n, 1000);
     assert.equal(pool.restarts, kills);
-    assert.equal(kills, 10);
+    // A worker killed before it answered anything is replaced after a pause, so a round may find its slot empty.
+    assert.ok(kills >= 5, `only ${kills} workers were terminated`);
   });
 
   it('refuses with 503 the submissions of a job whose worker died twice, and keeps working', async () => {
