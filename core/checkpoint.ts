@@ -5,7 +5,7 @@
 import type { Hash } from './types.ts';
 import { fail } from './errors.ts';
 import { decodeBase64, encodeBase64, parseDecimal } from './encoding.ts';
-import { MAX_NOTE_SIZE } from './note.ts';
+import { MAX_NOTE_SIZE } from './note-key.ts';
 
 export interface Checkpoint {
   origin: string;

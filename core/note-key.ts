@@ -1,6 +1,6 @@
 /**
  * C2SP signed-note keys, the part shared by every signature type: key names, key IDs, the signature type bytes, and
- * the Signer/Verifier interfaces that note.ts (Ed25519, notes) and cosignature.ts (cosignature/v1) implement.
+ * the Signer/Verifier interfaces that note.ts (Ed25519, notes) and cosignature.ts (cosignature/v1, ML-DSA-44) implement.
  * Its own module so that note.ts and cosignature.ts both depend on it and not on each other.
  */
 import { fail } from './errors.ts';
@@ -10,6 +10,11 @@ import { sha256 } from './hash.ts';
 /** Signature types (the byte before the public key in key IDs and vkeys). */
 export const SIG_TYPE_ED25519 = 0x01;
 export const SIG_TYPE_COSIGNATURE_V1 = 0x04;
+/** Timestamped ML-DSA-44 (sub)tree cosignatures (tlog-cosignature, subtree/v1): logs' and witnesses' post-quantum keys. */
+export const SIG_TYPE_MLDSA44 = 0x06;
+
+/** Largest signed note accepted by the parsers (bytes); here so that checkpoint.ts need not import note.ts. */
+export const MAX_NOTE_SIZE = 1 << 20;
 
 export interface NoteSignature {
   name: string;

@@ -8,13 +8,21 @@
 import { fail } from './errors.ts';
 import { decodeBase64, decodeHex, encodeBase64, utf8 } from './encoding.ts';
 import { ed25519Sign, ed25519Verify, keyPairFromSeed } from './ed25519.ts';
-import { cosignatureSigner, cosignatureVerifier } from './cosignature.ts';
-import { checkKeyName, keyId, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519, type NoteSignature, type Signer, type Verifier } from './note-key.ts';
+import { cosignatureSigner, cosignatureVerifier, isValidMlDsaKeyName, mldsaCosigner, mldsaCosignatureVerifier, type MlDsaCosignerOptions } from './cosignature.ts';
+import { mldsa44KeyPairFromSeed, MLDSA44_PUBLIC_KEY_SIZE } from './mldsa.ts';
+import { checkKeyName, keyId, MAX_NOTE_SIZE, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519, SIG_TYPE_MLDSA44, type NoteSignature, type Signer, type Verifier } from './note-key.ts';
 
-export { isValidKeyName, keyId, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519, type NoteSignature, type Signer, type Verifier } from './note-key.ts';
-
-/** Largest signed note accepted by the parsers (bytes). Added export. */
-export const MAX_NOTE_SIZE = 1 << 20;
+export {
+  isValidKeyName,
+  keyId,
+  MAX_NOTE_SIZE,
+  SIG_TYPE_COSIGNATURE_V1,
+  SIG_TYPE_ED25519,
+  SIG_TYPE_MLDSA44,
+  type NoteSignature,
+  type Signer,
+  type Verifier,
+} from './note-key.ts';
 /** Most signature lines accepted in one note (the spec requires at least 16). Added export. */
 export const MAX_NOTE_SIGNATURES = 100;
 /** Longest vkey / signer key string accepted. Added export. */
@@ -28,32 +36,55 @@ export interface Note {
 
 const LONE_SURROGATE = /\p{Cs}/u;
 const SIG_PREFIX = Buffer.from('— ', 'utf8'); // E2 80 94 20
-const SUPPORTED_TYPES = new Set([SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1]);
+const SUPPORTED_TYPES = new Set([SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_MLDSA44]);
+
+/** Length of the public key material of a supported signature type. Added export. */
+export function publicKeySize(type: number): number {
+  return type === SIG_TYPE_MLDSA44 ? MLDSA44_PUBLIC_KEY_SIZE : 32;
+}
+
+/** The public key of a signer key's 32-byte seed (Ed25519 for 0x01 and 0x04, ML-DSA-44 for 0x06). */
+function publicKeyFromSeed(type: number, seed: Uint8Array): Buffer {
+  return type === SIG_TYPE_MLDSA44 ? mldsa44KeyPairFromSeed(seed).publicKey : keyPairFromSeed(seed).publicKey;
+}
 
 function checkType(type: number): void {
   if (!SUPPORTED_TYPES.has(type)) fail('malformed', 'unsupported signature type');
+}
+
+/** An ML-DSA-44 key name is also the subtree/v1 cosigner_name<1..255>: at most 255 bytes. */
+function checkNameForType(name: string, type: number): void {
+  if (type === SIG_TYPE_MLDSA44 && !isValidMlDsaKeyName(name)) fail('malformed', 'an ML-DSA-44 key name is at most 255 bytes');
 }
 
 /** `name+<8 hex keyId>+<base64(type ‖ publicKey)>`. */
 export function formatVerifierKey(name: string, type: number, publicKey: Uint8Array): string {
   checkKeyName(name);
   checkType(type);
-  if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) fail('malformed', 'public key must be 32 bytes');
+  const size = publicKeySize(type);
+  if (!(publicKey instanceof Uint8Array) || publicKey.length !== size) fail('malformed', `public key must be ${size} bytes`);
+  checkNameForType(name, type);
   const id = keyId(name, type, publicKey);
   return `${name}+${id.toString('hex')}+${encodeBase64(Buffer.concat([Buffer.from([type]), publicKey]))}`;
 }
 
-/** Splits `name+hex8+base64` (the base64 may itself contain "+"); checks lengths and the key ID. */
-function parseKeyTriple(s: string, what: string): { name: string; keyId: Buffer; type: number; key: Buffer } {
+/**
+ * Splits `name+hex8+base64` (the base64 may itself contain "+"); checks the type and the key length: the public
+ * key of the type for a vkey, a 32-byte seed for a signer key (every type).
+ */
+function parseKeyTriple(s: string, what: string, seed: boolean): { name: string; keyId: Buffer; type: number; key: Buffer } {
   const i = s.indexOf('+');
   const j = i < 0 ? -1 : s.indexOf('+', i + 1);
   if (i < 0 || j < 0) fail('malformed', `${what} must be name+keyid+key`);
   const name = s.slice(0, i);
   checkKeyName(name);
   const id = decodeHex(s.slice(i + 1, j), `${what} key ID`, 4);
-  const raw = decodeBase64(s.slice(j + 1), `${what} key`, 33);
+  const raw = decodeBase64(s.slice(j + 1), `${what} key`);
+  if (raw.length < 1) fail('malformed', `${what} has no signature type`);
   const type = raw[0]!;
   checkType(type);
+  const size = seed ? 32 : publicKeySize(type);
+  if (raw.length !== 1 + size) fail('malformed', `${what} key must be ${size} bytes for type 0x${type.toString(16).padStart(2, '0')}`);
   return { name, keyId: id, type, key: Buffer.from(raw.subarray(1)) };
 }
 
@@ -62,12 +93,13 @@ function checkKeyString(s: string, what: string): void {
   if (s.length > MAX_KEY_STRING_LENGTH) fail('malformed', `${what} is too long`);
 }
 
-/** Strict parse of a vkey of type 0x01 (Ed25519) or 0x04 (cosignature/v1). Throws 'malformed'. */
+/** Strict parse of a vkey of type 0x01 (Ed25519), 0x04 (cosignature/v1) or 0x06 (ML-DSA-44 subtree/v1). Throws 'malformed'. */
 export function parseVerifierKey(vkey: string): Verifier {
   checkKeyString(vkey, 'verifier key');
-  const { name, keyId: id, type, key } = parseKeyTriple(vkey, 'verifier key');
+  const { name, keyId: id, type, key } = parseKeyTriple(vkey, 'verifier key', false);
   if (!keyId(name, type, key).equals(id)) fail('malformed', 'verifier key ID does not match the key');
-  const v = type === SIG_TYPE_ED25519 ? ed25519Verifier(name, key) : cosignatureVerifier(name, key);
+  const v =
+    type === SIG_TYPE_ED25519 ? ed25519Verifier(name, key) : type === SIG_TYPE_COSIGNATURE_V1 ? cosignatureVerifier(name, key) : mldsaCosignatureVerifier(name, key);
   if (formatVerifierKey(v.name, v.type, v.publicKey) !== vkey) fail('malformed', 'verifier key is not canonical');
   return v;
 }
@@ -86,12 +118,16 @@ export function ed25519Verifier(name: string, publicKey: Uint8Array): Verifier {
   };
 }
 
-/** `PRIVATE+KEY+<name>+<8 hex keyId>+<base64(type ‖ 32-byte seed)>` (golang.org/x/mod/sumdb/note format). */
-export function formatSignerKey(name: string, type: number, seed: Uint8Array): string {
+/**
+ * `PRIVATE+KEY+<name>+<8 hex keyId>+<base64(type ‖ 32-byte seed)>` (golang.org/x/mod/sumdb/note format; for type
+ * 0x06 the seed is the FIPS 204 ML-DSA-44 key generation seed ξ, see docs/keys.md). `publicKey` saves deriving it.
+ */
+export function formatSignerKey(name: string, type: number, seed: Uint8Array, publicKey?: Uint8Array): string {
   checkKeyName(name);
   checkType(type);
   if (!(seed instanceof Uint8Array) || seed.length !== 32) fail('malformed', 'seed must be 32 bytes');
-  const id = keyId(name, type, keyPairFromSeed(seed).publicKey);
+  checkNameForType(name, type);
+  const id = keyId(name, type, publicKey ?? publicKeyFromSeed(type, seed));
   return `PRIVATE+KEY+${name}+${id.toString('hex')}+${encodeBase64(Buffer.concat([Buffer.from([type]), seed]))}`;
 }
 
@@ -108,21 +144,32 @@ export interface SignerKeyFields {
 export function parseSignerKeyFields(skey: string): SignerKeyFields {
   checkKeyString(skey, 'signer key');
   if (!skey.startsWith('PRIVATE+KEY+')) fail('malformed', 'signer key must start with PRIVATE+KEY+');
-  const { name, keyId: id, type, key: seed } = parseKeyTriple(skey.slice('PRIVATE+KEY+'.length), 'signer key');
-  const publicKey = keyPairFromSeed(seed).publicKey;
+  const { name, keyId: id, type, key: seed } = parseKeyTriple(skey.slice('PRIVATE+KEY+'.length), 'signer key', true);
+  checkNameForType(name, type);
+  const publicKey = publicKeyFromSeed(type, seed);
   if (!keyId(name, type, publicKey).equals(id)) fail('malformed', 'signer key ID does not match the key');
-  if (formatSignerKey(name, type, seed) !== skey) fail('malformed', 'signer key is not canonical');
+  if (formatSignerKey(name, type, seed, publicKey) !== skey) fail('malformed', 'signer key is not canonical');
   return { name, type, keyId: id, seed, publicKey };
 }
 
 /**
- * Strict parse of a signer key of type 0x01 or 0x04. Throws 'malformed'.
- * A type-0x04 (cosignature/v1) key needs the clock `timestamp` (seconds); without it, it is rejected ('malformed').
+ * Strict parse of a signer key of type 0x01, 0x04 or 0x06. Throws 'malformed'.
+ * A type-0x04 (cosignature/v1) or 0x06 (ML-DSA-44) key needs the clock `timestamp` (seconds); without it, it is
+ * rejected ('malformed'). `random` (32 fresh bytes per call) makes ML-DSA-44 signing hedged, else deterministic.
  */
-export function parseSignerKey(skey: string, timestamp?: () => number): Signer {
-  const f = parseSignerKeyFields(skey);
+export function parseSignerKey(skey: string, timestamp?: () => number, random?: () => Uint8Array): Signer {
+  return signerFromFields(parseSignerKeyFields(skey), timestamp, random);
+}
+
+/** The note Signer for parsed signer key fields (see parseSignerKey). Added export. */
+export function signerFromFields(f: SignerKeyFields, timestamp?: () => number, random?: () => Uint8Array): Signer {
   if (f.type === SIG_TYPE_ED25519) return ed25519Signer(f.name, f.seed);
-  if (timestamp === undefined) fail('malformed', 'a cosignature/v1 signer key needs a timestamp function');
+  if (timestamp === undefined) fail('malformed', 'a cosigner key (type 0x04 or 0x06) needs a timestamp function');
+  if (f.type === SIG_TYPE_MLDSA44) {
+    const opts: MlDsaCosignerOptions = { timestamp };
+    if (random !== undefined) opts.random = random;
+    return mldsaCosigner(f.name, f.seed, opts);
+  }
   return cosignatureSigner(f.name, f.seed, timestamp);
 }
 
@@ -264,8 +311,10 @@ function sameKey(a: Verifier, b: Verifier): boolean {
  * Parses and verifies: a signature whose name and key ID match a known verifier must verify (else 'bad_signature');
  * unknown signatures are ignored; at least one known signature must be present (else 'unknown_key').
  * Every signature by a known key is verified (also repeated ones); `verified` lists each verifier once, with its
- * first signature. Type-0x01 verifiers check the text, type-0x04 ones the cosignature/v1 message (the timestamp is
- * read from the signature bytes), so one call checks a log signature and witness cosignatures together.
+ * first signature. Type-0x01 verifiers check the text, type-0x04 ones the cosignature/v1 message and type-0x06 ones
+ * the ML-DSA-44 subtree/v1 message (the timestamp is read from the signature bytes), so one call checks a log
+ * signature and witness cosignatures together. Signature lines of any other type or length are just unknown
+ * signatures: ignored unless their name and key ID match a configured key.
  * Two different keys with the same name and key ID both configured → 'unknown_key' (ambiguous), as in Go.
  * Parse errors as in parseSignedNote ('malformed', 'too_large').
  */

@@ -7,28 +7,39 @@
  * additionally requires names and URLs to be valid UTF-8 (so they can be JS strings without collisions).
  * Limits: MAX_POLICY_SIZE bytes, MAX_POLICY_ENTITIES logs, witnesses and groups each ('too_large' beyond).
  * Everything else that is wrong is 'malformed'.
+ *
+ * Key types: a log key is Ed25519 (0x01, a plain note signature) or ML-DSA-44 (0x06, the log's subtree/v1
+ * cosignature, as tlog-checkpoint recommends); a witness key is cosignature/v1 (0x04) or ML-DSA-44 (0x06). A log or
+ * witness rolling out an ML-DSA key next to its Ed25519 one is listed twice (two log lines with the same origin;
+ * two witness names). Post-quantum only (`requirePostQuantum`): only 0x06 log signatures and 0x06 witness
+ * cosignatures count.
  */
 import type { Verifier, VerifiedNote } from './note.ts';
 import { parsePublicKeyVerifier } from './public-key.ts';
-import { parseSignedNote, verifyNote, SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1 } from './note.ts';
+import { parseSignedNote, verifyNote, SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_MLDSA44 } from './note.ts';
 import { parseCheckpoint } from './checkpoint.ts';
 import { cosignatureTimestamp } from './cosignature.ts';
 import { fail, isPkglogError } from './errors.ts';
 import { decodeUtf8, parseDecimal, utf8 } from './encoding.ts';
 
-/** Largest policy file accepted (bytes). Added export. */
-export const MAX_POLICY_SIZE = 256 * 1024;
+/** Largest policy file accepted (bytes): room for MAX_POLICY_ENTITIES ML-DSA-44 witnesses (≈1.8 kB per vkey). Added export. */
+export const MAX_POLICY_SIZE = 1024 * 1024;
+/** Signature types a policy accepts for log keys and for witness keys. */
+export const LOG_KEY_TYPES: readonly number[] = [SIG_TYPE_ED25519, SIG_TYPE_MLDSA44];
+export const WITNESS_KEY_TYPES: readonly number[] = [SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_MLDSA44];
+/** The post-quantum signature types (ML-DSA-44 subtree/v1). */
+export const POST_QUANTUM_KEY_TYPES: readonly number[] = [SIG_TYPE_MLDSA44];
 /** Most logs, witnesses and groups (each) in one policy; the spec recommends supporting at least 32. Added export. */
 export const MAX_POLICY_ENTITIES = 256;
 
 export interface PolicyLog {
-  verifier: Verifier; // type 0x01, name = origin
+  verifier: Verifier; // type 0x01 or 0x06, name = origin
   url?: string;
 }
 
 export interface PolicyWitness {
   name: string;
-  verifier: Verifier; // type 0x04
+  verifier: Verifier; // type 0x04 or 0x06
   url?: string;
 }
 
@@ -96,7 +107,7 @@ export function parsePolicy(text: Uint8Array | string): Policy {
     switch (keyword) {
       case 'log': {
         if (items.length < 2 || items.length > 3) fail('malformed', `${where}: want "log <vkey> [<url>]"`);
-        const verifier = parsePublicKeyVerifier(token(items[1]!, `${where}: vkey`), { type: SIG_TYPE_ED25519, what: `${where}: the log key` });
+        const verifier = parsePublicKeyVerifier(token(items[1]!, `${where}: vkey`), { type: LOG_KEY_TYPES, what: `${where}: the log key` });
         const k = verifier.publicKey.toString('hex');
         if (logKeys.has(k)) fail('malformed', `${where}: duplicate log key`);
         if (logs.length >= MAX_POLICY_ENTITIES) fail('too_large', `more than ${MAX_POLICY_ENTITIES} logs`);
@@ -109,7 +120,7 @@ export function parsePolicy(text: Uint8Array | string): Policy {
       case 'witness': {
         if (items.length < 3 || items.length > 4) fail('malformed', `${where}: want "witness <name> <vkey> [<url>]"`);
         const name = newName(items[1]!);
-        const verifier = parsePublicKeyVerifier(token(items[2]!, `${where}: vkey`), { type: SIG_TYPE_COSIGNATURE_V1, what: `${where}: the witness key` });
+        const verifier = parsePublicKeyVerifier(token(items[2]!, `${where}: vkey`), { type: WITNESS_KEY_TYPES, what: `${where}: the witness key` });
         const k = verifier.publicKey.toString('hex');
         if (witnessKeys.has(k)) fail('malformed', `${where}: duplicate witness key`);
         if (witnesses.length >= MAX_POLICY_ENTITIES) fail('too_large', `more than ${MAX_POLICY_ENTITIES} witnesses`);
@@ -175,6 +186,26 @@ export function quorumSatisfied(rule: QuorumRule, cosigned: ReadonlySet<string>)
   }
 }
 
+/**
+ * The policy with only its post-quantum (ML-DSA-44) log and witness keys: a checkpoint then needs an ML-DSA log
+ * cosignature and a quorum of ML-DSA witness cosignatures (the quorum rule is unchanged; the other witnesses are
+ * simply never counted). What `pkglog verify --require-pq` uses.
+ */
+export function postQuantumPolicy(policy: Policy): Policy {
+  return {
+    logs: policy.logs.filter((l) => POST_QUANTUM_KEY_TYPES.includes(l.verifier.type)),
+    witnesses: policy.witnesses.filter((w) => POST_QUANTUM_KEY_TYPES.includes(w.verifier.type)),
+    quorum: policy.quorum,
+  };
+}
+
+export interface VerifyWithPolicyOptions {
+  /** Count only cosignatures with timestamp ≥ notBefore (seconds). */
+  notBefore?: number;
+  /** Count only post-quantum (ML-DSA-44) signatures: the log's and the witnesses' (see postQuantumPolicy). */
+  requirePostQuantum?: boolean;
+}
+
 export interface PolicyVerifiedCheckpoint {
   log: PolicyLog;
   /** Witnesses whose cosignature verified, with the cosignature timestamp (seconds). */
@@ -184,18 +215,29 @@ export interface PolicyVerifiedCheckpoint {
 
 /**
  * Verifies a signed checkpoint against the policy: signed by one of the logs (key name = origin) and cosigned
- * per the quorum (cosignatures with timestamp ≥ `notBefore` seconds when given). Throws 'bad_signature',
+ * per the quorum (cosignatures with timestamp ≥ `notBefore` seconds when given; only ML-DSA-44 log and witness
+ * signatures with `requirePostQuantum`). Throws 'bad_signature',
  * 'unknown_key' or 'quorum_not_met' with a clear message.
  * Also 'malformed' when the note or its checkpoint body does not parse. Any signature by a policy log (for this
  * origin) or policy witness that fails to verify rejects the checkpoint ('bad_signature'). When a witness cosigned
  * more than once, the newest timestamp counts. `cosigners` is in policy order.
  */
-export function verifyCheckpointWithPolicy(policy: Policy, signedCheckpoint: Uint8Array | string, notBefore?: number): PolicyVerifiedCheckpoint {
+export function verifyCheckpointWithPolicy(
+  policy: Policy,
+  signedCheckpoint: Uint8Array | string,
+  options?: number | VerifyWithPolicyOptions,
+): PolicyVerifiedCheckpoint {
+  const opts: VerifyWithPolicyOptions = typeof options === 'number' ? { notBefore: options } : (options ?? {});
+  const notBefore = opts.notBefore;
+  if (opts.requirePostQuantum === true) policy = postQuantumPolicy(policy);
   const { text } = parseSignedNote(signedCheckpoint);
   const { origin } = parseCheckpoint(text);
-  const logs = policy.logs.filter((l) => l.verifier.name === origin && l.verifier.type === SIG_TYPE_ED25519);
-  if (logs.length === 0) fail('unknown_key', `no log in the policy for origin "${origin}"`);
-  const witnesses = policy.witnesses.filter((w) => w.verifier.type === SIG_TYPE_COSIGNATURE_V1);
+  const logs = policy.logs.filter((l) => l.verifier.name === origin && LOG_KEY_TYPES.includes(l.verifier.type));
+  if (logs.length === 0) {
+    const pq = opts.requirePostQuantum === true ? 'post-quantum (ML-DSA-44) ' : '';
+    fail('unknown_key', `no ${pq}log key in the policy for origin "${origin}"`);
+  }
+  const witnesses = policy.witnesses.filter((w) => WITNESS_KEY_TYPES.includes(w.verifier.type));
   let verified: VerifiedNote;
   try {
     verified = verifyNote(signedCheckpoint, [...logs.map((l) => l.verifier), ...witnesses.map((w) => w.verifier)]);

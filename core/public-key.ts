@@ -1,18 +1,19 @@
 /**
  * Public keys as people pass them: the C2SP vkey that `pkglog keygen` (and `serve`, `witness`) print —
- * `<name>+<8 hex keyId>+<base64(type ‖ 32-byte key)>` — or the bare base64 of a 32-byte Ed25519 public key.
+ * `<name>+<8 hex keyId>+<base64(type ‖ key)>`, a 32-byte Ed25519 key or a 1,312-byte ML-DSA-44 one (type 0x06) —
+ * or the bare base64 of a 32-byte Ed25519 public key.
  * A signer key (`PRIVATE+KEY+…`, the content of a key file keygen writes) given where a public key is expected is
  * recognised and refused as such, so nobody pastes a secret into a policy or a command line by mistake without being
  * told. One parser for every place that asks for a public key (client, log, witness, evidence).
  */
 import { fail, PkglogError } from './errors.ts';
 import { decodeBase64 } from './encoding.ts';
-import { formatVerifierKey, parseVerifierKey, MAX_KEY_STRING_LENGTH, SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1, type Verifier } from './note.ts';
+import { formatVerifierKey, parseVerifierKey, MAX_KEY_STRING_LENGTH, SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_MLDSA44, type Verifier } from './note.ts';
 
 export interface PublicKey {
-  /** Signature type: SIG_TYPE_ED25519 (0x01) or SIG_TYPE_COSIGNATURE_V1 (0x04). */
+  /** Signature type: SIG_TYPE_ED25519 (0x01), SIG_TYPE_COSIGNATURE_V1 (0x04) or SIG_TYPE_MLDSA44 (0x06). */
   type: number;
-  /** The 32-byte Ed25519 public key. */
+  /** The 32-byte Ed25519 public key, or the 1,312-byte ML-DSA-44 one. */
   publicKey: Buffer;
   /** The key name: from the vkey, else `options.name`; undefined for a bare key without a name. */
   name?: string;
@@ -23,8 +24,11 @@ export interface PublicKey {
 }
 
 export interface PublicKeyOptions {
-  /** The signature type expected (a different one is refused, naming both). */
-  type: number;
+  /**
+   * The signature type expected, or the types accepted (e.g. a log key: Ed25519 or ML-DSA-44); another one is
+   * refused, naming both. A bare base64 key (always 32 bytes) gets the first type.
+   */
+  type: number | readonly number[];
   /** What the key is, for messages ("--watch-key", "registry key", "the log key"). */
   what?: string;
   /** The name to give a bare base64 key (e.g. the origin given next to it). A vkey keeps its own name. */
@@ -41,6 +45,7 @@ const VKEY_SHAPE = /^[^+\s]+\+[0-9A-Fa-f]{8}\+[A-Za-z0-9+/=]+$/;
 function typeName(type: number): string {
   if (type === SIG_TYPE_ED25519) return 'an Ed25519 (type 0x01) key';
   if (type === SIG_TYPE_COSIGNATURE_V1) return 'a cosigner (cosignature/v1, type 0x04) key';
+  if (type === SIG_TYPE_MLDSA44) return 'an ML-DSA-44 (subtree/v1, type 0x06) key';
   return `a type 0x${type.toString(16).padStart(2, '0')} key`;
 }
 
@@ -56,6 +61,8 @@ export function isPrivateKeyText(text: string): boolean {
  */
 export function parsePublicKey(text: string, options: PublicKeyOptions): PublicKey {
   const what = options.what ?? 'public key';
+  const types: readonly number[] = typeof options.type === 'number' ? [options.type] : options.type;
+  const bareType = types.find((t) => t !== SIG_TYPE_MLDSA44) ?? types[0]!;
   if (typeof text !== 'string') return fail('malformed', `${what} must be a string`);
   if (text.length > MAX_KEY_STRING_LENGTH) fail('malformed', `${what} is too long to be a public key`);
   const s = text.trim();
@@ -66,10 +73,11 @@ export function parsePublicKey(text: string, options: PublicKeyOptions): PublicK
   }
   if (BARE_BASE64.test(s)) {
     const publicKey = decodeBase64(s, what, 32);
-    const out: PublicKey = { type: options.type, publicKey, form: 'base64' };
+    if (bareType === SIG_TYPE_MLDSA44) fail('malformed', `${what}: an ML-DSA-44 key must be given as a vkey (NAME+KEYID+KEY)`);
+    const out: PublicKey = { type: bareType, publicKey, form: 'base64' };
     if (options.name !== undefined) {
       out.name = options.name;
-      out.vkey = formatVerifierKey(options.name, options.type, publicKey);
+      out.vkey = formatVerifierKey(options.name, bareType, publicKey);
     }
     return out;
   }
@@ -80,7 +88,7 @@ export function parsePublicKey(text: string, options: PublicKeyOptions): PublicK
     } catch (e) {
       return fail('malformed', `${what} is not a valid vkey: ${e instanceof PkglogError ? e.message : String(e)}`);
     }
-    if (v.type !== options.type) fail('malformed', `${what} must be ${typeName(options.type)}; ${JSON.stringify(s.slice(0, 60))} is ${typeName(v.type)}`);
+    if (!types.includes(v.type)) fail('malformed', `${what} must be ${types.map(typeName).join(' or ')}; ${JSON.stringify(s.slice(0, 60))} is ${typeName(v.type)}`);
     return { type: v.type, publicKey: v.publicKey, name: v.name, vkey: s, form: 'vkey' };
   }
   if (/^[A-Za-z0-9+/]+={0,2}$/.test(s) && s.length % 4 === 0) {

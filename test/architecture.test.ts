@@ -23,7 +23,8 @@ const ALLOWED: Record<string, string[]> = {
 const CYCLE_DIRS = [...Object.keys(ALLOWED), 'cli'].filter((d) => existsSync(join(ROOT, d)));
 /** Packages a module may import (node: built-ins are always allowed). */
 const PACKAGES: Record<string, string[]> = {
-  core: [],
+  // ML-DSA-44 (pure JS, synchronous; core always passes the seed and the signing randomness in).
+  core: ['@noble/post-quantum'],
   'log-store': ['better-sqlite3'],
   server: ['express'],
   witness: ['express', 'better-sqlite3'],

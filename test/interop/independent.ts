@@ -3,11 +3,12 @@
  * (C2SP signed-note, tlog-checkpoint, tlog-cosignature, tlog-tiles, tlog-witness, tlog-proof) and Go's
  * golang.org/x/mod sumdb/note and sumdb/tlog, and RFC 6962 §2.1 (Merkle trees and proofs from its recursive definitions).
  *
- * RULE: this file imports NOTHING from core/, server/, witness/, client/ or test/support/. Only node built-ins and
- * @noble/ed25519. Every function throws an Error (message prefixed "independent:") on anything not exactly per spec.
+ * RULE: this file imports NOTHING from core/, server/, witness/, client/ or test/support/. Only node built-ins,
+ * @noble/ed25519 and @noble/post-quantum (ML-DSA-44, FIPS 204, empty context). Every function throws an Error (message prefixed "independent:") on anything not exactly per spec.
  */
 import { createHash } from 'node:crypto';
 import * as ed from '@noble/ed25519';
+import { ml_dsa44 } from '@noble/post-quantum/ml-dsa.js';
 
 ed.hashes.sha512 = (m: Uint8Array) => new Uint8Array(createHash('sha512').update(m).digest());
 
@@ -57,6 +58,10 @@ function u64be(n: number): Buffer {
 export const EM_DASH_PREFIX = Buffer.from([0xe2, 0x80, 0x94, 0x20]); // "— " = U+2014 U+0020
 export const TYPE_ED25519 = 0x01;
 export const TYPE_COSIGNATURE_V1 = 0x04;
+/** "Timestamped ML-DSA-44 (sub)tree cosignatures, as specified by c2sp.org/tlog-cosignature." */
+export const TYPE_MLDSA44 = 0x06;
+const MLDSA44_PUBLIC_KEY = 1312;
+const MLDSA44_SIGNATURE = 2420;
 
 /** "Key names MUST be non-empty and MUST NOT contain any Unicode spaces or plus (U+002B) characters." */
 export function validKeyName(name: string): boolean {
@@ -72,7 +77,7 @@ export interface VKey {
   name: string;
   keyId: Buffer;
   type: number;
-  publicKey: Buffer; // 32 bytes
+  publicKey: Buffer; // 32 bytes (0x01, 0x04) or 1,312 bytes (0x06)
 }
 
 /** `<name>+<8 hex key ID>+<base64(type || public key)>` (Go note.NewVerifier, plus canonical lowercase hex). */
@@ -85,9 +90,10 @@ export function parseVKey(s: string): VKey {
   if (!validKeyName(name)) bad(`vkey: bad key name ${JSON.stringify(name)}`);
   if (!/^[0-9a-f]{8}$/.test(hex)) bad(`vkey: key ID ${JSON.stringify(hex)} is not 8 lowercase hex digits`);
   const raw = b64decode(s.slice(j + 1), 'vkey key');
-  if (raw.length !== 33) bad(`vkey: key is ${raw.length} bytes, want 1 + 32`);
-  const type = raw[0]!;
-  if (type !== TYPE_ED25519 && type !== TYPE_COSIGNATURE_V1) bad(`vkey: unsupported type 0x${type.toString(16)}`);
+  const type = raw[0];
+  if (type !== TYPE_ED25519 && type !== TYPE_COSIGNATURE_V1 && type !== TYPE_MLDSA44) bad(`vkey: unsupported type 0x${type?.toString(16)}`);
+  const want = type === TYPE_MLDSA44 ? MLDSA44_PUBLIC_KEY : 32;
+  if (raw.length !== 1 + want) bad(`vkey: key is ${raw.length} bytes, want 1 + ${want}`);
   const publicKey = raw.subarray(1);
   const keyId = Buffer.from(hex, 'hex');
   if (!computeKeyId(name, type, publicKey).equals(keyId)) bad('vkey: key ID does not match SHA-256(name\\n type key)[:4]');
@@ -176,10 +182,55 @@ export function splitCosignature(sig: Uint8Array): { timestamp: number; signatur
   return { timestamp: Number(t), signature: b.subarray(8) };
 }
 
-/** Verifies one signature of `text` by `key` (type 0x01: Ed25519 over the text; 0x04: cosignature/v1). */
+/**
+ * tlog-cosignature's ML-DSA-44 signed message, written straight from the struct in the spec:
+ *   uint8 label[12] = "subtree/v1\n\0"; opaque cosigner_name<1..2^8-1>; uint64 timestamp;
+ *   opaque log_origin<1..2^8-1>; uint64 start; uint64 end; uint8 hash[32];
+ * (RFC 8446 §3: a variable-length vector with a 2^8-1 ceiling has a one-byte length prefix; integers big-endian.)
+ */
+export function subtreeV1Message(m: { cosignerName: string; timestamp: number; origin: string; start: number; end: number; hash: Uint8Array }): Buffer {
+  const name = Buffer.from(m.cosignerName, 'utf8');
+  const origin = Buffer.from(m.origin, 'utf8');
+  if (name.length < 1 || name.length > 255) bad('cosigner_name must be 1..255 bytes');
+  if (origin.length < 1 || origin.length > 255) bad('log_origin must be 1..255 bytes');
+  if (m.start !== 0 && m.timestamp !== 0) bad('"If start is not zero, timestamp MUST be zero"');
+  if (m.hash.length !== 32) bad('hash must be 32 bytes');
+  const label = Buffer.from([0x73, 0x75, 0x62, 0x74, 0x72, 0x65, 0x65, 0x2f, 0x76, 0x31, 0x0a, 0x00]); // "subtree/v1\n\0"
+  return Buffer.concat([label, Buffer.from([name.length]), name, u64be(m.timestamp), Buffer.from([origin.length]), origin, u64be(m.start), u64be(m.end), m.hash]);
+}
+
+/** Splits an ML-DSA-44 timestamped_signature (after the key ID): u64 BE timestamp ‖ 2,420-byte signature. */
+export function splitMlDsaCosignature(sig: Uint8Array): { timestamp: number; signature: Buffer } {
+  if (sig.length !== 8 + MLDSA44_SIGNATURE) bad(`ML-DSA-44 cosignature is ${sig.length} bytes after the key ID, want 8 + 2420`);
+  const b = Buffer.from(sig);
+  const t = b.readBigUInt64BE(0);
+  if (t > (1n << 63n) - 1n) bad('cosignature timestamp exceeds 2^63 - 1');
+  if (t > BigInt(Number.MAX_SAFE_INTEGER)) bad('cosignature timestamp too large for this checker');
+  return { timestamp: Number(t), signature: b.subarray(8) };
+}
+
+export function mldsa44Verify(publicKey: Uint8Array, msg: Uint8Array, sig: Uint8Array): boolean {
+  if (publicKey.length !== MLDSA44_PUBLIC_KEY || sig.length !== MLDSA44_SIGNATURE) return false;
+  try {
+    return ml_dsa44.verify(sig, msg, publicKey);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Verifies one signature of `text` by `key` (type 0x01: Ed25519 over the text; 0x04: cosignature/v1; 0x06: ML-DSA-44
+ * over subtree/v1 for [0, tree size) of the checkpoint in `text`, extension lines not signed).
+ */
 export function verifySig(key: VKey, text: Uint8Array, s: SigLine): { ok: boolean; timestamp?: number } {
   if (s.name !== key.name || !s.keyId.equals(key.keyId)) return { ok: false };
   if (key.type === TYPE_ED25519) return { ok: ed25519Verify(key.publicKey, text, s.sig) };
+  if (key.type === TYPE_MLDSA44) {
+    const { timestamp, signature } = splitMlDsaCosignature(s.sig);
+    const cp = parseCheckpointText(text);
+    const msg = subtreeV1Message({ cosignerName: key.name, timestamp, origin: cp.origin, start: 0, end: cp.size, hash: cp.root });
+    return { ok: mldsa44Verify(key.publicKey, msg, signature), timestamp };
+  }
   const { timestamp, signature } = splitCosignature(s.sig);
   return { ok: ed25519Verify(key.publicKey, cosignatureV1Message(text, timestamp), signature), timestamp };
 }
