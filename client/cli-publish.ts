@@ -6,15 +6,18 @@ import { logClient, type IO } from './cli-common.ts';
 import { keygen, loadSignerKey, signSubmission, submit, SubmitRejected } from './submit.ts';
 import { hashFile } from './artifact.ts';
 import { EXIT } from './report.ts';
+import { fail } from '../core/errors.ts';
 
 export const KEYGEN_SPEC: CommandSpec = {
   positionals: 0,
-  flags: { name: 'string', out: 'string', cosigner: 'boolean', json: 'boolean' },
-  usage: `Usage: pkglog keygen --name NAME [--out FILE] [--cosigner] [--json]
+  flags: { name: 'string', out: 'string', cosigner: 'boolean', alg: 'string', json: 'boolean' },
+  usage: `Usage: pkglog keygen --name NAME [--out FILE] [--cosigner] [--alg ed25519|ml-dsa-44] [--json]
 
 Creates a C2SP signed-note signer key file (PRIVATE+KEY+NAME+…, mode 0600; never overwrites) and prints its
 verifier key (vkey). Ed25519 (type 0x01) by default — for publishers, registries and logs; --cosigner makes a
-cosignature/v1 (type 0x04) key for a witness. The default file is NAME.key (with "/" replaced by "_").
+cosignature/v1 (type 0x04) key for a witness. --alg ml-dsa-44 makes a post-quantum ML-DSA-44 key (type 0x06,
+subtree/v1 cosignatures) for a log or a witness. The default file is NAME.key (with "/" replaced by "_").
+Key types and file formats: docs/keys.md.
 
 Exit codes: 0 created, 1 the file exists, 2 usage.
 `,
@@ -29,7 +32,9 @@ export async function keygenCommand(argv: string[], io: IO): Promise<number> {
   const name = required(p, 'name');
   const out = p.str.out ?? `${name.replace(/[/\\]/g, '_')}.key`;
   try {
-    const { vkey } = keygen(name, out, p.bool.cosigner);
+    const alg = p.str.alg ?? 'ed25519';
+    if (alg !== 'ed25519' && alg !== 'ml-dsa-44') fail('usage', `--alg must be ed25519 or ml-dsa-44, not ${JSON.stringify(alg)}`);
+    const { vkey } = keygen(name, out, p.bool.cosigner, alg);
     if (p.bool.json) io.out(JSON.stringify({ ok: true, keyFile: out, vkey }) + '\n');
     else {
       io.out(`${vkey}\n`);

@@ -7,6 +7,7 @@ import { TRUST_FLAGS, TRUST_HELP, loadTrust, stateFrom, logClient, printReport, 
 import { hashFile } from './artifact.ts';
 import { verifyArtifact } from './verify.ts';
 import { parseDuration } from './trust.ts';
+import { postQuantumPolicy } from '../core/policy.ts';
 import { EXIT } from './report.ts';
 
 const PACKAGE_FLAGS: CommandSpec['flags'] = { ecosystem: 'string', name: 'string', version: 'string', filename: 'string' };
@@ -24,6 +25,7 @@ export const VERIFY_SPEC: CommandSpec = {
     gossip: 'boolean',
     'no-state': 'boolean',
     at: 'string',
+    'require-pq': 'boolean',
   },
   usage: `Usage: pkglog verify FILE --ecosystem E --name N --version V [options]
 
@@ -41,6 +43,8 @@ Proof:
 ${TRUST_HELP}
 Checks:
   --max-age DURATION     require a quorum of cosignatures newer than this (e.g. 1h), against freeze attacks
+  --require-pq           count only post-quantum (ML-DSA-44) signatures: the log's ML-DSA cosignature and a
+                         quorum of ML-DSA witness cosignatures (Ed25519 ones are ignored)
   --min-age DURATION     require the artifact to provably be in the log for at least this long (e.g. 90d)
   --strict-keys          fail (exit 5) when earlier entries of the package are signed by other publisher keys
   --gossip               give the checkpoint to the policy's witnesses; fail (exit 4) if any reports a fork
@@ -66,6 +70,7 @@ export async function verifyCommand(argv: string[], io: IO): Promise<number> {
     filename: p.str.filename ?? basename(file),
   };
   const trust = loadTrust(p)!;
+  if (p.bool['require-pq']) trust.policy = postQuantumPolicy(trust.policy);
   const proofText = p.str.proof !== undefined ? readProof(p.str.proof) : undefined;
   if (p.bool.offline && proofText === undefined) fail('usage', '--offline needs --proof FILE');
   // With a proof file the network is used only when --log is given explicitly.
@@ -123,6 +128,7 @@ export async function proofCommand(argv: string[], io: IO): Promise<number> {
   const file = p.positionals[0]!;
   const want = { ecosystem: required(p, 'ecosystem'), name: required(p, 'name'), version: required(p, 'version'), filename: p.str.filename ?? basename(file) };
   const trust = loadTrust(p)!;
+  if (p.bool['require-pq']) trust.policy = postQuantumPolicy(trust.policy);
   if (trust.logURL === undefined) fail('usage', '--log URL is required (or a policy with a log URL)');
   const log = logClient(trust.logURL);
   const sha = await hashFile(file);

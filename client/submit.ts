@@ -5,7 +5,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fail, PkglogError } from '../core/errors.ts';
 import { encodeBase64, decodeBase64 } from '../core/encoding.ts';
-import { formatSignerKey, formatVerifierKey, parseSignerKeyFields, SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1, type SignerKeyFields } from '../core/note.ts';
+import { formatSignerKey, formatVerifierKey, parseSignerKeyFields, SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_MLDSA44, type SignerKeyFields } from '../core/note.ts';
+import { mldsa44KeyPairFromSeed } from '../core/mldsa.ts';
 import { keyPairFromSeed, ed25519Sign } from '../core/ed25519.ts';
 import { publisherMessage, registryMessage, validateArtifact, formatSubmission, decodeLeaf, sameSubmission, type Artifact, type Submission } from '../core/entry.ts';
 import { leafHash } from '../core/hash.ts';
@@ -15,12 +16,22 @@ import { parseCheckpoint } from '../core/checkpoint.ts';
 import { parseTlogProof } from '../core/tlog-proof.ts';
 import type { LogClient } from './http.ts';
 
-/** Creates a signer key file (mode 0600, never overwriting) and returns the verifier key. */
-export function keygen(name: string, out: string, cosigner = false): { vkey: string; path: string } {
-  const type = cosigner ? SIG_TYPE_COSIGNATURE_V1 : SIG_TYPE_ED25519;
+/** Key algorithms `pkglog keygen --alg` makes. */
+export type KeyAlgorithm = 'ed25519' | 'ml-dsa-44';
+export const KEY_ALGORITHMS: readonly KeyAlgorithm[] = ['ed25519', 'ml-dsa-44'];
+
+/**
+ * Creates a signer key file (mode 0600, never overwriting) and returns the verifier key. Ed25519: type 0x01, or
+ * 0x04 (cosignature/v1) with `cosigner`; ML-DSA-44: type 0x06 (subtree/v1 cosignatures, for logs and witnesses).
+ * File formats: docs/keys.md.
+ */
+export function keygen(name: string, out: string, cosigner = false, alg: KeyAlgorithm = 'ed25519'): { vkey: string; path: string } {
+  if (!KEY_ALGORITHMS.includes(alg)) fail('usage', `unknown key algorithm ${JSON.stringify(alg)} (use ${KEY_ALGORITHMS.join(' or ')})`);
+  const type = alg === 'ml-dsa-44' ? SIG_TYPE_MLDSA44 : cosigner ? SIG_TYPE_COSIGNATURE_V1 : SIG_TYPE_ED25519;
   const seed = randomBytes(32);
-  const skey = formatSignerKey(name, type, seed);
-  const vkey = formatVerifierKey(name, type, keyPairFromSeed(seed).publicKey);
+  const publicKey = type === SIG_TYPE_MLDSA44 ? mldsa44KeyPairFromSeed(seed).publicKey : keyPairFromSeed(seed).publicKey;
+  const skey = formatSignerKey(name, type, seed, publicKey);
+  const vkey = formatVerifierKey(name, type, publicKey);
   try {
     writeFileSync(out, skey + '\n', { mode: 0o600, flag: 'wx' });
   } catch (e) {

@@ -5,8 +5,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { fail, isPkglogError, PkglogError } from '../core/errors.ts';
 import { parsePublicKey, isPrivateKeyText, PRIVATE_KEY_MESSAGE, type PublicKey, type PublicKeyOptions } from '../core/public-key.ts';
-import { parsePolicy, verifyCheckpointWithPolicy, quorumSatisfied, type Policy, type PolicyLog, type PolicyWitness, type PolicyVerifiedCheckpoint } from '../core/policy.ts';
-import { parseVerifierKey, SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1, verifyNote } from '../core/note.ts';
+import { parsePolicy, verifyCheckpointWithPolicy, quorumSatisfied, LOG_KEY_TYPES, WITNESS_KEY_TYPES, type Policy, type PolicyLog, type PolicyWitness, type PolicyVerifiedCheckpoint } from '../core/policy.ts';
+import { parseVerifierKey, SIG_TYPE_ED25519, verifyNote } from '../core/note.ts';
 import { cosignatureTimestamp } from '../core/cosignature.ts';
 import { EXIT, Report } from './report.ts';
 import { parseCheckpoint, type Checkpoint } from '../core/checkpoint.ts';
@@ -72,7 +72,7 @@ function readKeyFile(path: string, what: string): string {
 
 /** A policy trusting one log key and no witnesses (quorum none), e.g. from `--log-key VKEY`. */
 export function policyForLogKey(vkey: string, url?: string): Policy {
-  const k = publicKeyArg(vkey, { type: SIG_TYPE_ED25519, what: '--log-key', bare: false });
+  const k = publicKeyArg(vkey, { type: LOG_KEY_TYPES, what: '--log-key', bare: false });
   const verifier = parseVerifierKey(k.vkey!);
   return { logs: [{ verifier, ...(url !== undefined ? { url } : {}) }], witnesses: [], quorum: { kind: 'none' } };
 }
@@ -198,7 +198,7 @@ export function verifyCheckpoint(policy: Policy, signed: string, nowMs: number, 
  * newest): what min-age needs. Assumes the log signature was already checked.
  */
 export function allCosignatures(policy: Policy, signed: string): Array<{ witness: PolicyWitness; timestamp: number }> {
-  const witnesses = policy.witnesses.filter((w) => w.verifier.type === SIG_TYPE_COSIGNATURE_V1);
+  const witnesses = policy.witnesses.filter((w) => WITNESS_KEY_TYPES.includes(w.verifier.type));
   const logs = policy.logs.map((l) => l.verifier);
   const verified = verifyNote(signed, [...logs, ...witnesses.map((w) => w.verifier)]);
   const out: Array<{ witness: PolicyWitness; timestamp: number }> = [];

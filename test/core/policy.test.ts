@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
 import { PkglogError } from '../../core/errors.ts';
-import { MAX_POLICY_ENTITIES, parsePolicy, quorumSatisfied, verifyCheckpointWithPolicy, type QuorumRule } from '../../core/policy.ts';
+import { MAX_POLICY_ENTITIES, MAX_POLICY_SIZE, parsePolicy, quorumSatisfied, verifyCheckpointWithPolicy, type QuorumRule } from '../../core/policy.ts';
 import { ed25519Signer, formatSignatureLine, formatVerifierKey, signNote, signText, type Signer } from '../../core/note.ts';
 import { cosignatureSigner } from '../../core/cosignature.ts';
 
@@ -92,7 +92,7 @@ describe('core/policy', () => {
       throwsCode(() => parsePolicy(many + 'quorum none\n'), 'too_large', 'witness cap');
       const manyGroups = Array.from({ length: MAX_POLICY_ENTITIES + 1 }, (_, i) => `group g${i} any ${i === 0 ? 'w0' : `g${i - 1}`}\n`).join('');
       throwsCode(() => parsePolicy(`witness w0 ${wVkey(0)}\n` + manyGroups + 'quorum none\n'), 'too_large', 'group cap');
-      throwsCode(() => parsePolicy('#'.repeat(300 * 1024) + '\nquorum none\n'), 'too_large', 'size cap');
+      throwsCode(() => parsePolicy('#'.repeat(MAX_POLICY_SIZE) + '\nquorum none\n'), 'too_large', 'size cap');
     });
 
     it('rejects every rule violation', () => {
