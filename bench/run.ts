@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: the log's figures (bench/log.ts), then, when those files exist, the witness's (bench/witness.ts,
- * benchWitness()), the client's (bench/client.ts, benchClient()) and the command's start-up (bench/startup.ts,
+ * benchWitness()), the client's (bench/client.ts, benchClient()), ML-DSA-44 (bench/mldsa.ts, benchMlDsa()) and the command's start-up (bench/startup.ts,
  * benchStartup()), printed in one table. BENCH_QUICK=1 for a short smoke run. Every figure is printed next to its same-run baseline, with the ratio and whether the target is met.
  */
 import { existsSync } from 'node:fs';
@@ -56,6 +56,7 @@ const sections: Array<[string, AnyFigure[]]> = [];
 sections.push(['log', await benchLog({ quick })]);
 sections.push(['witness', await optional('./witness.ts', 'benchWitness')]);
 sections.push(['client', await optional('./client.ts', 'benchClient')]);
+sections.push(['ML-DSA-44', await optional('./mldsa.ts', 'benchMlDsa')]);
 sections.push(['start-up', await optional('./startup.ts', 'benchStartup')]);
 console.log(`\npkglog bench${quick ? ' (BENCH_QUICK)' : ''} — ${new Date().toISOString()}, node ${process.version}, ${(await import('node:os')).cpus().length} cores, ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
 console.log(table(sections));
