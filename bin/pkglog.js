@@ -9,6 +9,7 @@ const COMMANDS = {
   registry: '../dist/server/cli.js',
   witnesses: '../dist/server/cli.js',
   backup: '../dist/server/cli.js',
+  fsck: '../dist/server/cli.js',
   witness: '../dist/witness/cli.js',
   evidence: '../dist/witness/cli.js',
   keygen: '../dist/client/cli.js',
@@ -29,6 +30,7 @@ The log:
   registry add|list     configure registries allowed to submit
   witnesses add|list    configure witnesses the log asks for cosignatures
   backup --out FILE     online backup of the log's database
+  fsck                  check every stored entry, tile and checkpoint; name what is wrong
 Witness:
   witness               run a witness; witness add-log|add-peer configure it
   evidence verify FILE  check fork evidence against a log's vkey

@@ -128,7 +128,7 @@ export class LogStore {
    * locked against other processes (readers such as `pkglog backup` and `pkglog fsck` share it); the log's
    * single-process lock is a separate file (log-store/lock.ts).
    */
-  static open(path: string, options: { mustExist?: boolean; readonly?: boolean } = {}): LogStore {
+  static open(path: string, options: { mustExist?: boolean; readonly?: boolean; /** skip the schema version check (fsck reports it) */ anyVersion?: boolean } = {}): LogStore {
     if ((options.mustExist || options.readonly) && !existsSync(path)) fail('not_found', `${path} does not exist`);
     const db = new Database(path, { readonly: options.readonly === true, fileMustExist: options.mustExist === true || options.readonly === true });
     const identity = fileIdentity(path);
@@ -146,7 +146,7 @@ export class LogStore {
     const store = new LogStore(db, path, identity);
     const v = store.getMeta('schema_version');
     if (v === undefined && !options.readonly) store.setMeta('schema_version', String(SCHEMA_VERSION));
-    else if (v !== String(SCHEMA_VERSION)) {
+    else if (v !== String(SCHEMA_VERSION) && !options.anyVersion) {
       db.close();
       fail('internal', `unsupported store schema version ${v}`);
     }

@@ -18,6 +18,14 @@ export function defaultOrigin(publicKey: Uint8Array): string {
   return `pkglog.localhost/${sha256(publicKey).subarray(0, 4).toString('hex')}`;
 }
 
+/** Loads an existing log key file (never creates one). */
+export function loadLogKey(keyFile: string): LogKey {
+  if (!existsSync(keyFile)) fail('not_found', `no log key file ${keyFile}`);
+  const signer = parseSignerKey(readFileSync(keyFile, 'utf8').trim());
+  if (signer.type !== SIG_TYPE_ED25519) fail('malformed', `${keyFile} is not an Ed25519 note signing key`);
+  return { signer, origin: signer.name, vkey: formatVerifierKey(signer.name, SIG_TYPE_ED25519, signer.publicKey) };
+}
+
 export function loadOrCreateLogKey(keyFile: string, origin: string | undefined, random: (n: number) => Buffer = randomBytes): LogKey {
   if (!existsSync(keyFile)) {
     const seed = random(32);
@@ -26,10 +34,9 @@ export function loadOrCreateLogKey(keyFile: string, origin: string | undefined, 
     mkdirSync(dirname(keyFile), { recursive: true });
     writeFileSync(keyFile, formatSignerKey(name, SIG_TYPE_ED25519, seed) + '\n', { mode: 0o600, flag: 'wx' });
   }
-  const signer = parseSignerKey(readFileSync(keyFile, 'utf8').trim());
-  if (signer.type !== SIG_TYPE_ED25519) fail('malformed', `${keyFile} is not an Ed25519 note signing key`);
-  if (origin !== undefined && origin !== signer.name) {
-    fail('malformed', `configured origin ${JSON.stringify(origin)} differs from the key's name ${JSON.stringify(signer.name)} in ${keyFile}`);
+  const key = loadLogKey(keyFile);
+  if (origin !== undefined && origin !== key.origin) {
+    fail('malformed', `configured origin ${JSON.stringify(origin)} differs from the key's name ${JSON.stringify(key.origin)} in ${keyFile}`);
   }
-  return { signer, origin: signer.name, vkey: formatVerifierKey(signer.name, SIG_TYPE_ED25519, signer.publicKey) };
+  return key;
 }
