@@ -92,8 +92,8 @@ export async function checkWitnesses(o: WitnessCheckOptions): Promise<void> {
     try {
       return await checkOne(o, w.url);
     } catch (e) {
-      const err = e as Error & { cause?: { code?: string } };
-      const why = err.name === 'TimeoutError' ? 'timed out' : err.cause?.code ?? err.message;
+      const err = e as Error & { cause?: { code?: string; message?: string } };
+      const why = err.name === 'TimeoutError' ? 'timed out' : err.cause?.code ?? err.cause?.message ?? err.message;
       return { warn: `witness ${w.url} could not be asked what it cosigned (${why})` };
     }
   }));

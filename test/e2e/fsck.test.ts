@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { cpSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { cosignatureSigner } from '../../core/cosignature.ts';
@@ -45,6 +47,7 @@ function otherChar(s: string, at: number): string {
 describe('e2e: pkglog fsck names each damaged byte, and the log refuses to sign on a damaged right edge', function () {
   this.timeout(180_000);
   let pristine: string;
+  let closedUrl: string;
   const dirs: string[] = [];
   const copy = () => {
     const d = tempDir('pkglog-fsck-case-');
@@ -76,13 +79,17 @@ describe('e2e: pkglog fsck names each damaged byte, and the log refuses to sign 
       await Promise.all(ps);
     }
     assert.equal(log.store.treeState()!.treeSize, 600);
-    // A witness cosignature of the newest checkpoint, and the witness in witnesses.txt (unreachable: port 9).
+    // A witness cosignature of the newest checkpoint, and the witness in witnesses.txt (at a port nobody listens on).
     const w = cosignatureSigner(WITNESS, seedOf('fsck witness'), () => 1_700_000_000);
     const text = parseSignedNote(log.store.checkpoint(600)!).text;
     const line = formatSignatureLine(signText(text, w)).trimEnd();
     log.store.addCosignatures(600, [{ keyName: WITNESS, keyId: w.keyId, line }]);
     await log.close();
-    writeFileSync(join(pristine, 'witnesses.txt'), `http://127.0.0.1:9 ${formatVerifierKey(WITNESS, SIG_TYPE_COSIGNATURE_V1, w.publicKey)}\n`);
+    const closed = createServer();
+    const port = await new Promise<number>((r) => closed.listen(0, '127.0.0.1', () => r((closed.address() as AddressInfo).port)));
+    await new Promise((r) => closed.close(r));
+    closedUrl = `http://127.0.0.1:${port}`;
+    writeFileSync(join(pristine, 'witnesses.txt'), `${closedUrl} ${formatVerifierKey(WITNESS, SIG_TYPE_COSIGNATURE_V1, w.publicKey)}\n`);
   });
   after(() => {
     for (const d of dirs) removeDir(d);
@@ -97,8 +104,10 @@ describe('e2e: pkglog fsck names each damaged byte, and the log refuses to sign 
     const { resolveConfig } = await import('../../server/config.ts');
     const { startLog } = await import('../../server/main.ts');
     const log = await startLog(resolveConfig({ dataDir: d, listen: '127.0.0.1:0' }, {}), (m) => logs.push(m), { witnessCheckTimeoutMs: 2000 });
+    const running = fsck(d); // fsck reads the database while the log runs (the log's lock is log.lock)
     await log.close();
-    assert.ok(logs.some((l) => /warning: witness http:\/\/127\.0\.0\.1:9 could not be asked what it cosigned/.test(l)), logs.join('\n'));
+    assert.equal(running.status, 0, running.stdout + running.stderr);
+    assert.ok(logs.includes(`warning: witness ${closedUrl} could not be asked what it cosigned (ECONNREFUSED)`), logs.join('\n'));
   });
 
   it('entries: a leaf byte at the right edge (the log refuses), a leaf_hash byte, an index column', async () => {

@@ -22,34 +22,43 @@ function listen(handler: Parameters<typeof createServer>[1]): Promise<{ url: str
 
 describe('server/witness-check: asking the witnesses before signing', function () {
   this.timeout(30_000);
-  let w: TestWitness;
-  let other: TestWitness;
+  const witnesses: TestWitness[] = [];
+  const servers: Server[] = [];
   let url: string;
   let otherUrl: string;
-  const servers: Server[] = [];
   const honest = new FakeLog(ORIGIN).append(5);
   const logs: string[] = [];
-  const check = (log: FakeLog, size: number, witnesses = [{ url }], extra = {}) =>
-    checkWitnesses({ witnesses, treeSize: size, note: log.checkpoint(size), log: (m) => logs.push(m), timeoutMs: 500, ...extra });
+  const check = (log: FakeLog, size: number, ws = [{ url }], extra = {}) =>
+    checkWitnesses({ witnesses: ws, treeSize: size, note: log.checkpoint(size), log: (m) => logs.push(m), timeoutMs: 500, ...extra });
 
-  before(async () => {
-    w = makeWitness({ name: 'witness.test/check' });
-    other = makeWitness({ name: 'witness.test/other' });
-    w.store.addLog(ORIGIN, honest.vkey, null, 1_700_000_000);
-    for (const [t, set] of [[w, (u: string) => (url = u)], [other, (u: string) => (otherUrl = u)]] as const) {
-      const s = await new Promise<Server>((resolve) => {
-        const srv = t.app.listen(0, '127.0.0.1', () => resolve(srv));
-      });
-      servers.push(s);
-      set(`http://127.0.0.1:${(s.address() as AddressInfo).port}`);
+  /** A real witness on 127.0.0.1:0; with `knows`, it witnesses the log and has cosigned the honest size 5. */
+  async function witness(name: string, knows: boolean): Promise<string> {
+    const t = makeWitness({ name });
+    witnesses.push(t);
+    const s = await new Promise<Server>((resolve) => {
+      const srv = t.app.listen(0, '127.0.0.1', () => resolve(srv));
+    });
+    servers.push(s);
+    const u = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+    if (knows) {
+      t.store.addLog(ORIGIN, honest.vkey, null, 1_700_000_000);
+      const r = await fetch(`${u}/add-checkpoint`, { method: 'POST', body: formatAddCheckpointRequest({ oldSize: 0, consistencyProof: [], checkpoint: Buffer.from(honest.checkpoint(5)) }) });
+      assert.equal(r.status, 200);
     }
-    const r = await fetch(`${url}/add-checkpoint`, { method: 'POST', body: formatAddCheckpointRequest({ oldSize: 0, consistencyProof: [], checkpoint: Buffer.from(honest.checkpoint(5)) }) });
-    assert.equal(r.status, 200);
+    return u;
+  }
+
+  let closedUrl: string; // a port nobody listens on
+  before(async () => {
+    const c = await listen(() => {});
+    closedUrl = c.url;
+    await new Promise((r) => c.server.close(r));
+    url = await witness('witness.test/check', true);
+    otherUrl = await witness('witness.test/other', false);
   });
   after(() => {
     for (const s of servers) s.close();
-    w.close();
-    other.close();
+    for (const t of witnesses) t.close();
   });
   beforeEach(() => {
     logs.length = 0;
@@ -71,7 +80,8 @@ describe('server/witness-check: asking the witnesses before signing', function (
   it('another root for our size (same key, another history of size 5): refused', async () => {
     const forked = new FakeLog(ORIGIN).append(3).append(2, 'evil');
     assert.ok(!forked.rootAt(5).equals(honest.rootAt(5)));
-    await assert.rejects(check(forked, 5), /has cosigned a different root for size 5, the size of this log's database \(HTTP 422\)/);
+    const own = await witness('witness.test/fork', true); // a witness that saw the fork keeps evidence of it
+    await assert.rejects(check(forked, 5, [{ url: own }]), /has cosigned a different root for size 5, the size of this log's database \(HTTP 422\)/);
   });
 
   it('a witness behind us (it cosigned 5, we are at 8): fine', async () => {
@@ -84,17 +94,17 @@ describe('server/witness-check: asking the witnesses before signing', function (
     const silent = await listen(() => {}); // never answers
     servers.push(silent.server);
     const t0 = Date.now();
-    await check(honest, 5, [{ url: otherUrl }, { url: 'http://127.0.0.1:9' }, { url: silent.url }, { url }]);
+    await check(honest, 5, [{ url: otherUrl }, { url: closedUrl }, { url: silent.url }, { url }]);
     assert.ok(Date.now() - t0 < 10_000);
     assert.equal(logs.length, 3, logs.join('\n'));
     assert.match(logs.join('\n'), /warning: witness http:\/\/127\.0\.0\.1:\d+: add-checkpoint old 0: HTTP 404/);
-    assert.match(logs.join('\n'), /warning: witness http:\/\/127\.0\.0\.1:9 could not be asked what it cosigned \(ECONNREFUSED\)/);
+    assert.ok(logs.includes(`warning: witness ${closedUrl} could not be asked what it cosigned (ECONNREFUSED)`), logs.join('\n'));
     assert.match(logs.join('\n'), /could not be asked what it cosigned \(timed out\)/);
     silent.server.closeAllConnections();
   });
 
   it('with requireAll, a witness that cannot be asked refuses', async () => {
-    await assert.rejects(check(honest, 5, [{ url: 'http://127.0.0.1:9' }], { requireAll: true }), /refusing to sign until every witness was asked/);
+    await assert.rejects(check(honest, 5, [{ url: closedUrl }], { requireAll: true }), /refusing to sign until every witness was asked/);
   });
 
   it('a witness reply is capped while it is read', async () => {

@@ -1,0 +1,97 @@
+/**
+ * The high-water mark at start-up (server/safety.ts), in process: a database ahead of it (a crash between the commit
+ * and the high-water mark write) is fine and brings the file up to date; another root at its size, a mark signed by
+ * another key, or a database behind it are refused; a missing mark is recreated with a warning.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isPkglogError } from '../../core/errors.ts';
+import { ed25519Signer } from '../../core/note.ts';
+import { parseSignerKey } from '../../core/note.ts';
+import { signCheckpoint } from '../../server/sequencer.ts';
+import { openTestLog, removeDir, tempDir } from '../support/log-harness.ts';
+import { artifact, seedOf, sign } from '../support/submissions.ts';
+
+const ORIGIN = 'example.test/safety-unit';
+
+describe('server/safety: the high-water mark at start-up', () => {
+  let dir: string;
+  const hwm = () => join(dir, 'log.key.hwm');
+  let next = 0;
+  async function grow(n: number) {
+    const log = openTestLog({ dataDir: dir, origin: ORIGIN });
+    const ps = Array.from({ length: n }, () => log.sequencer.submit(sign(artifact(next++))));
+    log.sequencer.flush();
+    await Promise.all(ps);
+    const notes = (size: number) => log.store.checkpoint(size)!;
+    const out = { size: log.store.treeState()!.treeSize, notes };
+    await log.close();
+    return out;
+  }
+  beforeEach(() => {
+    dir = tempDir('pkglog-safety-unit-');
+    next = 0;
+  });
+  afterEach(() => removeDir(dir));
+
+  it('is written after every batch: it holds the newest checkpoint', async () => {
+    await grow(3);
+    const log = openTestLog({ dataDir: dir });
+    assert.equal(readFileSync(hwm(), 'utf8'), log.store.treeState()!.checkpoint);
+    assert.equal(log.guard.highWaterMark.treeSize, 3);
+    await log.close();
+  });
+
+  it('a database ahead of it (crash after the commit): starts, and brings the mark up to date', async () => {
+    await grow(3);
+    const at3 = readFileSync(hwm(), 'utf8');
+    await grow(2);
+    writeFileSync(hwm(), at3); // as if the process died between the commit of size 5 and the mark's write
+    const log = openTestLog({ dataDir: dir });
+    assert.equal(log.guard.highWaterMark.treeSize, 5);
+    assert.equal(readFileSync(hwm(), 'utf8'), log.store.treeState()!.checkpoint);
+    await log.close();
+  });
+
+  it('another root at its size: refused', async () => {
+    await grow(5);
+    const key = parseSignerKey(readFileSync(join(dir, 'log.key'), 'utf8').trim());
+    writeFileSync(hwm(), signCheckpoint(key, ORIGIN, 5, Buffer.alloc(32, 7)));
+    assert.throws(() => openTestLog({ dataDir: dir }), (e: Error) => {
+      assert.ok(isPkglogError(e, 'unsafe_state'));
+      assert.match(e.message, /has a different root at size 5, the size this log last published/);
+      return true;
+    });
+  });
+
+  it('a mark signed by another key: refused', async () => {
+    await grow(2);
+    writeFileSync(hwm(), signCheckpoint(ed25519Signer(ORIGIN, seedOf('another key')), ORIGIN, 2, Buffer.alloc(32, 1)));
+    assert.throws(() => openTestLog({ dataDir: dir }), /refusing to sign: the high-water mark .* is not a checkpoint signed by this log's key/);
+  });
+
+  it('a database behind it: refused, naming both sizes', async () => {
+    await grow(4);
+    const at4 = readFileSync(hwm(), 'utf8');
+    rmSync(join(dir, 'log.sqlite'));
+    rmSync(join(dir, 'log.sqlite-wal'), { force: true });
+    rmSync(join(dir, 'log.sqlite-shm'), { force: true });
+    rmSync(hwm());
+    await grow(2); // a new history from scratch (and a new mark at size 2)
+    writeFileSync(hwm(), at4);
+    assert.throws(() => openTestLog({ dataDir: dir }), /holds a tree of size 2, but this log already published size 4/);
+  });
+
+  it('no mark (first start after an upgrade): recreated from the database with a warning', async () => {
+    await grow(3);
+    rmSync(hwm());
+    const logs: string[] = [];
+    const { resolveConfig } = await import('../../server/config.ts');
+    const { openLog } = await import('../../server/main.ts');
+    const log = openLog(resolveConfig({ dataDir: dir, listen: '127.0.0.1:0' }, {}), (m) => logs.push(m));
+    assert.match(logs.join('\n'), /warning: no high-water mark file .*; creating it at size 3 from the database/);
+    assert.equal(readFileSync(hwm(), 'utf8'), log.store.treeState()!.checkpoint);
+    await log.close();
+  });
+});
