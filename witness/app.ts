@@ -8,7 +8,7 @@
  *   GET  /v1/evidence, /v1/evidence/<id>     fork evidence
  * Error statuses come from the one code table in core/errors.ts (docs/errors.md), whose codes follow tlog-witness:
  * not_found 404, bad_signature/unknown_key 403, out_of_range 400, stale_size 409 (text/x.tlog.size body),
- * invalid_proof and inconsistent 422.
+ * invalid_proof and inconsistent 422 (same size, different root: since C2SP/C2SP#280).
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { isPkglogError, fail, httpStatus } from '../core/errors.ts';
@@ -16,16 +16,35 @@ import { parseDecimal } from '../core/encoding.ts';
 import { MAX_ADD_CHECKPOINT_BODY } from '../core/witness-protocol.ts';
 import { MAX_NOTE_SIZE } from '../core/note.ts';
 import type { Witness } from './witness.ts';
+import { RateLimiter } from './rate-limit.ts';
 
 export interface AppDeps {
   witness: Witness;
+  /** Per-client limit on POST /v1/gossip (default: DEFAULT_GOSSIP_RATE per second, burst DEFAULT_GOSSIP_BURST). */
+  gossipLimiter?: RateLimiter;
 }
+
+export const DEFAULT_GOSSIP_RATE = 1;
+export const DEFAULT_GOSSIP_BURST = 10;
 
 const TEXT = 'text/plain; charset=utf-8';
 const HEX64 = /^[0-9a-f]{64}$/;
 
+/** One line, printable, bounded: what a refusal log line may contain of untrusted text. */
+function oneLine(s: string, max = 300): string {
+  const t = s.replace(/[\u0000-\u001f\u007f]+/g, ' ');
+  return t.length > max ? t.slice(0, max) + '…' : t;
+}
+
+/** Is this path one of ours with JSON errors (the /v1/ API), rather than a C2SP path with text bodies? */
+const isJsonApi = (req: Request): boolean => req.path.startsWith('/v1/');
+
+function clientOf(req: Request): string {
+  return req.socket.remoteAddress ?? 'unknown';
+}
+
 function sendText(res: Response, status: number, body: string, type = TEXT): void {
-    // setHeader, not res.set/type: express appends a charset to text/* types, and text/x.tlog.size must be exact.
+  // setHeader, not res.set/type: express appends a charset to text/* types, and text/x.tlog.size must be exact.
   res.status(status);
   res.setHeader('Content-Type', type);
   res.setHeader('Cache-Control', 'no-store');
@@ -34,47 +53,105 @@ function sendText(res: Response, status: number, body: string, type = TEXT): voi
 
 export function createApp(deps: AppDeps): express.Express {
   const { witness } = deps;
+  const limiter = deps.gossipLimiter ?? new RateLimiter({ rate: DEFAULT_GOSSIP_RATE, burst: DEFAULT_GOSSIP_BURST });
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
-  const raw = (limit: number) => express.raw({ type: () => true, limit });
 
-  app.post('/add-checkpoint', raw(MAX_ADD_CHECKPOINT_BODY), async (req: Request, res: Response) => {
-    try {
-      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const lines = await witness.addCheckpoint(body);
-      sendText(res, 200, lines);
-    } catch (e) {
-      if (isPkglogError(e, 'stale_size') && typeof e.details?.treeSize === 'number') {
-        sendText(res, 409, `${e.details.treeSize}\n`, 'text/x.tlog.size');
+  /**
+   * Every refusal goes through here: ONE log line (never a stack trace), then the answer — text on the C2SP paths,
+   * JSON `{error, message}` on /v1/. A body not read to its end closes the connection (nothing more is read).
+   */
+  const refuse = (req: Request, res: Response, status: number, code: string, message: string, extra: { type?: string; body?: string; retryAfter?: number } = {}): void => {
+    const level = status >= 500 ? 'error' : 'info';
+    witness.log(level, `refused ${req.method} ${oneLine(req.originalUrl, 200)} from ${clientOf(req)}: ${status} ${code}: ${oneLine(message)}`);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (!req.complete) res.setHeader('Connection', 'close');
+    if (extra.retryAfter !== undefined) res.setHeader('Retry-After', String(extra.retryAfter));
+    if (extra.body !== undefined) {
+      sendText(res, status, extra.body, extra.type);
+    } else if (isJsonApi(req)) {
+      res.status(status).set('Cache-Control', 'no-store').json({ error: code, message: oneLine(message, 2000) });
+    } else {
+      sendText(res, status, oneLine(message, 2000) + '\n');
+    }
+  };
+
+  const sendError = (req: Request, res: Response, e: unknown): void => {
+    if (isPkglogError(e)) {
+      if (e.code === 'stale_size' && typeof e.details?.treeSize === 'number') {
+        refuse(req, res, 409, e.code, e.message, { type: 'text/x.tlog.size', body: `${e.details.treeSize}\n` });
         return;
       }
-      sendError(res, e, witness);
+      refuse(req, res, httpStatus(e.code), e.code, e.message, e.code === 'overloaded' ? { retryAfter: 1 } : {});
+      return;
     }
-  });
+    const status = (e as { status?: unknown; type?: unknown })?.status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      // body-parser: 413 (over the limit, by Content-Length or while streaming), 400 (aborted, bad encoding).
+      refuse(req, res, status, status === 413 ? 'too_large' : 'malformed', (e as Error).message || 'bad request');
+      return;
+    }
+    const err = e as Error | undefined;
+    refuse(req, res, httpStatus('internal'), 'internal', `unexpected error: ${err?.name ?? 'Error'}: ${err?.message ?? String(e)}`);
+  };
+
+  const raw = (limit: number) => express.raw({ type: () => true, limit });
+  const route = (fn: (req: Request, res: Response) => unknown) => async (req: Request, res: Response) => {
+    try {
+      await fn(req, res);
+    } catch (e) {
+      sendError(req, res, e);
+    }
+  };
+  const bodyOf = (req: Request): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
+
+  app.post(
+    '/add-checkpoint',
+    raw(MAX_ADD_CHECKPOINT_BODY),
+    route(async (req, res) => sendText(res, 200, await witness.addCheckpoint(bodyOf(req)))),
+  );
 
   app.get('/vkey', (_req, res) => sendText(res, 200, witness.vkey + '\n'));
 
-  app.get('/:hash/checkpoint', (req, res) => {
-    const log = lookup(witness, String(req.params.hash));
-    const latest = witness.store.latest(log.origin);
-    if (latest === undefined) fail('not_found', `no cosigned checkpoint for ${log.origin}`);
-    sendText(res, 200, latest.note);
-  });
+  app.get(
+    '/:hash/checkpoint',
+    route((req, res) => {
+      const log = lookup(witness, String(req.params.hash));
+      const latest = witness.store.latest(log.origin);
+      if (latest === undefined) fail('not_found', `no cosigned checkpoint for ${log.origin}`);
+      sendText(res, 200, latest.note);
+    }),
+  );
 
-  app.get('/v1/history/:hash', (req, res) => {
-    const log = lookup(witness, String(req.params.hash));
-    const before = typeof req.query.before === 'string' ? parseDecimal(req.query.before, 'before') : Math.floor(witness.now() / 1000);
-    const cp = witness.store.historyBefore(log.origin, before);
-    if (cp === undefined) fail('not_found', `no checkpoint of ${log.origin} cosigned at or before ${before}`);
-    sendText(res, 200, cp.note);
-  });
+  app.get(
+    '/v1/history/:hash',
+    route((req, res) => {
+      const log = lookup(witness, String(req.params.hash));
+      const before = typeof req.query.before === 'string' ? parseDecimal(req.query.before, 'before') : Math.floor(witness.now() / 1000);
+      const cp = witness.store.historyBefore(log.origin, before);
+      if (cp === undefined) fail('not_found', `no checkpoint of ${log.origin} cosigned at or before ${before}`);
+      sendText(res, 200, cp.note);
+    }),
+  );
 
-  app.post('/v1/gossip', raw(MAX_NOTE_SIZE), async (req: Request, res: Response) => {
-    try {
-      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const v = await witness.checkCheckpoint(body, `gossip from ${req.ip ?? 'unknown'}`);
+  // Rate-limited BEFORE the body is read: a flood costs a token-bucket lookup per request, nothing more.
+  const gossipLimit = (req: Request, res: Response, next: NextFunction): void => {
+    const wait = limiter.take(clientOf(req), witness.now());
+    if (wait === 0) return next();
+    refuse(req, res, httpStatus('rate_limited'), 'rate_limited', `too many gossip requests from ${clientOf(req)}: at most ${limiter.burst} at once, then ${limiter.rate} per second; retry in ${wait} s`, { retryAfter: wait });
+  };
+
+  app.post(
+    '/v1/gossip',
+    gossipLimit,
+    raw(MAX_NOTE_SIZE),
+    route(async (req, res) => {
+      const v = await witness.checkCheckpoint(bodyOf(req), `gossip from ${clientOf(req)}`, { bounded: true });
       res.status(200).set('Cache-Control', 'no-store').json({
         result: v.result,
         reason: v.reason,
@@ -82,33 +159,27 @@ export function createApp(deps: AppDeps): express.Express {
         checkpoint: v.latest?.note ?? null,
         ...(v.evidence !== undefined ? { evidence: v.evidence } : {}),
       });
-    } catch (e) {
-      sendError(res, e, witness);
-    }
-  });
+    }),
+  );
 
   app.get('/v1/evidence', (_req, res) => {
     const list = witness.store.listEvidence().map((r) => ({ id: r.id, origin: r.origin, foundAt: r.foundAt, source: r.source, evidence: r.evidence }));
     res.status(200).set('Cache-Control', 'no-store').json({ evidence: list });
   });
 
-  app.get('/v1/evidence/:id', (req, res) => {
-    const id = parseDecimal(String(req.params.id), 'evidence id');
-    const r = witness.store.getEvidence(id);
-    if (r === undefined) fail('not_found', `no evidence #${id}`);
-    sendText(res, 200, r.evidence, 'application/json; charset=utf-8');
-  });
+  app.get(
+    '/v1/evidence/:id',
+    route((req, res) => {
+      const id = parseDecimal(String(req.params.id), 'evidence id');
+      const r = witness.store.getEvidence(id);
+      if (r === undefined) fail('not_found', `no evidence #${id}`);
+      sendText(res, 200, r.evidence, 'application/json; charset=utf-8');
+    }),
+  );
 
-  app.use((_req: Request, res: Response) => sendText(res, 404, 'not found\n'));
-  // Express error handler (4 arguments): body-parser errors and thrown PkglogErrors; never a stack trace.
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const status = (err as { status?: unknown })?.status;
-    if (!isPkglogError(err) && typeof status === 'number' && status >= 400 && status < 500) {
-      sendText(res, status, status === 413 ? 'request body too large\n' : 'bad request\n');
-      return;
-    }
-    sendError(res, err, witness);
-  });
+  app.use((req: Request, res: Response) => refuse(req, res, 404, 'not_found', 'not found'));
+  // Express error handler (4 arguments): body-parser errors and anything thrown outside a route.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => sendError(req, res, err));
   return app;
 }
 
@@ -117,15 +188,4 @@ function lookup(witness: Witness, hash: string) {
   const log = witness.store.getLogByHash(hash);
   if (log === undefined) fail('not_found', 'unknown log');
   return log;
-}
-
-function sendError(res: Response, e: unknown, witness: Witness): void {
-  if (isPkglogError(e)) {
-    const status = httpStatus(e.code);
-    if (status >= 500) witness.log('error', `internal error: ${e.message}`);
-    sendText(res, status, e.message.replace(/\n/g, ' ') + '\n');
-    return;
-  }
-  witness.log('error', `unexpected error: ${(e as Error)?.stack ?? String(e)}`);
-  sendText(res, 500, 'internal error\n');
 }

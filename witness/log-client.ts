@@ -11,6 +11,8 @@ import { planEvidenceProof } from '../core/evidence.ts';
 import { MAX_NOTE_SIZE, parseSignedNote } from '../core/note.ts';
 import { parseCheckpoint } from '../core/checkpoint.ts';
 import { HASH_SIZE } from '../core/hash.ts';
+import { LRUCache } from 'lru-cache';
+import { readCapped } from './read-capped.ts';
 
 export type Fetch = typeof fetch;
 
@@ -18,14 +20,8 @@ export interface LogClientOptions {
   fetch?: Fetch;
   timeoutMs?: number;
   userAgent?: string;
-}
-
-async function readLimited(res: Response, max: number, what: string): Promise<Buffer> {
-  const len = Number(res.headers.get('content-length') ?? '0');
-  if (len > max) fail('too_large', `${what} is larger than ${max} bytes`);
-  const b = Buffer.from(await res.arrayBuffer());
-  if (b.length > max) fail('too_large', `${what} is larger than ${max} bytes`);
-  return b;
+  /** How many tiles to keep (default 512, at most 8 KiB each: 4 MiB). */
+  tileCacheSize?: number;
 }
 
 export class LogClient {
@@ -33,15 +29,53 @@ export class LogClient {
   private readonly fetch: Fetch;
   private readonly timeoutMs: number;
   private readonly userAgent: string;
+  /**
+   * Tile bytes by path. A tile path names fixed contents (a full tile never changes; `.p/W` is the first W hashes),
+   * and every proof built from them is verified against signed roots, so caching cannot make the witness accept
+   * anything; it makes repeated proofs (gossip with the same old checkpoint, pull) cost no requests.
+   */
+  private readonly tiles: LRUCache<string, Buffer>;
+  /** Requests in flight by path: concurrent callers share one request. */
+  private readonly inflight = new Map<string, Promise<Buffer | null>>();
+  /** Requests sent (for tests and metrics). */
+  requests = 0;
+
+  /**
+   * Forgets every cached tile. Called when a proof built from tiles failed to verify: a log that changed its history
+   * (or a bad cache upstream) would otherwise keep failing from stale bytes; the caller retries once with fresh tiles.
+   */
+  clearCache(): void {
+    this.tiles.clear();
+  }
 
   constructor(baseUrl: string, opts: LogClientOptions = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.fetch = opts.fetch ?? fetch;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.userAgent = opts.userAgent ?? 'pkglog-witness';
+    this.tiles = new LRUCache({ max: opts.tileCacheSize ?? 512 });
+  }
+
+  /** A tile, from the cache, a request in flight, or a new request (404: null; only well-sized tiles are cached). */
+  private getTile(t: Tile): Promise<Buffer | null> {
+    const path = formatTilePath(t);
+    const hit = this.tiles.get(path);
+    if (hit !== undefined) return Promise.resolve(hit);
+    let p = this.inflight.get(path);
+    if (p === undefined) {
+      p = this.get(path, TILE_WIDTH * HASH_SIZE)
+        .then((b) => {
+          if (b !== null && b.length === t.width * HASH_SIZE) this.tiles.set(path, b);
+          return b;
+        })
+        .finally(() => this.inflight.delete(path));
+      this.inflight.set(path, p);
+    }
+    return p;
   }
 
   private async get(path: string, max: number): Promise<Buffer | null> {
+    this.requests++;
     const res = await this.fetch(`${this.baseUrl}/${path}`, {
       signal: AbortSignal.timeout(this.timeoutMs),
       headers: { 'user-agent': this.userAgent },
@@ -54,7 +88,7 @@ export class LogClient {
       await res.body?.cancel();
       fail('not_found', `GET ${this.baseUrl}/${path}: HTTP ${res.status}`);
     }
-    return readLimited(res, max, path);
+    return readCapped(res, max, `GET ${this.baseUrl}/${path}`);
   }
 
   /** The log's current signed checkpoint (unverified bytes). */
@@ -73,14 +107,14 @@ export class LogClient {
     const candidates: Tile[] = [tile];
     if (tile.width < TILE_WIDTH) candidates.push({ ...tile, width: TILE_WIDTH });
     for (const t of candidates) {
-      const b = await this.get(formatTilePath(t), TILE_WIDTH * HASH_SIZE);
+      const b = await this.getTile(t);
       if (b !== null) return checkTile(b, t, want);
     }
     // Neither exact nor full: the log may have a wider partial tile now.
     const current = parseCheckpoint(parseSignedNote(await this.checkpoint()).text).treeSize;
     const w = tileWidth(tile.level, tile.index, current);
     if (w > tile.width && w < TILE_WIDTH) {
-      const b = await this.get(formatTilePath({ ...tile, width: w }), TILE_WIDTH * HASH_SIZE);
+      const b = await this.getTile({ ...tile, width: w });
       if (b !== null) return checkTile(b, { ...tile, width: w }, want);
     }
     return fail('not_found', `tile ${formatTilePath(tile)} is not available from ${this.baseUrl}`);

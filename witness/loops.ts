@@ -56,7 +56,7 @@ export class Periodic {
 /** One pull pass over every log with a URL. */
 export async function pullOnce(witness: Witness): Promise<void> {
   for (const log of witness.store.listLogs()) {
-    if (log.url === null || log.frozenEvidence !== null) continue;
+    if (log.url === null) continue;
     try {
       const what = await witness.pull(log);
       if (what.startsWith('cosigned')) witness.log('info', `pull ${log.origin}: ${what}`);

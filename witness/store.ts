@@ -17,7 +17,7 @@ CREATE TABLE IF NOT EXISTS logs (
   vkey TEXT NOT NULL,                   -- the log's note verifier key
   url TEXT,                             -- set: pull mode (poll <url>/checkpoint, build proofs from tiles)
   added_at INTEGER NOT NULL,
-  frozen_evidence INTEGER               -- set once fork evidence exists: never cosign this log again
+  frozen_evidence INTEGER               -- unused since fork evidence no longer stops cosigning (kept for old files)
 );
 CREATE TABLE IF NOT EXISTS latest (
   origin TEXT PRIMARY KEY,
@@ -55,7 +55,6 @@ export interface LogConfig {
   originHash: string;
   vkey: string;
   url: string | null;
-  frozenEvidence: number | null;
 }
 
 export interface CosignedCheckpoint {
@@ -89,11 +88,11 @@ export function originHash(origin: string): string {
   return createHash('sha256').update(origin, 'utf8').digest('hex');
 }
 
-type LogRow = { origin: string; origin_hash: string; vkey: string; url: string | null; frozen_evidence: number | null };
+type LogRow = { origin: string; origin_hash: string; vkey: string; url: string | null };
 type CpRow = { origin: string; tree_size: number; root: Buffer; cosigned_at: number; note: string };
 type EvRow = { id: number; origin: string; found_at: number; source: string; evidence: string };
 
-const toLog = (r: LogRow): LogConfig => ({ origin: r.origin, originHash: r.origin_hash, vkey: r.vkey, url: r.url, frozenEvidence: r.frozen_evidence });
+const toLog = (r: LogRow): LogConfig => ({ origin: r.origin, originHash: r.origin_hash, vkey: r.vkey, url: r.url });
 const toCp = (r: CpRow): CosignedCheckpoint => ({ origin: r.origin, treeSize: r.tree_size, root: r.root, cosignedAt: r.cosigned_at, note: r.note });
 const toEv = (r: EvRow): EvidenceRecord => ({ id: r.id, origin: r.origin, foundAt: r.found_at, source: r.source, evidence: r.evidence });
 
@@ -120,13 +119,11 @@ export class WitnessStore {
       setLogUrl: db.prepare('UPDATE logs SET url = ? WHERE origin = ?'),
       latest: db.prepare<[string], CpRow>('SELECT * FROM latest WHERE origin = ?'),
       insertLatest: db.prepare(
-        `INSERT INTO latest (origin, tree_size, root, cosigned_at, note) SELECT @origin, @size, @root, @at, @note
-         WHERE NOT EXISTS (SELECT 1 FROM logs WHERE origin = @origin AND frozen_evidence IS NOT NULL)
+        `INSERT INTO latest (origin, tree_size, root, cosigned_at, note) VALUES (@origin, @size, @root, @at, @note)
          ON CONFLICT (origin) DO NOTHING`,
       ),
       casLatest: db.prepare(
-        `UPDATE latest SET tree_size = @size, root = @root, cosigned_at = @at, note = @note WHERE origin = @origin AND tree_size = @expected
-         AND NOT EXISTS (SELECT 1 FROM logs WHERE origin = @origin AND frozen_evidence IS NOT NULL)`,
+        'UPDATE latest SET tree_size = @size, root = @root, cosigned_at = @at, note = @note WHERE origin = @origin AND tree_size = @expected',
       ),
       insertHistory: db.prepare('INSERT OR IGNORE INTO history (origin, tree_size, root, cosigned_at, note) VALUES (?, ?, ?, ?, ?)'),
       historyAt: db.prepare<[string, number], CpRow>('SELECT * FROM history WHERE origin = ? AND tree_size = ?'),
@@ -137,7 +134,6 @@ export class WitnessStore {
       upsertPeer: db.prepare('INSERT INTO peers (url, vkey, added_at) VALUES (?, ?, ?) ON CONFLICT (url) DO UPDATE SET vkey = excluded.vkey'),
       evidenceByDigest: db.prepare<[string], { id: number }>('SELECT id FROM evidence WHERE digest = ?'),
       insertEvidence: db.prepare('INSERT INTO evidence (origin, digest, found_at, source, evidence) VALUES (?, ?, ?, ?, ?)'),
-      freeze: db.prepare('UPDATE logs SET frozen_evidence = ? WHERE origin = ? AND frozen_evidence IS NULL'),
       evidenceList: db.prepare<[], EvRow>('SELECT * FROM evidence ORDER BY id'),
       evidence: db.prepare<[number], EvRow>('SELECT * FROM evidence WHERE id = ?'),
     };
@@ -154,7 +150,6 @@ export class WitnessStore {
       const digest = createHash('sha256').update(text).digest('hex');
       const existing = this.s.evidenceByDigest.get(digest);
       const id = existing?.id ?? Number(this.s.insertEvidence.run(origin, digest, now, source, text).lastInsertRowid);
-      this.s.freeze.run(id, origin);
       return { id, isNew: existing === undefined };
     });
   }
@@ -227,7 +222,10 @@ export class WitnessStore {
     return r === undefined ? undefined : toCp(r);
   }
 
-  /** Records evidence (deduplicated) and freezes the log. */
+  /**
+   * Records evidence (deduplicated by digest). The log is NOT frozen: tlog-witness says a witness MUST cosign when
+   * every check passes, and the checks (against the latest cosigned checkpoint) already refuse the fork's branch.
+   */
   recordEvidence(origin: string, text: string, source: string, now: number): { id: number; isNew: boolean } {
     return this.evidenceTx(origin, text, source, now);
   }

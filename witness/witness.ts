@@ -25,6 +25,8 @@ import { cosignatureSigner, cosignatureTimestamp } from '../core/cosignature.ts'
 import { verifyConsistency } from '../core/merkle.ts';
 import { EMPTY_ROOT } from '../core/hash.ts';
 import { buildEvidence, classifyEvidenceProof, formatEvidence, verifyEvidence } from '../core/evidence.ts';
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { CommitQueue } from './commit-queue.ts';
 import { LogClient, type Fetch } from './log-client.ts';
 import type { AdvanceOp, CosignedCheckpoint, LogConfig, WitnessStore } from './store.ts';
@@ -46,6 +48,8 @@ export interface WitnessOptions {
   log?: Logger;
   fetch?: Fetch;
   hooks?: WitnessHooks;
+  /** At most this many POST /v1/gossip proof fetches at once (default DEFAULT_MAX_GOSSIP_FETCHES). */
+  maxGossipFetches?: number;
 }
 
 export interface Verdict {
@@ -68,6 +72,12 @@ interface Verified {
 }
 
 const MAX_CAS_RETRIES = 8;
+/** Gossip verdicts kept (by checkpoint text and the witness's latest size and root). */
+const VERDICT_CACHE_SIZE = 4096;
+/** An 'unknown' verdict (e.g. the log was unreachable) is recomputed after this long. */
+const UNKNOWN_VERDICT_TTL_MS = 30_000;
+/** Default cap on proofs fetched from logs at once for POST /v1/gossip (beyond it: 503). */
+export const DEFAULT_MAX_GOSSIP_FETCHES = 4;
 
 export function validateLogVkey(vkey: string): Verifier {
   return parsePublicKeyVerifier(vkey, { type: SIG_TYPE_ED25519, what: 'the log key' });
@@ -85,6 +95,12 @@ export class Witness {
   private readonly verifiers = new Map<string, Verifier>();
   private readonly clients = new Map<string, LogClient>();
   private readonly commits: CommitQueue<AdvanceOp>;
+  /** Gossip verdicts: a repeated checkpoint costs no tile fetches while the witness's latest is unchanged. */
+  private readonly verdicts = new LRUCache<string, Verdict>({ max: VERDICT_CACHE_SIZE });
+  /** Comparisons in flight by the same key: concurrent identical gossip shares one round of fetches. */
+  private readonly comparing = new Map<string, Promise<Verdict>>();
+  private fetchesInFlight = 0;
+  private readonly maxGossipFetches: number;
 
   constructor(opts: WitnessOptions) {
     this.store = opts.store;
@@ -95,6 +111,7 @@ export class Witness {
     this.signer = cosignatureSigner(opts.name, opts.seed, () => Math.floor(this.now() / 1000));
     this.vkey = formatVerifierKey(opts.name, SIG_TYPE_COSIGNATURE_V1, this.signer.publicKey);
     this.commits = new CommitQueue((ops) => this.store.advance(ops));
+    this.maxGossipFetches = opts.maxGossipFetches ?? DEFAULT_MAX_GOSSIP_FETCHES;
   }
 
   private nowSeconds(): number {
@@ -171,7 +188,7 @@ export class Witness {
       if (await this.commits.submit({ expectedSize: latest?.treeSize ?? null, checkpoint: cosigned })) {
         return formatSignatureLine(sig);
       }
-      // Lost the race: someone else advanced (or froze) this log in between. Re-check against the new state.
+      // Lost the race: someone else advanced this log in between. Re-check against the new state.
     }
     return fail('overloaded', `too much contention on log ${cp.origin}; retry`);
   }
@@ -184,9 +201,6 @@ export class Witness {
       if (latest !== undefined && cp.treeSize <= latest.treeSize) this.checkAgainstHistory(v, 'add-checkpoint');
       fail('stale_size', `old size ${req.oldSize} does not match the latest cosigned size ${known}`, { treeSize: known });
     }
-    if (log.frozenEvidence !== null) {
-      fail('inconsistent', `this witness holds fork evidence #${log.frozenEvidence} for log ${cp.origin} and no longer cosigns it`);
-    }
     if (req.oldSize === 0 && req.consistencyProof.length !== 0) fail('invalid_proof', 'the consistency proof must be empty when old is 0');
     if (cp.treeSize === 0 && !cp.rootHash.equals(EMPTY_ROOT)) fail('invalid_proof', 'a checkpoint of size 0 must have the empty-tree root');
     if (latest === undefined) return;
@@ -195,7 +209,31 @@ export class Witness {
       this.recordFork(buildEvidence(latest.note, v.logSigned()), 'add-checkpoint');
       fail('inconsistent', `tree size ${cp.treeSize} was already cosigned with a different root hash`);
     }
-    verifyConsistency(latest.treeSize, cp.treeSize, latest.root, cp.rootHash, req.consistencyProof);
+    try {
+      verifyConsistency(latest.treeSize, cp.treeSize, latest.root, cp.rootHash, req.consistencyProof);
+    } catch (e) {
+      if (isPkglogError(e, 'invalid_proof')) this.evidenceFromRequestProof(v, latest, req.consistencyProof);
+      throw e;
+    }
+  }
+
+  /**
+   * A consistency proof that does not verify may still prove a fork: when the old size is not a power of two the
+   * RFC 9162 proof is itself an evidence proof (core/evidence.ts). If it hashes to the signed new root but implies
+   * another root for the cosigned size, the log signed a checkpoint that is not an extension of the one this witness
+   * cosigned: record it. (The request is refused with 422 either way.)
+   */
+  private evidenceFromRequestProof(v: Verified, latest: CosignedCheckpoint, proof: Hash[]): void {
+    const cp = v.checkpoint;
+    if (proof.length === 0 || latest.treeSize === 0 || (latest.treeSize & (latest.treeSize - 1)) === 0) return;
+    const smaller = { ...cp, treeSize: latest.treeSize, rootHash: latest.root };
+    let kind;
+    try {
+      kind = classifyEvidenceProof(smaller, cp, proof);
+    } catch {
+      return;
+    }
+    if (kind === 'fork') this.recordFork(buildEvidence(latest.note, v.logSigned(), proof), 'add-checkpoint');
   }
 
   /** A smaller checkpoint than the latest: if this witness cosigned that exact size with another root, that is a fork. */
@@ -207,14 +245,21 @@ export class Witness {
     return { result: 'fork', reason: `this witness cosigned a different root for tree size ${old.treeSize}`, evidence };
   }
 
-  /** Verifies evidence (never record anything unverifiable), stores it, freezes the log, logs at error level. Returns its text. */
+  /** Verifies evidence (never record anything unverifiable), stores it, logs at error level once. Returns its text. */
   recordFork(evidence: ReturnType<typeof buildEvidence>, source: string): string {
     const log = this.store.getLog(evidence.origin);
     if (log === undefined) fail('internal', 'evidence for an unknown log');
     const summary = verifyEvidence(evidence, this.verifierFor(log));
     const text = formatEvidence(evidence);
     const { id, isNew } = this.store.recordEvidence(evidence.origin, text, source, this.nowSeconds());
-    if (isNew) this.log('error', `FORK DETECTED (evidence #${id}, via ${source}): ${summary.description}; no longer cosigning ${evidence.origin}`);
+    if (isNew) {
+      const latest = this.store.latest(evidence.origin);
+      this.log(
+        'error',
+        `FORK DETECTED (evidence #${id} at /v1/evidence/${id}, via ${source}): ${summary.description}; ` +
+          `still cosigning only checkpoints of ${evidence.origin} consistent with the cosigned size ${latest?.treeSize ?? 0}`,
+      );
+    }
     return text;
   }
 
@@ -222,15 +267,30 @@ export class Witness {
    * Checks a checkpoint signed by a configured log against this witness's view (what it cosigned), fetching the
    * proof from the log's tiles when needed. Throws for unknown origins (404), bad signatures (403), bad input (400).
    */
-  async checkCheckpoint(note: Uint8Array | string, source: string): Promise<Verdict> {
+  async checkCheckpoint(note: Uint8Array | string, source: string, opts: { bounded?: boolean } = {}): Promise<Verdict> {
     const v = this.verifyLogSigned(note);
     const cp = v.checkpoint;
     const latest = this.store.latest(cp.origin);
-    const verdict = await this.compare(v, latest, source);
+    const key = latest === undefined ? undefined : `${createHash('sha256').update(v.text).digest('hex')} ${latest.treeSize} ${latest.root.toString('hex')}`;
+    let verdict = key === undefined ? undefined : this.verdicts.get(key);
+    if (verdict === undefined) {
+      let p = key === undefined ? undefined : this.comparing.get(key);
+      if (p === undefined) {
+        p = this.compare(v, latest, source, opts.bounded === true);
+        if (key !== undefined) {
+          this.comparing.set(key, p);
+          p.then(
+            (r) => this.verdicts.set(key, r, r.result === 'unknown' ? { ttl: UNKNOWN_VERDICT_TTL_MS } : {}),
+            () => {},
+          ).finally(() => this.comparing.delete(key));
+        }
+      }
+      verdict = await p;
+    }
     return latest === undefined ? verdict : { ...verdict, latest };
   }
 
-  private async compare(v: Verified, latest: CosignedCheckpoint | undefined, source: string): Promise<Verdict> {
+  private async compare(v: Verified, latest: CosignedCheckpoint | undefined, source: string, bounded = false): Promise<Verdict> {
     const cp = v.checkpoint;
     if (latest === undefined) return { result: 'unknown', reason: `this witness has not cosigned any checkpoint of ${cp.origin}` };
     if (cp.treeSize === latest.treeSize) {
@@ -252,13 +312,28 @@ export class Witness {
         : { result: 'unknown', reason: 'a size-0 checkpoint with a non-empty root' };
     }
     if (v.log.url === null) return { result: 'unknown', reason: `no URL configured for ${cp.origin}: cannot fetch a consistency proof` };
+    if (bounded && this.fetchesInFlight >= this.maxGossipFetches) {
+      fail('overloaded', `this witness is already fetching ${this.fetchesInFlight} proofs for gossip; retry later`);
+    }
+    const client = this.clientFor(v.log.url);
     let proof: Hash[];
+    let kind: ReturnType<typeof classifyEvidenceProof>;
+    this.fetchesInFlight++;
     try {
-      proof = await this.clientFor(v.log.url).evidenceProof(smaller.treeSize, larger.treeSize);
+      proof = await client.evidenceProof(smaller.treeSize, larger.treeSize);
+      kind = classifyEvidenceProof(smaller, larger, proof);
+      if (kind !== 'consistent') {
+        // Not from stale cached tiles: decide on fresh ones.
+        client.clearCache();
+        proof = await client.evidenceProof(smaller.treeSize, larger.treeSize);
+        kind = classifyEvidenceProof(smaller, larger, proof);
+      }
     } catch (e) {
       return { result: 'unknown', reason: `cannot build a proof from the log's tiles: ${(e as Error).message}` };
+    } finally {
+      this.fetchesInFlight--;
     }
-    switch (classifyEvidenceProof(smaller, larger, proof)) {
+    switch (kind) {
       case 'consistent':
         return { result: 'consistent', reason: `tree size ${smaller.treeSize} is a prefix of tree size ${larger.treeSize}` };
       case 'fork': {
@@ -276,7 +351,6 @@ export class Witness {
    */
   async pull(log: LogConfig): Promise<string> {
     if (log.url === null) return 'no URL';
-    if (log.frozenEvidence !== null) return 'frozen';
     const client = this.clientFor(log.url);
     const note = await client.checkpoint();
     const v = this.verifyLogSigned(note);
@@ -288,9 +362,18 @@ export class Witness {
       return `log served an older checkpoint (${v.checkpoint.treeSize} < ${known}): ${verdict.result}`;
     }
     if (latest !== undefined && v.checkpoint.treeSize === known && v.checkpoint.rootHash.equals(latest.root)) return 'up to date';
-    const proof = latest === undefined ? [] : await client.consistencyProof(known, v.checkpoint.treeSize);
-    try {
+    const attempt = async () => {
+      const proof = latest === undefined ? [] : await client.consistencyProof(known, v.checkpoint.treeSize);
       await this.cosign({ oldSize: known, consistencyProof: proof, checkpoint: note });
+    };
+    try {
+      try {
+        await attempt();
+      } catch (e) {
+        if (!isPkglogError(e, 'invalid_proof') || latest === undefined) throw e;
+        client.clearCache(); // once more from fresh tiles, in case cached ones are stale
+        await attempt();
+      }
       return `cosigned ${v.checkpoint.treeSize}`;
     } catch (e) {
       if (!(e instanceof PkglogError) || e.code !== 'invalid_proof') throw e;

@@ -52,7 +52,11 @@ describe('witness pull mode and gossip', () => {
       assert.match(what, /fork/);
       const [ev] = t.store.listEvidence();
       assert.equal(verifyEvidence(parseEvidence(ev!.evidence), parseVerifierKey(current.vkey)).kind, 'inconsistent');
-      assert.equal(await t.witness.pull(t.store.getLog(current.origin)!), 'frozen');
+      // Not frozen (tlog-witness: if all checks pass the witness MUST cosign): the fork's branch stays refused,
+      // and the honest branch is cosigned again as soon as the log serves it.
+      assert.match(await t.witness.pull(t.store.getLog(current.origin)!), /^refused 350/);
+      current = new FakeLog('example.com/pulled').append(400);
+      assert.equal(await t.witness.pull(t.store.getLog(current.origin)!), 'cosigned 400');
     });
   });
 
@@ -98,7 +102,9 @@ describe('witness pull mode and gossip', () => {
       assert.deepEqual(s.sizes, [250, 300]);
       assert.ok(t.logs.some((l) => l.level === 'error' && /FORK DETECTED/.test(l.msg)));
       const add = await request(t.app).post('/add-checkpoint').send(honest.addCheckpointBody(300, 400));
-      assert.equal(add.status, 422, 'the witness stops cosigning the log');
+      assert.equal(add.status, 200, 'the witness still cosigns what is consistent with what it cosigned');
+      const fork = await request(t.app).post('/add-checkpoint').send(forked.addCheckpointBody(400, 500));
+      assert.equal(fork.status, 422, 'the fork branch stays refused');
     });
   });
 
