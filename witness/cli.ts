@@ -9,7 +9,7 @@ import { parsePublicKeyVerifier } from '../core/public-key.ts';
 import { parseEvidence, verifyEvidence } from '../core/evidence.ts';
 import { WitnessStore } from './store.ts';
 import { validateLogVkey, type LogLevel } from './witness.ts';
-import { startWitness, DEFAULT_GOSSIP_INTERVAL_MS, DEFAULT_POLL_INTERVAL_MS } from './main.ts';
+import { startWitness, DEFAULT_GOSSIP_INTERVAL_MS, DEFAULT_LIMITS, DEFAULT_POLL_INTERVAL_MS, type HttpLimits } from './main.ts';
 
 const DEFAULT_DATA_DIR = 'pkglog-witness-data';
 const DEFAULT_LISTEN = '127.0.0.1:7380';
@@ -25,6 +25,15 @@ Options (environment variable in parentheses):
   --key-file F          cosigner key file, created 0600 on first start (PKGLOG_WITNESS_KEY_FILE; default D/witness.key)
   --gossip-interval MS  how often to compare checkpoints with peers (default ${DEFAULT_GOSSIP_INTERVAL_MS})
   --poll-interval MS    how often to poll logs added with a URL (default ${DEFAULT_POLL_INTERVAL_MS})
+  --headers-timeout MS  a request's headers must arrive within this, else 408 (default ${DEFAULT_LIMITS.headersTimeoutMs})
+  --request-timeout MS  a whole request must arrive within this, else 408 (default ${DEFAULT_LIMITS.requestTimeoutMs})
+  --max-connections N   open connections in total (default ${DEFAULT_LIMITS.maxConnections})
+  --max-connections-per-client N   open connections per IP address (default ${DEFAULT_LIMITS.maxConnectionsPerClient})
+  --gossip-rate R       POST /v1/gossip requests per second per client (default ${DEFAULT_LIMITS.gossipRate})
+  --gossip-burst N      POST /v1/gossip requests per client at once (default ${DEFAULT_LIMITS.gossipBurst})
+
+Only one witness runs on a data dir (it holds D/witness.lock). The key file must be readable by its owner only
+(mode 0600): a key file that group or others can read is refused.
 
 add-log: witness the log ORIGIN signed by LOG_VKEY (its vkey as serve/keygen print it, or its base64 Ed25519 key). With LOG_URL the witness also
   polls the log's /checkpoint and builds consistency proofs from its tiles (pull mode). A log cannot be removed,
@@ -54,6 +63,14 @@ function interval(v: string | undefined, dflt: number, what: string): number {
   if (v === undefined) return dflt;
   const n = Number(v);
   if (!/^\d+$/.test(v) || n < 10) fail('usage', `${what} must be a number of milliseconds ≥ 10`);
+  return n;
+}
+
+function positive(v: string | undefined, what: string, opts: { min?: number; fraction?: boolean } = {}): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  const ok = opts.fraction ? /^\d+(\.\d+)?$/.test(v) && n > 0 : /^\d+$/.test(v) && n >= (opts.min ?? 1);
+  if (!ok || !Number.isFinite(n)) fail('usage', `${what} must be a ${opts.fraction ? 'positive number' : `whole number ≥ ${opts.min ?? 1}`}`);
   return n;
 }
 
@@ -87,6 +104,12 @@ async function witnessMain(args: string[]): Promise<number> {
       'key-file': { type: 'string' },
       'gossip-interval': { type: 'string' },
       'poll-interval': { type: 'string' },
+      'headers-timeout': { type: 'string' },
+      'request-timeout': { type: 'string' },
+      'max-connections': { type: 'string' },
+      'max-connections-per-client': { type: 'string' },
+      'gossip-rate': { type: 'string' },
+      'gossip-burst': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -134,7 +157,18 @@ async function witnessMain(args: string[]): Promise<number> {
 
   const keyFile = values['key-file'] ?? env.PKGLOG_WITNESS_KEY_FILE;
   const name = values.name ?? env.PKGLOG_WITNESS_NAME;
+  const limits: Partial<HttpLimits> = {};
+  const set = (k: keyof HttpLimits, n: number | undefined) => {
+    if (n !== undefined) limits[k] = n;
+  };
+  set('headersTimeoutMs', positive(values['headers-timeout'], '--headers-timeout', { min: 10 }));
+  set('requestTimeoutMs', positive(values['request-timeout'], '--request-timeout', { min: 10 }));
+  set('maxConnections', positive(values['max-connections'], '--max-connections'));
+  set('maxConnectionsPerClient', positive(values['max-connections-per-client'], '--max-connections-per-client'));
+  set('gossipRate', positive(values['gossip-rate'], '--gossip-rate', { fraction: true }));
+  set('gossipBurst', positive(values['gossip-burst'], '--gossip-burst'));
   const running = await startWitness({
+    limits,
     dataDir,
     listen: values.listen ?? env.PKGLOG_WITNESS_LISTEN ?? DEFAULT_LISTEN,
     ...(name !== undefined ? { name } : {}),

@@ -1,6 +1,6 @@
 /** The witness's cosigning key: loaded from its file, or generated on first start (mode 0600). */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { hostname } from 'node:os';
 import { fail } from '../core/errors.ts';
@@ -31,10 +31,28 @@ export function loadOrCreateWitnessKey(keyFile: string, name: string | undefined
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // another process created it first: use theirs
     }
   }
+  checkKeyFileMode(keyFile);
   const f = parseSignerKeyFields(readFileSync(keyFile, 'utf8').trim());
   if (f.type !== SIG_TYPE_COSIGNATURE_V1) fail('malformed', `${keyFile} is not a cosignature/v1 (type 0x04) signer key`);
   if (name !== undefined && name !== f.name) {
     fail('malformed', `witness name ${JSON.stringify(name)} differs from the name ${JSON.stringify(f.name)} in ${keyFile}`);
   }
   return { name: f.name, seed: f.seed };
+}
+
+/**
+ * Refuses a key file that its group or others may read or write (any of the 0o077 bits): the witness's signing key
+ * must be readable by its owner only. Refused rather than silently fixed: a key that was readable by others may
+ * already be copied, and the operator should decide (chmod 600, or rotate the key). Not checked on Windows.
+ */
+export function checkKeyFileMode(keyFile: string): void {
+  if (process.platform === 'win32') return;
+  const mode = statSync(keyFile).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    fail(
+      'malformed',
+      `key file ${keyFile} has mode 0${mode.toString(8)}: group or others may read it; ` +
+        `run "chmod 600 ${keyFile}" (and consider a new key if others could have read it)`,
+    );
+  }
 }

@@ -9,6 +9,7 @@ import { MAX_NOTE_SIZE } from '../core/note.ts';
 import type { Witness } from './witness.ts';
 import type { Fetch } from './log-client.ts';
 import type { PeerConfig } from './store.ts';
+import { readCapped } from './read-capped.ts';
 
 export interface LoopOptions {
   witness: Witness;
@@ -96,8 +97,7 @@ export async function fetchPeerCheckpoint(peer: PeerConfig, originHash: string, 
     await res.body?.cancel();
     fail('not_found', `HTTP ${res.status}`);
   }
-  const b = Buffer.from(await res.arrayBuffer());
-  if (b.length > MAX_NOTE_SIZE) fail('too_large', 'peer checkpoint is too large');
+  const b = await readCapped(res, MAX_NOTE_SIZE, `GET ${base}/${originHash}/checkpoint`);
   const pv = parseVerifierKey(peer.vkey);
   if (pv.type !== SIG_TYPE_COSIGNATURE_V1) fail('malformed', `peer key of ${peer.url} is not a cosigner key`);
   verifyNote(b, [pv]); // the peer must have cosigned what it serves (the log signature is checked by the witness)

@@ -2,13 +2,16 @@
  * Composes a running witness: data dir → store and key → Witness → HTTP app → listen, plus the pull and gossip loops.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { fail } from '../core/errors.ts';
 import { WitnessStore } from './store.ts';
 import { loadOrCreateWitnessKey } from './keys.ts';
 import { Witness, type Logger, type WitnessHooks } from './witness.ts';
-import { createApp } from './app.ts';
+import { createApp, DEFAULT_GOSSIP_BURST, DEFAULT_GOSSIP_RATE } from './app.ts';
+import { DataDirLock } from './lock.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { DEFAULT_MAX_GOSSIP_FETCHES } from './witness.ts';
 import { startLoops } from './loops.ts';
 import type { Fetch } from './log-client.ts';
 
@@ -24,7 +27,38 @@ export interface WitnessConfig {
   fetch?: Fetch;
   now?: () => number;
   hooks?: WitnessHooks;
+  /** HTTP limits (defaults in DEFAULT_LIMITS). */
+  limits?: Partial<HttpLimits>;
 }
+
+export interface HttpLimits {
+  /** A request's headers must arrive within this (slowloris), else 408 and the connection is closed. */
+  headersTimeoutMs: number;
+  /** A whole request (headers and body) must arrive within this. */
+  requestTimeoutMs: number;
+  /** A connection with no traffic is closed after this (also the keep-alive timeout). */
+  idleTimeoutMs: number;
+  /** Open connections in total; more are dropped at once. */
+  maxConnections: number;
+  /** Open connections from one IP address; more are dropped at once. */
+  maxConnectionsPerClient: number;
+  /** POST /v1/gossip per client: tokens per second and bucket size (429 with Retry-After beyond). */
+  gossipRate: number;
+  gossipBurst: number;
+  /** POST /v1/gossip proof fetches from logs at once (503 beyond). */
+  maxGossipFetches: number;
+}
+
+export const DEFAULT_LIMITS: HttpLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 65_000,
+  maxConnections: 1024,
+  maxConnectionsPerClient: 32,
+  gossipRate: DEFAULT_GOSSIP_RATE,
+  gossipBurst: DEFAULT_GOSSIP_BURST,
+  maxGossipFetches: DEFAULT_MAX_GOSSIP_FETCHES,
+};
 
 export interface RunningWitness {
   url: string;
@@ -46,28 +80,83 @@ export const DEFAULT_POLL_INTERVAL_MS = 30_000;
 
 export async function startWitness(cfg: WitnessConfig): Promise<RunningWitness> {
   const { host, port } = parseListen(cfg.listen);
-  const store = WitnessStore.open(cfg.dataDir);
+  const limits: HttpLimits = { ...DEFAULT_LIMITS, ...cfg.limits };
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) fail('malformed', 'the headers timeout must not exceed the request timeout');
+  const log: Logger = cfg.log ?? (() => {});
+  const lock = DataDirLock.acquire(cfg.dataDir); // before anything else touches the directory
+  let store: WitnessStore | undefined;
   let witness: Witness;
   try {
+    store = WitnessStore.open(cfg.dataDir);
     const key = loadOrCreateWitnessKey(cfg.keyFile ?? join(cfg.dataDir, 'witness.key'), cfg.name);
     witness = new Witness({
       store,
       name: key.name,
       seed: key.seed,
+      maxGossipFetches: limits.maxGossipFetches,
+      log,
       ...(cfg.now ? { now: cfg.now } : {}),
-      ...(cfg.log ? { log: cfg.log } : {}),
       ...(cfg.fetch ? { fetch: cfg.fetch } : {}),
       ...(cfg.hooks ? { hooks: cfg.hooks } : {}),
     });
   } catch (e) {
-    store.close();
+    store?.close();
+    lock.release();
     throw e;
   }
-  const server = createServer({ keepAliveTimeout: 65_000 }, createApp({ witness }));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
+  const app = createApp({ witness, gossipLimiter: new RateLimiter({ rate: limits.gossipRate, burst: limits.gossipBurst }) });
+  const server = createServer(
+    {
+      keepAliveTimeout: limits.idleTimeoutMs,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      // How often Node checks the two timeouts above (its default, 30 s, would make them that coarse).
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+    },
+    app,
+  );
+  server.setTimeout(limits.idleTimeoutMs); // a connection silent for this long is closed
+  server.maxConnections = limits.maxConnections;
+  server.on('drop', (d?: { remoteAddress?: string }) => {
+    log('info', `refused a connection from ${d?.remoteAddress ?? 'unknown'}: ${limits.maxConnections} connections open`);
   });
+  const perClient = new Map<string, number>();
+  server.on('connection', (socket) => {
+    const ip = socket.remoteAddress ?? 'unknown';
+    const n = (perClient.get(ip) ?? 0) + 1;
+    if (n > limits.maxConnectionsPerClient) {
+      log('info', `refused a connection from ${ip}: it already has ${n - 1} open (limit ${limits.maxConnectionsPerClient})`);
+      socket.destroy();
+      return;
+    }
+    perClient.set(ip, n);
+    socket.once('close', () => {
+      const left = (perClient.get(ip) ?? 1) - 1;
+      if (left <= 0) perClient.delete(ip);
+      else perClient.set(ip, left);
+    });
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, duplex) => {
+    const socket = duplex as Socket;
+    // Malformed HTTP, or a timeout (Node answers 408 itself): one line, no stack.
+    log('info', `refused a request from ${socket.remoteAddress ?? 'unknown'}: ${err.code ?? 'clientError'}: ${err.message}`);
+    if (socket.writable && !socket.destroyed) {
+      const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    } else {
+      socket.destroy();
+    }
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+  } catch (e) {
+    store.close();
+    lock.release();
+    throw e;
+  }
   const addr = server.address() as AddressInfo;
   const h = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const loops = startLoops({
@@ -76,12 +165,13 @@ export async function startWitness(cfg: WitnessConfig): Promise<RunningWitness> 
     gossipIntervalMs: cfg.gossipIntervalMs ?? DEFAULT_GOSSIP_INTERVAL_MS,
     ...(cfg.fetch ? { fetch: cfg.fetch } : {}),
   });
+  const opened = store;
   let closed: Promise<void> | undefined;
   return {
     url: `http://${h}:${addr.port}`,
     vkey: witness.vkey,
     witness,
-    store,
+    store: opened,
     server,
     close() {
       closed ??= (async () => {
@@ -90,7 +180,8 @@ export async function startWitness(cfg: WitnessConfig): Promise<RunningWitness> 
           server.close(() => resolve());
           server.closeAllConnections();
         });
-        store.close();
+        opened.close();
+        lock.release();
       })();
       return closed;
     },
