@@ -17,6 +17,7 @@ import { MAX_ADD_CHECKPOINT_BODY } from '../core/witness-protocol.ts';
 import { MAX_NOTE_SIZE } from '../core/note.ts';
 import type { Witness } from './witness.ts';
 import { RateLimiter } from './rate-limit.ts';
+import { rawBody } from './raw-body.ts';
 
 export interface AppDeps {
   witness: Witness;
@@ -92,7 +93,7 @@ export function createApp(deps: AppDeps): express.Express {
     }
     const status = (e as { status?: unknown; type?: unknown })?.status;
     if (typeof status === 'number' && status >= 400 && status < 500) {
-      // body-parser: 413 (over the limit, by Content-Length or while streaming), 400 (aborted, bad encoding).
+      // http-errors style errors from express itself (e.g. a malformed URL encoding): 4xx as they are.
       refuse(req, res, status, status === 413 ? 'too_large' : 'malformed', (e as Error).message || 'bad request');
       return;
     }
@@ -100,7 +101,7 @@ export function createApp(deps: AppDeps): express.Express {
     refuse(req, res, httpStatus('internal'), 'internal', `unexpected error: ${err?.name ?? 'Error'}: ${err?.message ?? String(e)}`);
   };
 
-  const raw = (limit: number) => express.raw({ type: () => true, limit });
+  const raw = rawBody;
   const route = (fn: (req: Request, res: Response) => unknown) => async (req: Request, res: Response) => {
     try {
       await fn(req, res);

@@ -130,9 +130,11 @@ export class FakeLog {
 }
 
 /** Serves logs over HTTP: `views` maps a URL prefix ('' for the root) to the log shown under it. */
-export async function serveLogs(views: Record<string, () => FakeLog>): Promise<{ url: string; close(): Promise<void> }> {
+export async function serveLogs(views: Record<string, () => FakeLog>): Promise<{ url: string; requests: string[]; close(): Promise<void> }> {
+  const requests: string[] = [];
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!.replace(/^\/+/, '');
+    requests.push(path);
     const prefix = Object.keys(views)
       .filter((p) => p === '' || path.startsWith(p + '/'))
       .sort((a, b) => b.length - a.length)[0];
@@ -148,6 +150,7 @@ export async function serveLogs(views: Record<string, () => FakeLog>): Promise<{
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    requests,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
