@@ -27,7 +27,7 @@ const PACKAGES: Record<string, string[]> = {
   core: ['@noble/post-quantum'],
   'log-store': ['better-sqlite3'],
   server: ['express'],
-  witness: ['express', 'better-sqlite3'],
+  witness: ['express', 'better-sqlite3', 'lru-cache'],
   client: [],
 };
 
