@@ -64,7 +64,7 @@ export function createApp(deps: AppDeps): express.Express {
    * Every refusal goes through here: ONE log line (never a stack trace), then the answer — text on the C2SP paths,
    * JSON `{error, message}` on /v1/. A body not read to its end closes the connection (nothing more is read).
    */
-  const refuse = (req: Request, res: Response, status: number, code: string, message: string, extra: { type?: string; body?: string; retryAfter?: number } = {}): void => {
+  const refuse = (req: Request, res: Response, status: number, code: string, message: string, extra: { type?: string; body?: string; retryAfter?: number; publicMessage?: string } = {}): void => {
     const level = status >= 500 ? 'error' : 'info';
     witness.log(level, `refused ${req.method} ${oneLine(req.originalUrl, 200)} from ${clientOf(req)}: ${status} ${code}: ${oneLine(message)}`);
     if (res.headersSent) {
@@ -76,9 +76,9 @@ export function createApp(deps: AppDeps): express.Express {
     if (extra.body !== undefined) {
       sendText(res, status, extra.body, extra.type);
     } else if (isJsonApi(req)) {
-      res.status(status).set('Cache-Control', 'no-store').json({ error: code, message: oneLine(message, 2000) });
+      res.status(status).set('Cache-Control', 'no-store').json({ error: code, message: oneLine(extra.publicMessage ?? message, 2000) });
     } else {
-      sendText(res, status, oneLine(message, 2000) + '\n');
+      sendText(res, status, oneLine(extra.publicMessage ?? message, 2000) + '\n');
     }
   };
 
@@ -98,7 +98,7 @@ export function createApp(deps: AppDeps): express.Express {
       return;
     }
     const err = e as Error | undefined;
-    refuse(req, res, httpStatus('internal'), 'internal', `unexpected error: ${err?.name ?? 'Error'}: ${err?.message ?? String(e)}`);
+    refuse(req, res, httpStatus('internal'), 'internal', `unexpected error: ${err?.name ?? 'Error'}: ${err?.message ?? String(e)}`, { publicMessage: 'internal error' });
   };
 
   const raw = rawBody;
