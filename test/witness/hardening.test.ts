@@ -12,7 +12,7 @@ import { connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PKGLOG_BIN } from '../support/process.ts'; // rebuilds a stale dist/: the real process runs the compiled code
 import request from 'supertest';
 import { FakeLog, serveLogs, seedFrom } from './fake-log.ts';
 import { makeWitness, tempDir, type TestWitness } from './helpers.ts';
@@ -25,7 +25,6 @@ import { parseEvidence, verifyEvidence } from '../../core/evidence.ts';
 import { formatSignerKey, parseVerifierKey, SIG_TYPE_COSIGNATURE_V1 } from '../../core/note.ts';
 import { MAX_NOTE_SIZE } from '../../core/note.ts';
 
-const PKGLOG_BIN = fileURLToPath(new URL('../../bin/pkglog.js', import.meta.url));
 
 const refusals = (t: TestWitness) => t.logs.filter((l) => l.msg.startsWith('refused '));
 
