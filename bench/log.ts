@@ -155,7 +155,7 @@ export async function benchLog(o: LogBenchOptions = {}): Promise<Figure[]> {
     const RAMP = 1000; // load before each window opens (a closed loop at C=512 needs ~1 s to fill its pipeline)
     const singleBodies = take(Math.ceil((3000 * (D + R * RAMP)) / 1000) + 2000).map((s) => httpRequest('POST', '/v1/entries', body(s)));
     const dir = join(root, 'log');
-    addRegistry(registriesFile(dir), REGISTRY_NAME, encodeBase64(REGISTRY.publicKey));
+    addRegistry(registriesFile(dir), REGISTRY_NAME, encodeBase64(REGISTRY.publicKey), { ecosystems: ['pypi', 'npm'] });
     const bare = await startChild({ cmd: 'start', mode: 'bare' });
     const log = await startChild({ cmd: 'start', mode: 'log', dataDir: dir, verifyThreads: VERIFY_THREADS });
     say(`  the log verifies on ${VERIFY_THREADS === 0 ? 'its event loop' : `${VERIFY_THREADS} worker thread(s)`} (BENCH_VERIFY_THREADS, default cores − 1 = ${defaultVerifyThreads()}); the batch baseline on ${verifyThreads}`);

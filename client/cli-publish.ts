@@ -67,7 +67,7 @@ export const SUBMIT_SPEC: CommandSpec = {
                      --publisher-key FILE --registry-key FILE --log URL [--proof-out FILE] [--json]
 
 Signs FILE's artifact (ecosystem, name, version, filename, SHA-256) with the publisher key, countersigns it with
-the registry key (the registry name is the registry key's name; the log must know it: pkglog registry add NAME VKEY),
+the registry key (the registry name is the registry key's name; the log must know it: pkglog registry add NAME VKEY --ecosystem E),
 submits it to the log, checks the answer, prints the entry index and writes the tlog-proof
 (default FILE.tlog-proof). Resubmitting the identical artifact returns the original entry.
 

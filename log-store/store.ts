@@ -46,8 +46,14 @@ export interface EntryRef {
 
 export const MAX_PAGE = 100;
 
-/** The tiles table's key: level · 2^46 + index (tile indexes stay below 2^45 for trees below 2^53). */
+/**
+ * The tiles table's key: level · 2^46 + index. Tile indexes stay below 2^45 for trees below 2^53; an index or level
+ * outside that range would alias another tile's key, so it throws 'out_of_range' instead.
+ */
 export function tileId(level: number, index: number): number {
+  if (!Number.isInteger(level) || level < 0 || level > 63 || !Number.isSafeInteger(index) || index < 0 || index >= 2 ** 46) {
+    fail('out_of_range', `tile ${level}/${index} is outside any tree this log can hold`);
+  }
   return level * 2 ** 46 + index;
 }
 

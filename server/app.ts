@@ -4,7 +4,7 @@
  */
 import { gzipSync } from 'node:zlib';
 import express, { type Request, type Response } from 'express';
-import { fail } from '../core/errors.ts';
+import { fail, PkglogError } from '../core/errors.ts';
 import { decodeBase64, decodeHex, encodeBase64, parseDecimal } from '../core/encoding.ts';
 import { decodeLeaf, formatEntryJSON, parseSubmission, verifySubmissionSignatures, type Submission } from '../core/entry.ts';
 import { leafHash } from '../core/hash.ts';
@@ -12,7 +12,9 @@ import { formatEntryBundle, parseTilePath, tileWidth } from '../core/tiles.ts';
 import { formatTlogProof } from '../core/tlog-proof.ts';
 import { MAX_PAGE, type LogStore } from '../log-store/store.ts';
 import { errorMiddleware, errorResponse, sendError } from './http-errors.ts';
-import type { Registries } from './registries.ts';
+import { jsonBody } from './json-body.ts';
+import { Quotas } from './quotas.ts';
+import { allowsEcosystem, type Registries, type RegistryConfig } from './registries.ts';
 import type { Sequenced, Sequencer } from './sequencer.ts';
 import { TreeReader } from './tree-reader.ts';
 import type { VerifyPool } from './verify-pool.ts';
@@ -21,6 +23,8 @@ import { CheckpointView } from './checkpoint-view.ts';
 export const MAX_BODY = 64 * 1024;
 export const MAX_BATCH_BODY = 4 * 1024 * 1024;
 export const MAX_BATCH_ENTRIES = 1000;
+/** Structural tokens (values and members) a body may hold: a submission has about 20. */
+const MAX_TOKENS = 64;
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 const SHORT_LIVED = 'no-cache, max-age=1';
 
@@ -34,6 +38,8 @@ export interface AppDeps {
   /** Verifies submission signatures on worker threads (else on the event loop). */
   verifyPool?: VerifyPool;
   log?: (msg: string) => void;
+  /** The clock of the per-registry quotas (default Date.now). */
+  now?: () => number;
 }
 
 type Handler = (req: Request, res: Response) => unknown | Promise<unknown>;
@@ -49,17 +55,26 @@ export function createApp(deps: AppDeps): express.Express {
     try {
       await h(req, res);
     } catch (e) {
-      sendError(res, e, deps.log);
+      sendError(res, e, deps.log, req);
     }
   };
+  const quotas = new Quotas(deps.now);
 
-  /** Parses, authorizes and verifies one submission (throws 400/403); signatures on the worker pool when there is one. */
-  const verify = async (body: unknown): Promise<Submission> => {
+  /** Parses and authorizes one submission, before any costly work (throws 400, 403 unknown_key or wrong_ecosystem). */
+  const authorize = (body: unknown): { s: Submission; registry: RegistryConfig } => {
     const s = parseSubmission(body);
-    const key = deps.registries().get(s.registryName);
-    if (key === undefined) fail('unknown_key', `registry ${JSON.stringify(s.registryName)} is not allowed to submit to this log`);
-    if (deps.verifyPool) await deps.verifyPool.verify(s, key);
-    else verifySubmissionSignatures(s, key);
+    const registry = deps.registries().get(s.registryName);
+    if (registry === undefined) fail('unknown_key', `registry ${JSON.stringify(s.registryName)} is not allowed to submit to this log`);
+    if (!allowsEcosystem(registry, s.ecosystem)) {
+      fail('wrong_ecosystem', `registry ${s.registryName} may not submit ${JSON.stringify(s.ecosystem)} entries (it is bound to ${[...(registry.ecosystems as Set<string>)].join(', ')})`);
+    }
+    return { s, registry };
+  };
+
+  /** Checks the signatures (throws 403 bad_signature), on the worker pool when there is one. */
+  const verify = async ({ s, registry }: { s: Submission; registry: RegistryConfig }): Promise<Submission> => {
+    if (deps.verifyPool) await deps.verifyPool.verify(s, registry.publicKey);
+    else verifySubmissionSignatures(s, registry.publicKey);
     return s;
   };
 
@@ -76,23 +91,61 @@ export function createApp(deps: AppDeps): express.Express {
     };
   };
 
-  app.post('/v1/entries', express.json({ limit: MAX_BODY, strict: true, type: () => true }), route(async (req, res) => {
-    const s = await verify(req.body);
-    sendJson(res, await reply(await sequencer.submit(s)));
+  app.post('/v1/entries', jsonBody({ maxBytes: MAX_BODY, maxTokens: MAX_TOKENS }), route(async (req, res) => {
+    const a = authorize(req.body);
+    quotas.take(a.registry.name, a.registry, 1);
+    sendJson(res, await reply(await sequencer.submit(await verify(a))));
   }));
 
-  app.post('/v1/entries/batch', express.json({ limit: MAX_BATCH_BODY, strict: true, type: () => true }), route(async (req, res) => {
+  app.post('/v1/entries/batch', jsonBody({ maxBytes: MAX_BATCH_BODY, maxTokens: MAX_TOKENS * MAX_BATCH_ENTRIES + 8 }), route(async (req, res) => {
     const list = (req.body as { entries?: unknown })?.entries;
     if (!Array.isArray(list) || list.length === 0) fail('malformed', 'body must be {"entries": [ … ]} with at least one entry');
     if (list.length > MAX_BATCH_ENTRIES) fail('too_large', `at most ${MAX_BATCH_ENTRIES} entries per batch`);
-    const results = await Promise.all(list.map(async (item) => {
+    // Every entry is parsed and authorized, and the quotas taken (each entry counts), before any signature is checked.
+    const items: Array<{ ok: ReturnType<typeof authorize> } | { err: unknown }> = list.map((item) => {
       try {
-        return await reply(await sequencer.submit(await verify(item)));
+        return { ok: authorize(item) };
+      } catch (e) {
+        return { err: e };
+      }
+    });
+    const perRegistry = new Map<string, { registry: RegistryConfig; count: number; refused?: unknown }>();
+    for (const it of items) {
+      if (!('ok' in it)) continue;
+      const g = perRegistry.get(it.ok.registry.name) ?? { registry: it.ok.registry, count: 0 };
+      g.count++;
+      perRegistry.set(g.registry.name, g);
+    }
+    for (const g of perRegistry.values()) {
+      try {
+        quotas.take(g.registry.name, g.registry, g.count);
+      } catch (e) {
+        g.refused = e;
+      }
+    }
+    const refusals = [...perRegistry.values()].filter((g) => g.refused !== undefined);
+    if (refusals.length > 0 && refusals.length === perRegistry.size && refusals.some((g) => (g.refused as PkglogError).code === 'rate_limited')) {
+      throw refusals.find((g) => (g.refused as PkglogError).code === 'rate_limited')!.refused; // nothing of the batch fits: 429
+    }
+    const refused: Record<string, number> = {};
+    const results = await Promise.all(items.map(async (it) => {
+      try {
+        if ('err' in it) throw it.err;
+        const over = perRegistry.get(it.ok.registry.name)!.refused;
+        if (over !== undefined) throw over;
+        return await reply(await sequencer.submit(await verify(it.ok)));
       } catch (e) {
         const { status, body } = errorResponse(e);
+        refused[body.error] = (refused[body.error] ?? 0) + 1;
         return { ...body, status };
       }
     }));
+    const retryAfter = Math.max(0, ...refusals.map((g) => Number((g.refused as PkglogError).details?.retryAfter ?? 0)));
+    if (retryAfter > 0) res.set('Retry-After', String(retryAfter));
+    const counts = Object.entries(refused);
+    if (counts.length > 0) {
+      deps.log?.(`batch POST /v1/entries/batch: 200, ${counts.reduce((n, [, c]) => n + c, 0)} of ${list.length} entries refused (${counts.map(([k, c]) => `${k} ${c}`).join(', ')})`);
+    }
     sendJson(res, { results });
   }));
 
@@ -104,11 +157,9 @@ export function createApp(deps: AppDeps): express.Express {
     const tile = parseTilePath(req.path.slice(1));
     const size = store.treeState()!.treeSize;
     let data: Buffer | undefined;
-    if (tile.level === -1) {
-      const have = tileWidth(0, tile.index, size);
-      if (have >= tile.width) data = formatEntryBundle(store.entryLeaves(tile.index * 256, tile.index * 256 + tile.width));
-    } else {
-      data = store.readTile(tile);
+    // Every coordinate is bounded by the tree: a tile is served only when the tree is at least that wide there.
+    if (tileWidth(tile.level, tile.index, size) >= tile.width) {
+      data = tile.level === -1 ? formatEntryBundle(store.entryLeaves(tile.index * 256, tile.index * 256 + tile.width)) : store.readTile(tile);
     }
     if (data === undefined) fail('not_found', `${req.path} is beyond the tree`);
     res.set('Cache-Control', IMMUTABLE).type('application/octet-stream');
@@ -198,7 +249,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.type('text/plain; charset=utf-8').send(deps.vkey + '\n');
   }));
 
-  app.use(route((req) => fail('not_found', `no route for ${req.method} ${req.path}`)));
+  app.use(route((req) => fail('not_found', `no route for ${req.method} ${req.path.slice(0, 200)}`)));
   app.use(errorMiddleware(deps.log));
   return app;
 }

@@ -6,7 +6,9 @@ import { resolveConfig } from './config.ts';
 import { databaseFile, registriesFile, startLog, witnessesFile } from './main.ts';
 import { backupDatabase } from './backup.ts';
 import { runFsck } from './fsck.ts';
-import { addRegistry, loadRegistries } from './registries.ts';
+import { addRegistry, formatRegistryLine, loadRegistries, parseEcosystems, parseRate } from './registries.ts';
+import { parseDecimal } from '../core/encoding.ts';
+import { fail } from '../core/errors.ts';
 import { addWitness } from './witness-config.ts';
 
 const SERVE_HELP = `Usage: pkglog serve [options]
@@ -23,14 +25,23 @@ Runs the log: submissions, sequencer, C2SP tlog-tiles read API. The key is gener
                         (0: publish at once and add cosignatures as they arrive)
   --witness-interval MS at least this long between add-checkpoint calls to one witness [default 1000]
   --witness-wait MS     with a quorum, how long a submission waits for a cosigned checkpoint [default 10000]
+  --headers-timeout MS  a client must send its request headers within this  [env PKGLOG_HEADERS_TIMEOUT_MS, default 10000]
+  --request-timeout MS  ... and its whole request within this (else 408)    [env PKGLOG_REQUEST_TIMEOUT_MS, default 30000]
+  --max-connections N   open connections in total                          [env PKGLOG_MAX_CONNECTIONS, default 1000]
+  --max-connections-per-client N  open connections from one address  [env PKGLOG_MAX_CONNECTIONS_PER_CLIENT, default 100]
 
 Witnesses are configured with 'pkglog witnesses add URL VKEY'.
 `;
-const REGISTRY_HELP = `Usage: pkglog registry add NAME KEY [--data-dir DIR]
+const REGISTRY_HELP = `Usage: pkglog registry add NAME KEY --ecosystem E[,E…] [--rate PER_SECOND] [--burst N] [--daily N] [--data-dir DIR]
        pkglog registry list [--data-dir DIR]
 
 Registries allowed to submit. KEY is a C2SP vkey (Ed25519) or base64 of a 32-byte Ed25519 public key.
-A running log picks up changes within a second.
+  --ecosystem E[,E…]  the ecosystems the registry may write (required; others get 403 wrong_ecosystem);
+                      '*' allows every ecosystem
+  --rate PER_SECOND   sustained entries per second (e.g. 50 or 0.5); over it: 429 rate_limited with Retry-After
+  --burst N           entries at once above the rate (token bucket size; default the rate rounded up)
+  --daily N           entries per UTC day
+Each entry of a batch counts. A running log picks up changes within a second; quotas restart full when the log restarts.
 `;
 const WITNESSES_HELP = `Usage: pkglog witnesses add URL VKEY [--data-dir DIR]
        pkglog witnesses list [--data-dir DIR]
@@ -62,7 +73,7 @@ export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     if (command === 'serve') return await serve(rest);
-    if (command === 'registry') return manage(rest, REGISTRY_HELP, 'registry');
+    if (command === 'registry') return registry(rest);
     if (command === 'witnesses') return manage(rest, WITNESSES_HELP, 'witnesses');
     if (command === 'backup') return await backup(rest);
     if (command === 'fsck') return fsck(rest);
@@ -88,6 +99,8 @@ async function serve(args: string[]): Promise<number> {
       'data-dir': { type: 'string' }, listen: { type: 'string' }, origin: { type: 'string' }, 'key-file': { type: 'string' },
       'batch-interval': { type: 'string' }, 'max-pending': { type: 'string' }, 'witness-quorum': { type: 'string' },
       'witness-interval': { type: 'string' }, 'witness-wait': { type: 'string' }, 'verify-threads': { type: 'string' },
+      'headers-timeout': { type: 'string' }, 'request-timeout': { type: 'string' }, 'max-connections': { type: 'string' },
+      'max-connections-per-client': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -96,6 +109,8 @@ async function serve(args: string[]): Promise<number> {
     dataDir: values['data-dir'], listen: values.listen, origin: values.origin, keyFile: values['key-file'],
     batchInterval: values['batch-interval'], maxPending: values['max-pending'], witnessQuorum: values['witness-quorum'],
     witnessInterval: values['witness-interval'], witnessWait: values['witness-wait'], verifyThreads: values['verify-threads'],
+    headersTimeout: values['headers-timeout'], requestTimeout: values['request-timeout'],
+    maxConnections: values['max-connections'], maxConnectionsPerClient: values['max-connections-per-client'],
   });
   // The guard stops signing for good (database file deleted or replaced, a damaged right edge): it has already refused
   // the batch (503) and logged why; stop listening, let those replies go out, and exit non-zero.
@@ -138,25 +153,55 @@ function fsck(args: string[]): number {
   return r.ok ? EXIT.OK : EXIT.VERIFY_FAILED;
 }
 
-function manage(args: string[], help: string, what: 'registry' | 'witnesses'): number {
+function registry(args: string[]): number {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true, options: {
+      'data-dir': { type: 'string' }, ecosystem: { type: 'string' }, rate: { type: 'string' }, burst: { type: 'string' },
+      daily: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return out(REGISTRY_HELP), 0;
+  const { dataDir } = resolveConfig({ dataDir: values['data-dir'] });
+  const file = registriesFile(dataDir);
+  const [verb, name, key, ...extra] = positionals;
+  if (verb === 'list' && name === undefined) {
+    for (const r of loadRegistries(file).values()) {
+      out(formatRegistryLine(r.name, r.publicKey.toString('base64'), { ...r, ecosystems: r.ecosystems === '*' ? '*' : [...r.ecosystems] }) + '\n');
+    }
+    return 0;
+  }
+  if (verb !== 'add' || name === undefined || key === undefined || extra.length > 0) {
+    process.stderr.write(REGISTRY_HELP);
+    return 2;
+  }
+  if (values.ecosystem === undefined) fail('malformed', `--ecosystem is required: the ecosystems ${name} may write (e.g. --ecosystem pypi; '*' for all)`);
+  addRegistry(file, name, key, {
+    ecosystems: parseEcosystems(values.ecosystem),
+    ...(values.rate !== undefined ? { rate: parseRate(values.rate) } : {}),
+    ...(values.burst !== undefined ? { burst: parseDecimal(values.burst, 'burst', 1_000_000_000) } : {}),
+    ...(values.daily !== undefined ? { daily: parseDecimal(values.daily, 'daily', 1_000_000_000) } : {}),
+  });
+  out(`added registry ${name} to ${file}\n`);
+  return 0;
+}
+
+function manage(args: string[], help: string, what: 'witnesses'): number {
   const { values, positionals } = parseArgs({
     args, allowPositionals: true, options: { 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) return out(help), 0;
   const { dataDir } = resolveConfig({ dataDir: values['data-dir'] });
-  const file = what === 'registry' ? registriesFile(dataDir) : witnessesFile(dataDir);
+  const file = witnessesFile(dataDir);
   const [verb, a, b, ...extra] = positionals;
   if (verb === 'list' && a === undefined) {
-    if (what === 'registry') for (const [name, key] of loadRegistries(file)) out(`${name} ${key.toString('base64')}\n`);
-    else if (existsSync(file)) out(readFileSync(file, 'utf8'));
+    if (existsSync(file)) out(readFileSync(file, 'utf8'));
     return 0;
   }
   if (verb !== 'add' || a === undefined || b === undefined || extra.length > 0) {
     process.stderr.write(help);
     return 2;
   }
-  if (what === 'registry') addRegistry(file, a, b);
-  else addWitness(file, a, b);
-  out(`added ${what === 'registry' ? 'registry' : 'witness'} ${a} to ${file}\n`);
+  addWitness(file, a, b);
+  out(`added witness ${a} to ${file}\n`);
   return 0;
 }

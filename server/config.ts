@@ -21,6 +21,12 @@ export interface LogConfig {
   witnessWaitMs: number;
   /** Worker threads verifying submission signatures (0: on the event loop). */
   verifyThreads: number;
+  /** A client must send its request headers within this time, and the whole request within requestTimeoutMs (408). */
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** Open connections in total, and from one remote address. */
+  maxConnections: number;
+  maxConnectionsPerClient: number;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
@@ -45,6 +51,10 @@ export interface ConfigInput {
   witnessInterval?: string;
   witnessWait?: string;
   verifyThreads?: string;
+  headersTimeout?: string;
+  requestTimeout?: string;
+  maxConnections?: string;
+  maxConnectionsPerClient?: string;
 }
 
 export function resolveConfig(flags: ConfigInput, env: NodeJS.ProcessEnv = process.env): LogConfig {
@@ -64,5 +74,9 @@ export function resolveConfig(flags: ConfigInput, env: NodeJS.ProcessEnv = proce
     witnessIntervalMs: parseDecimal(flags.witnessInterval ?? env.PKGLOG_WITNESS_INTERVAL_MS ?? '1000', 'witness interval', 3_600_000),
     verifyThreads: parseDecimal(flags.verifyThreads ?? env.PKGLOG_VERIFY_THREADS ?? String(defaultVerifyThreads()), 'verify threads', 64),
     witnessWaitMs: parseDecimal(flags.witnessWait ?? env.PKGLOG_WITNESS_WAIT_MS ?? '10000', 'witness wait', 600_000),
+    headersTimeoutMs: Math.max(1, parseDecimal(flags.headersTimeout ?? env.PKGLOG_HEADERS_TIMEOUT_MS ?? '10000', 'headers timeout', 600_000)),
+    requestTimeoutMs: Math.max(1, parseDecimal(flags.requestTimeout ?? env.PKGLOG_REQUEST_TIMEOUT_MS ?? '30000', 'request timeout', 3_600_000)),
+    maxConnections: Math.max(1, parseDecimal(flags.maxConnections ?? env.PKGLOG_MAX_CONNECTIONS ?? '1000', 'max connections', 1_000_000)),
+    maxConnectionsPerClient: Math.max(1, parseDecimal(flags.maxConnectionsPerClient ?? env.PKGLOG_MAX_CONNECTIONS_PER_CLIENT ?? '100', 'max connections per client', 1_000_000)),
   };
 }

@@ -23,19 +23,43 @@ export function errorResponse(err: unknown): { status: number; body: ErrorBody }
   return { status: 500, body: { error: 'internal', message: 'internal error' } };
 }
 
-export function sendError(res: Response, err: unknown, log?: (msg: string) => void): void {
+/** ` at <file:line>` of the first stack frame, or ''. */
+function firstFrame(err: unknown): string {
+  const frame = /\n\s+at (?:.*? \()?(.*?:\d+:\d+)\)?/.exec(String((err as Error)?.stack ?? ''));
+  return frame ? ` at ${frame[1]!.replace(/^.*\/(?=[^/]+\/[^/]+$)/, '')}` : '';
+}
+
+/** One log line (no newlines or control characters, bounded length) for any text taken from a request. */
+export function logText(s: string, max = 300): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = s.replace(/[\x00-\x1f\x7f]/g, '?');
+  return clean.length > max ? clean.slice(0, max) + '…' : clean;
+}
+
+/**
+ * Answers the error as JSON and logs the refusal as ONE line (method, path, status, code, message; never a stack trace,
+ * so a flood of refusals, e.g. on a full disk, writes a bounded line each).
+ */
+export function sendError(res: Response, err: unknown, log?: (msg: string) => void, req?: Request): void {
   const { status, body } = errorResponse(err);
-  if (status >= 500 && log) {
-    // A deliberate refusal (e.g. 503 on a full disk) is one line; only an unexpected error carries its stack.
-    log(err instanceof PkglogError ? `refused: ${status} ${body.error}: ${body.message}` : `internal error: ${(err as Error)?.stack ?? String(err)}`);
+  if (log) {
+    const where = req ? `${logText(req.method, 16)} ${logText(req.originalUrl ?? req.url, 200)}` : 'request';
+    // An unexpected error (a bug) names itself and where it was thrown, still on the same line.
+    const cause = status >= 500 && !(err instanceof PkglogError) ? ` (${logText(`${(err as Error)?.name ?? 'Error'}: ${(err as Error)?.message ?? String(err)}${firstFrame(err)}`, 400)})` : '';
+    log(`refused ${where}: ${status} ${body.error}: ${logText(body.message)}${cause}`);
   }
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (body.error === 'rate_limited' && typeof body.retryAfter === 'number') res.set('Retry-After', String(body.retryAfter));
   if ((status === 503 || status === 429) && res.getHeader('Retry-After') === undefined) res.set('Retry-After', '1');
   res.status(status).type('application/json').send(JSON.stringify(body));
 }
 
 /** Express error middleware (4 arguments). */
 export function errorMiddleware(log?: (msg: string) => void) {
-  return (err: unknown, _req: Request, res: Response, _next: NextFunction): void => {
-    sendError(res, err, log);
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    sendError(res, err, log, req);
   };
 }

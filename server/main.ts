@@ -12,6 +12,7 @@ import { parseVerifierKey } from '../core/note.ts';
 import { SigningGuard, verifyLogCheckpoint, SAFETY_DOC } from './safety.ts';
 import { checkWitnesses } from './witness-check.ts';
 import { createApp } from './app.ts';
+import { createLimitedServer } from './connection-limits.ts';
 import { CheckpointView } from './checkpoint-view.ts';
 import type { LogConfig } from './config.ts';
 import { loadOrCreateLogKey } from './keys.ts';
@@ -196,10 +197,10 @@ export async function startLog(config: LogConfig, log: (msg: string) => void = (
   }
   const { app } = opened;
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.port, config.host, () => resolve(s));
+    const s = createLimitedServer(app, config, log);
     s.once('error', reject);
+    s.listen(config.port, config.host, () => resolve(s));
   });
-  server.keepAliveTimeout = 65_000;
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return {

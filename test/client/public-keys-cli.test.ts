@@ -96,10 +96,10 @@ describe('public keys on every command line', function () {
     const registryVkey = runPkglog(['keygen', '--name', 'pypi.org', '--out', registryKey]).stdout.trim();
     const b64 = parseVerifierKey(registryVkey).publicKey.toString('base64');
     const data = join(tmp.dir, 'logdata');
-    assert.equal(runPkglog(['registry', 'add', 'pypi.org', registryVkey, '--data-dir', data]).status, 0);
-    const add2 = runPkglog(['registry', 'add', 'npm', b64, '--data-dir', data]);
+    assert.equal(runPkglog(['registry', 'add', 'pypi.org', registryVkey, '--ecosystem', 'pypi', '--data-dir', data]).status, 0);
+    const add2 = runPkglog(['registry', 'add', 'npm', b64, '--ecosystem', 'npm', '--data-dir', data]);
     assert.equal(add2.status, 0, add2.stderr);
-    const bad = runPkglog(['registry', 'add', 'other', readFileSync(registryKey, 'utf8').trim(), '--data-dir', data]);
+    const bad = runPkglog(['registry', 'add', 'other', readFileSync(registryKey, 'utf8').trim(), '--ecosystem', 'pypi', '--data-dir', data]);
     assert.notEqual(bad.status, 0);
     assert.match(bad.stderr, /registry key: this is a private key/);
     assert.doesNotMatch(bad.stderr, /at .*\.ts:\d+/);

@@ -47,7 +47,7 @@ describe('e2e: pkglog verify against a real log and witnesses', function () {
       procs.push(p);
       witnesses.push({ url: p.url, vkey: p.info.get('vkey')! });
     }
-    await ok(['registry', 'add', 'pypi.org', registryVkey, '--data-dir', d('log')]);
+    await ok(['registry', 'add', 'pypi.org', registryVkey, '--ecosystem', 'pypi', '--data-dir', d('log')]);
     for (const w of witnesses) await ok(['witnesses', 'add', w.url, w.vkey, '--data-dir', d('log')]);
     const log = await startProcess(['serve', '--data-dir', d('log'), '--listen', '127.0.0.1:0', '--key-file', d('log.key'), '--batch-interval', '20']);
     procs.push(log);
@@ -169,7 +169,7 @@ describe('e2e: pkglog verify against a real log and witnesses', function () {
 
   it('detects a forked log (same key, different history) with exit 4 and evidence the witness tool accepts', async () => {
     // A second log process with the same key and origin but its own history: a split view.
-    await ok(['registry', 'add', 'pypi.org', registryVkey, '--data-dir', d('fork')]);
+    await ok(['registry', 'add', 'pypi.org', registryVkey, '--ecosystem', 'pypi', '--data-dir', d('fork')]);
     // The operator's equivocating double: the same key in another file (the log's own key file carries its high-water
     // mark, which would refuse a second history next to it).
     copyFileSync(d('log.key'), d('fork.key'));

@@ -79,7 +79,7 @@ describe('e2e: the disk fills up under a running log', function () {
   it('answers 503 "disk is full", loses nothing, logs one line per refusal and resumes by itself', async () => {
     const dataDir = join(mountPoint, 'data');
     mkdirSync(dataDir, { mode: 0o700 });
-    addRegistry(registriesFile(dataDir), REGISTRY_NAME, REGISTRY.publicKey.toString('base64'));
+    addRegistry(registriesFile(dataDir), REGISTRY_NAME, REGISTRY.publicKey.toString('base64'), { ecosystems: ['pypi'] });
     proc = await startProcess(['serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--origin', 'example.test/disk-full', '--batch-interval', '5', '--verify-threads', '1']);
     const url = proc.url;
     const pid = proc.child.pid;

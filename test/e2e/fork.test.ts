@@ -94,7 +94,7 @@ describe('e2e: a split view is refused, detected by gossip, and proven', functio
     dirs.push(logDir);
     const logEnv = { PKGLOG_DATA_DIR: logDir, PKGLOG_LISTEN: '127.0.0.1:0', PKGLOG_ORIGIN: ORIGIN };
     const setup = await Promise.all([
-      pkglog(['registry', 'add', REGISTRY_NAME, REGISTRY.publicKey.toString('base64')], logEnv),
+      pkglog(['registry', 'add', REGISTRY_NAME, REGISTRY.publicKey.toString('base64'), '--ecosystem', 'pypi'], logEnv),
       pkglog(['witnesses', 'add', ws[0]!.url, vkeys[0]!], logEnv),
       pkglog(['witnesses', 'add', ws[1]!.url, vkeys[1]!], logEnv),
     ]);

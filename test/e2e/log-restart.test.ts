@@ -34,7 +34,7 @@ describe('e2e: pkglog serve survives restarts', function () {
   });
 
   it('keeps entries, checkpoint history and key across a restart and a crash', async () => {
-    const add = runPkglog(['registry', 'add', REGISTRY_NAME, REGISTRY.publicKey.toString('base64')], env());
+    const add = runPkglog(['registry', 'add', REGISTRY_NAME, REGISTRY.publicKey.toString('base64'), '--ecosystem', 'pypi'], env());
     assert.equal(add.status, 0, add.stderr);
     proc = await startProcess(['serve'], env());
     const vkey = proc.info.get('vkey')!;
@@ -76,7 +76,7 @@ describe('e2e: pkglog serve survives restarts', function () {
   });
 
   it('refuses a second log process on the same data dir', async () => {
-    runPkglog(['registry', 'add', REGISTRY_NAME, REGISTRY.publicKey.toString('base64')], env());
+    runPkglog(['registry', 'add', REGISTRY_NAME, REGISTRY.publicKey.toString('base64'), '--ecosystem', 'pypi'], env());
     proc = await startProcess(['serve'], env());
     const second = runPkglog(['serve'], env());
     assert.notEqual(second.status, 0);

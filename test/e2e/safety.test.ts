@@ -109,7 +109,7 @@ describe('e2e: the log never signs a fork, whatever happens to its disk', functi
   beforeEach(async () => {
     dir = tempDir('pkglog-safety-');
     dirs.push(dir);
-    const add = await pkglog(['registry', 'add', REGISTRY_NAME, REGISTRY.publicKey.toString('base64')], env());
+    const add = await pkglog(['registry', 'add', REGISTRY_NAME, REGISTRY.publicKey.toString('base64'), '--ecosystem', 'pypi'], env());
     assert.equal(add.status, 0, add.stderr);
   });
   afterEach(async () => {

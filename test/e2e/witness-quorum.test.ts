@@ -56,7 +56,7 @@ describe('e2e: witness quorum 2 of 3 (real witnesses, real log)', function () {
     const logEnv = { PKGLOG_DATA_DIR: logDir, PKGLOG_LISTEN: '127.0.0.1:0', PKGLOG_ORIGIN: ORIGIN };
     await Promise.all([
       ...wDirs.map((d) => pkglog(['witness', 'add-log', ORIGIN, logKey.vkey, '--data-dir', d])),
-      pkglog(['registry', 'add', REGISTRY_NAME, REGISTRY.publicKey.toString('base64')], logEnv),
+      pkglog(['registry', 'add', REGISTRY_NAME, REGISTRY.publicKey.toString('base64'), '--ecosystem', 'pypi'], logEnv),
     ]);
     const ws = await Promise.all(wDirs.map((d, i) => startProcess(['witness', '--gossip-interval', '600000', '--poll-interval', '600000'], {
       PKGLOG_WITNESS_DATA_DIR: d, PKGLOG_WITNESS_LISTEN: '127.0.0.1:0', PKGLOG_WITNESS_NAME: `witness.test/q${i + 1}`,

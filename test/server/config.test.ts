@@ -29,14 +29,14 @@ describe('server: configuration', () => {
 
   it('reads registries given as vkeys or base64 keys, with line numbers in errors', () => {
     const vkey = formatVerifierKey('npmjs.com', SIG_TYPE_ED25519, REGISTRY.publicKey);
-    const r = parseRegistries(`# registries\n\npypi.org ${REGISTRY.publicKey.toString('base64')}\nnpmjs.com ${vkey}\n`);
-    assert.ok(r.get('pypi.org')!.equals(REGISTRY.publicKey));
-    assert.ok(r.get('npmjs.com')!.equals(REGISTRY.publicKey));
+    const r = parseRegistries(`# registries\n\npypi.org ${REGISTRY.publicKey.toString('base64')} ecosystems=pypi\nnpmjs.com ${vkey} ecosystems=*\n`);
+    assert.ok(r.get('pypi.org')!.publicKey.equals(REGISTRY.publicKey));
+    assert.ok(r.get('npmjs.com')!.publicKey.equals(REGISTRY.publicKey));
     assert.throws(() => parseRegistries('a.org AAAA\n'), /registries:1: .*32 bytes/);
-    assert.throws(() => parseRegistries(`x ${vkey}\nx ${vkey}\n`), /:2: registry x is listed twice/);
+    assert.throws(() => parseRegistries(`x ${vkey} ecosystems=npm\nx ${vkey} ecosystems=npm\n`), /:2: registry x is listed twice/);
     assert.throws(() => parseRegistries('only-one-field\n'), /expected/);
     const cosigner = formatVerifierKey('w', SIG_TYPE_COSIGNATURE_V1, REGISTRY.publicKey);
-    assert.throws(() => parseRegistries(`w ${cosigner}\n`), /Ed25519/);
+    assert.throws(() => parseRegistries(`w ${cosigner} ecosystems=npm\n`), /Ed25519/);
   });
 
   it('reads witnesses: http(s) URL and a cosignature/v1 vkey', () => {

@@ -83,6 +83,17 @@ describe('server: read API', () => {
     }
   });
 
+  it('bounds every tile coordinate by the tree: no index aliases another level\'s tile', async () => {
+    const real = await get('/tile/1/000.p/1').expect(200);
+    assert.equal(real.body.length, 32);
+    // index 2^46 at level 0 used to share the storage key of tile 1/0 and was served, immutable, with its bytes
+    for (const p of ['/tile/0/x070/x368/x744/x177/664.p/1', '/tile/0/x070/x368/x744/x177/664', '/tile/0/x140/x737/x488/x355/328.p/1', '/tile/entries/x070/x368/x744/x177/664.p/1', '/tile/63/000.p/1', '/tile/0/x009/x007/x199/x254/x740/991']) {
+      const res = await request(log.app).get(p).expect(404);
+      assert.equal(res.body.error, 'not_found', p);
+      assert.equal(res.headers['cache-control'], undefined, `${p}: a 404 is never marked immutable`);
+    }
+  });
+
   it('serves inclusion proofs by index and by leaf hash that verify against checkpoints', async () => {
     const { cp } = await latest();
     for (const index of [0, 1, 255, 256, N - 1]) {

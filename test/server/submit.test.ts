@@ -1,4 +1,4 @@
-/** POST /v1/entries and the batch form: every outcome (200, idempotent 200, 409, 400, 403, 413, 503). */
+/** POST /v1/entries and the batch form: every outcome (200, idempotent 200, 409, 400, 403, 413, 429, 503). */
 import assert from 'node:assert/strict';
 import request from 'supertest';
 import { decodeLeaf } from '../../core/entry.ts';
@@ -8,8 +8,17 @@ import { parseCheckpoint } from '../../core/checkpoint.ts';
 import { parseVerifierKey, verifyNote } from '../../core/note.ts';
 import { parseTlogProof } from '../../core/tlog-proof.ts';
 import { formatSubmission } from '../../core/entry.ts';
-import { artifact, keyPair, sign, submissionBody } from '../support/submissions.ts';
-import { openTestLog, removeDir } from '../support/log-harness.ts';
+import { artifact, keyPair, REGISTRY, REGISTRY_NAME, sign, submissionBody } from '../support/submissions.ts';
+import { openTestLog, removeDir, tempDir } from '../support/log-harness.ts';
+import { registriesFile } from '../../server/main.ts';
+import { addRegistry, type RegistryOptions } from '../../server/registries.ts';
+
+/** A test log whose registries are configured as given (name → options; all with the test registry key). */
+function logWith(registries: Record<string, RegistryOptions>) {
+  const dataDir = tempDir();
+  for (const [name, o] of Object.entries(registries)) addRegistry(registriesFile(dataDir), name, REGISTRY.publicKey.toString('base64'), o);
+  return openTestLog({ dataDir, verifyThreads: '0' });
+}
 
 type Log = ReturnType<typeof openTestLog>;
 
@@ -169,6 +178,74 @@ describe('server: submissions', () => {
     assert.equal(r[0].index, r[3].index, 'duplicate in one batch gets one index');
     for (const i of [0, 2, 3]) checkProof(log, r[i]);
     assert.equal(log.store.treeState()!.treeSize, 2);
+  });
+
+  it('answers 403 wrong_ecosystem when a registry submits outside its ecosystems, before checking signatures', async () => {
+    const bound = logWith({ [REGISTRY_NAME]: { ecosystems: ['npm'] }, 'real-pypi': { ecosystems: ['pypi'] } });
+    try {
+      // an npm-only registry claims pypi/requests: refused, nothing logged, the real PyPI upload is not blocked
+      const claim = formatSubmission(sign(artifact(1)));
+      let res = await request(bound.app).post('/v1/entries').send(claim).expect(403);
+      assert.equal(res.body.error, 'wrong_ecosystem');
+      assert.match(res.body.message, /may not submit "pypi".*npm/);
+      res = await request(bound.app).post('/v1/entries').send({ ...claim, publisher: { ...(claim.publisher as object), signature: 'A'.repeat(86) + '==' } }).expect(403);
+      assert.equal(res.body.error, 'wrong_ecosystem', 'refused before the (bad) signature is looked at');
+      assert.equal(bound.store.treeState()!.treeSize, 0);
+      const real = formatSubmission(sign(artifact(1), undefined, undefined, 'real-pypi'));
+      checkProof(bound, (await request(bound.app).post('/v1/entries').send(real).expect(200)).body);
+      // npm entries from the npm registry are fine; in a batch each entry is judged on its own
+      const npm = formatSubmission(sign(artifact(2, { ecosystem: 'npm', name: 'left-pad', filename: 'left-pad-1.0.2.tgz' })));
+      const batch = (await request(bound.app).post('/v1/entries/batch').send({ entries: [npm, formatSubmission(sign(artifact(3)))] }).expect(200)).body.results;
+      assert.equal(batch[0].index, 1);
+      assert.equal(batch[1].status, 403);
+      assert.equal(batch[1].error, 'wrong_ecosystem');
+    } finally {
+      await bound.close();
+      removeDir(bound.dataDir);
+    }
+  });
+
+  it('answers 429 rate_limited with Retry-After over a registry quota; a batch counts each entry; other registries are unaffected', async () => {
+    const limited = logWith({ [REGISTRY_NAME]: { ecosystems: '*', rate: 0.01, burst: 3 }, other: { ecosystems: '*' } });
+    try {
+      for (let i = 0; i < 2; i++) await request(limited.app).post('/v1/entries').send(submissionBody(i)).expect(200);
+      // a batch of 2 does not fit the 1 token left: all or none, the whole batch is 429
+      let res = await request(limited.app).post('/v1/entries/batch').send({ entries: [submissionBody(2), submissionBody(3)] }).expect(429);
+      assert.equal(res.body.error, 'rate_limited');
+      assert.ok(Number(res.headers['retry-after']) >= 1 && res.body.retryAfter === Number(res.headers['retry-after']));
+      await request(limited.app).post('/v1/entries').send(submissionBody(2)).expect(200);
+      res = await request(limited.app).post('/v1/entries').send(submissionBody(3)).expect(429);
+      assert.equal(res.body.error, 'rate_limited');
+      assert.ok(Number(res.headers['retry-after']) >= 100, 'at 0.01/s the next token is 100 s away');
+      // a mixed batch: the other registry's entries are logged, the limited one's answered 429 each, Retry-After set
+      const mine = formatSubmission(sign(artifact(4), undefined, undefined, 'other'));
+      res = await request(limited.app).post('/v1/entries/batch').send({ entries: [mine, submissionBody(5)] }).expect(200);
+      assert.equal(res.body.results[0].index, 3);
+      assert.equal(res.body.results[1].status, 429);
+      assert.equal(res.body.results[1].error, 'rate_limited');
+      assert.ok(Number(res.headers['retry-after']) >= 1);
+      // more entries at once than the burst can ever take: 413 per entry, not a retry hint
+      res = await request(limited.app).post('/v1/entries/batch').send({ entries: [6, 7, 8, 9].map((i) => submissionBody(i)) }).expect(200);
+      assert.deepEqual(res.body.results.map((r: { status: number }) => r.status), [413, 413, 413, 413]);
+      assert.equal(limited.store.treeState()!.treeSize, 4);
+    } finally {
+      await limited.close();
+      removeDir(limited.dataDir);
+    }
+  });
+
+  it('answers 400 for JSON nested deeper than 8 and 413 for too many values, refusing other content encodings', async () => {
+    const deep = '{"entries":' + '['.repeat(20) + ']'.repeat(20) + '}';
+    let res = await request(log.app).post('/v1/entries/batch').set('content-type', 'application/json').send(deep).expect(400);
+    assert.match(res.body.message, /deeper than 8/);
+    res = await request(log.app).post('/v1/entries').set('content-type', 'application/json').send('[' + '0,'.repeat(100) + '0]').expect(413);
+    assert.equal(res.body.error, 'too_large');
+    res = await request(log.app).post('/v1/entries').set('content-type', 'application/json').send('[1]').expect(400);
+    assert.match(res.body.message, /JSON object/);
+    res = await request(log.app).post('/v1/entries').set('content-type', 'application/json').set('content-encoding', 'gzip').send('{}').expect(400);
+    assert.match(res.body.message, /content-encoding/);
+    res = await request(log.app).post('/v1/entries').set('content-type', 'application/octet-stream').send(Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d])).expect(400);
+    assert.match(res.body.message, /UTF-8/);
   });
 
   it('refuses an empty or oversized batch', async () => {

@@ -335,7 +335,7 @@ export async function crashLoop(o: CrashLoopOptions): Promise<CrashLoopResult> {
   const maxRun = o.maxRunMs ?? 600;
   const every = o.progressEvery ?? 10;
   const t = new Tracker();
-  addRegistry(registriesFile(o.dataDir), REGISTRY_NAME, REGISTRY.publicKey.toString('base64'));
+  addRegistry(registriesFile(o.dataDir), REGISTRY_NAME, REGISTRY.publicKey.toString('base64'), { ecosystems: ['pypi'] });
   const args = [
     'serve', '--data-dir', o.dataDir, '--listen', '127.0.0.1:0', '--origin', CRASH_ORIGIN,
     '--batch-interval', String(o.batchIntervalMs ?? 5), '--verify-threads', String(o.verifyThreads ?? 1),

@@ -18,7 +18,7 @@ export function removeDir(dir: string): void {
 function prepare(flags: ConfigInput) {
   const dataDir = flags.dataDir ?? tempDir();
   if (!loadRegistries(registriesFile(dataDir)).has(REGISTRY_NAME)) {
-    addRegistry(registriesFile(dataDir), REGISTRY_NAME, REGISTRY.publicKey.toString('base64'));
+    addRegistry(registriesFile(dataDir), REGISTRY_NAME, REGISTRY.publicKey.toString('base64'), { ecosystems: '*' });
   }
   return resolveConfig({ listen: '127.0.0.1:0', batchInterval: '5', ...flags, dataDir }, {});
 }
