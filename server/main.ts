@@ -134,9 +134,10 @@ export function openLog(config: LogConfig, log: (msg: string) => void = (m) => c
   const reader = new TreeReader(store);
   const witnessing = witnesses.length === 0 ? undefined : new Witnessing({
     witnesses,
+    // What the witnesses are asked to cosign is what the log made public: its high-water mark (server/safety.ts).
     latest: () => {
-      const t = store.treeState()!;
-      return { treeSize: t.treeSize, signedNote: t.checkpoint };
+      const h = guard.highWaterMark;
+      return { treeSize: h.treeSize, signedNote: h.note };
     },
     checkpointAt: (treeSize) => store.checkpoint(treeSize),
     consistencyProof: (oldSize, newSize) => reader.consistencyProof(oldSize, newSize),

@@ -286,8 +286,23 @@ export class SigningGuard {
   private watch(): void {
     const ms = this.o.watchIntervalMs ?? 1000;
     if (ms <= 0) return;
-    this.timer = setInterval(() => this.checkFile(), ms);
+    this.timer = setInterval(() => {
+      this.checkFile();
+      this.catchUp();
+    }, ms);
     this.timer.unref();
+  }
+
+  /** A batch committed but its high-water mark write failed (disk full): retry it, without waiting for a new batch. */
+  private catchUp(): void {
+    if (this.stopped !== undefined) return;
+    const t = this.o.store.treeState();
+    if (t === undefined || t.treeSize <= this.hwm.treeSize) return;
+    try {
+      this.publish(t);
+    } catch {
+      // still failing: the next batch (or tick) tries again, and nothing newer is signed before it succeeds
+    }
   }
 }
 
