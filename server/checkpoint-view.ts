@@ -59,6 +59,11 @@ export class CheckpointView {
   private readonly notes = new Map<number, string>();
   /** With a quorum: the published size (never decreases). */
   private published = 0;
+  /**
+   * The newest size the log made public (its high-water mark, server/safety.ts): nothing newer is ever served, so a
+   * batch whose mark could not be written (e.g. a full disk) stays unpublished until the mark is written.
+   */
+  private publishedLimit: () => number = () => Number.MAX_SAFE_INTEGER;
 
   /**
    * `witnessVkeys`: the configured witnesses' cosigner keys; only their cosignatures count toward the quorum
@@ -74,6 +79,16 @@ export class CheckpointView {
       return `${k.name} ${k.keyId.toString('hex')}`;
     }));
     if (quorum > 0) this.published = this.recoverPublished();
+  }
+
+  /** Bounds what is served by the log's high-water mark (the newest checkpoint it made public). */
+  limitTo(publishedLimit: () => number): void {
+    this.publishedLimit = publishedLimit;
+  }
+
+  /** The newest signed size that may be served: the tree's size, bounded by the high-water mark. */
+  private newestPublic(): number {
+    return Math.min(this.store.treeState()!.treeSize, this.publishedLimit());
   }
 
   /** The published size from the meta mark, raised to the newest stored size that has a quorum (bounded scan). */
@@ -101,7 +116,7 @@ export class CheckpointView {
 
   /** With a quorum: the published size (0 before any quorum formed). */
   publishedSize(): number {
-    return this.quorum === 0 ? this.store.treeState()!.treeSize : this.published;
+    return this.quorum === 0 ? this.newestPublic() : this.published;
   }
 
   /** The note of exactly this size with its cosignatures; 'not_found' if the log never signed that size. */
@@ -129,7 +144,8 @@ export class CheckpointView {
    * contains the entry, else the newest.
    */
   forEntry(index: number): PublishedNote {
-    const current = this.store.treeState()!.treeSize;
+    const current = this.newestPublic();
+    if (index >= current) fail('not_found', `entry ${index} is not in a published checkpoint yet; retry shortly`);
     if (this.quorum > 0) {
       if (this.published > index) return this.latest();
       return { treeSize: current, note: this.noteAt(current), cosigned: false };
@@ -145,7 +161,13 @@ export class CheckpointView {
    * 'overloaded' (saying the entry is committed) if no such checkpoint is published within the wait.
    */
   forReply(treeSize: number, index?: number): PublishedNote | Promise<PublishedNote> {
-    if (this.quorum === 0) return { treeSize, note: this.noteAt(treeSize), cosigned: true };
+    if (this.quorum === 0) {
+      const pub = this.newestPublic();
+      if (pub >= treeSize) return { treeSize, note: this.noteAt(treeSize), cosigned: true };
+      if (index !== undefined && pub > index) return { treeSize: pub, note: this.noteAt(pub), cosigned: true };
+      fail('overloaded', `entry ${index ?? treeSize - 1} is committed, but the checkpoint that includes it is not published yet ` +
+        `(its high-water mark could not be written); retry shortly (resubmitting is idempotent)`);
+    }
     const minSize = index === undefined ? treeSize : index + 1;
     if (this.published >= minSize) return this.latest();
     return new Promise((resolve, reject) => {

@@ -131,6 +131,8 @@ export function openLog(config: LogConfig, log: (msg: string) => void = (m) => c
   };
 
   const checkpoints = new CheckpointView(store, config.witnessQuorum, config.witnessWaitMs, witnesses.map((w) => w.vkey));
+  // Only what the high-water mark holds is public: /checkpoint and proofs never show a batch whose mark is not written.
+  checkpoints.limitTo(() => guard.highWaterMark.treeSize);
   const reader = new TreeReader(store);
   const witnessing = witnesses.length === 0 ? undefined : new Witnessing({
     witnesses,
