@@ -2,7 +2,8 @@
  * The witness's HTTP interface (express 5), built without listening:
  *   POST /add-checkpoint                     C2SP tlog-witness
  *   GET  /<hex sha256(origin)>/checkpoint    latest cosigned checkpoint (monitoring prefix = submission prefix)
- *   GET  /vkey                               this witness's cosigner verifier key
+ *   GET  /vkey                               this witness's cosigner verifier key (the Ed25519 cosignature/v1 one)
+ *   GET  /vkeys                              every cosigning key's vkey, one per line (Ed25519, ML-DSA-44)
  *   GET  /v1/history/<hex>?before=<unix s>   newest checkpoint cosigned at or before that time
  *   POST /v1/gossip                          is this signed checkpoint consistent with what you cosigned?
  *   GET  /v1/evidence, /v1/evidence/<id>     fork evidence
@@ -118,6 +119,7 @@ export function createApp(deps: AppDeps): express.Express {
   );
 
   app.get('/vkey', (_req, res) => sendText(res, 200, witness.vkey + '\n'));
+  app.get('/vkeys', (_req, res) => sendText(res, 200, witness.vkeys.map((k) => k + '\n').join('')));
 
   app.get(
     '/:hash/checkpoint',

@@ -4,7 +4,8 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { exitCode, fail, isPkglogError } from '../core/errors.ts';
-import { formatVerifierKey, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519 } from '../core/note.ts';
+import { formatVerifierKey, SIG_TYPE_COSIGNATURE_V1 } from '../core/note.ts';
+import { LOG_KEY_TYPES } from '../core/policy.ts';
 import { parsePublicKeyVerifier } from '../core/public-key.ts';
 import { parseEvidence, verifyEvidence } from '../core/evidence.ts';
 import { WitnessStore } from './store.ts';
@@ -23,6 +24,10 @@ Options (environment variable in parentheses):
   --listen HOST:PORT    listen address (PKGLOG_WITNESS_LISTEN; default ${DEFAULT_LISTEN})
   --name NAME           witness key name, used when the key is created (PKGLOG_WITNESS_NAME)
   --key-file F          cosigner key file, created 0600 on first start (PKGLOG_WITNESS_KEY_FILE; default D/witness.key)
+  --mldsa-key-file F    ML-DSA-44 key file, same name, created 0600 on first start (PKGLOG_WITNESS_MLDSA_KEY_FILE;
+                        default D/witness-mldsa.key)
+  --cosign LIST         cosignatures to return: ed25519, ml-dsa-44 or both, comma-separated (PKGLOG_WITNESS_COSIGN;
+                        default ed25519,ml-dsa-44). GET /vkey serves the Ed25519 key, GET /vkeys every key in use
   --gossip-interval MS  how often to compare checkpoints with peers (default ${DEFAULT_GOSSIP_INTERVAL_MS})
   --poll-interval MS    how often to poll logs added with a URL (default ${DEFAULT_POLL_INTERVAL_MS})
   --headers-timeout MS  a request's headers must arrive within this, else 408 (default ${DEFAULT_LIMITS.headersTimeoutMs})
@@ -35,7 +40,7 @@ Options (environment variable in parentheses):
 Only one witness runs on a data dir (it holds D/witness.lock). The key file must be readable by its owner only
 (mode 0600): a key file that group or others can read is refused.
 
-add-log: witness the log ORIGIN signed by LOG_VKEY (its vkey as serve/keygen print it, or its base64 Ed25519 key). With LOG_URL the witness also
+add-log: witness the log ORIGIN signed by LOG_VKEY (its vkey as serve/keygen print it — Ed25519 or ML-DSA-44 —, or its base64 Ed25519 key). With LOG_URL the witness also
   polls the log's /checkpoint and builds consistency proofs from its tiles (pull mode). A log cannot be removed,
   and re-adding an origin with a different key is refused: that could cosign a split view.
 add-peer: exchange cosigned checkpoints with the witness at URL (cosigner key WITNESS_VKEY) to detect forks.
@@ -102,6 +107,8 @@ async function witnessMain(args: string[]): Promise<number> {
       listen: { type: 'string' },
       name: { type: 'string' },
       'key-file': { type: 'string' },
+      'mldsa-key-file': { type: 'string' },
+      cosign: { type: 'string' },
       'gossip-interval': { type: 'string' },
       'poll-interval': { type: 'string' },
       'headers-timeout': { type: 'string' },
@@ -125,7 +132,7 @@ async function witnessMain(args: string[]): Promise<number> {
     if (pos.length < 2 || pos.length > 3) fail('usage', 'add-log needs ORIGIN LOG_VKEY [LOG_URL]');
     const [origin, given, url] = pos as [string, string, string | undefined];
     // The vkey keygen printed, or the bare base64 key (named by ORIGIN); stored as the canonical vkey.
-    const v = parsePublicKeyVerifier(given, { type: SIG_TYPE_ED25519, what: 'LOG_VKEY', name: origin });
+    const v = parsePublicKeyVerifier(given, { type: LOG_KEY_TYPES, what: 'LOG_VKEY', name: origin });
     const vkey = formatVerifierKey(v.name, v.type, v.publicKey);
     if (v.name !== origin) err(`pkglog witness: warning: the key name ${JSON.stringify(v.name)} differs from the origin ${JSON.stringify(origin)}`);
     if (url !== undefined && !/^https?:\/\/\S+$/.test(url)) fail('usage', 'LOG_URL must be an http(s) URL');
@@ -156,6 +163,10 @@ async function witnessMain(args: string[]): Promise<number> {
   if (sub !== undefined) fail('usage', `unknown witness subcommand ${JSON.stringify(sub)}`);
 
   const keyFile = values['key-file'] ?? env.PKGLOG_WITNESS_KEY_FILE;
+  const mldsaKeyFile = values['mldsa-key-file'] ?? env.PKGLOG_WITNESS_MLDSA_KEY_FILE;
+  const cosignList = (values.cosign ?? env.PKGLOG_WITNESS_COSIGN ?? 'ed25519,ml-dsa-44').split(',').map((s) => s.trim());
+  for (const c of cosignList) if (c !== 'ed25519' && c !== 'ml-dsa-44') fail('usage', `--cosign: unknown cosignature ${JSON.stringify(c)} (use ed25519, ml-dsa-44)`);
+  const cosign = { ed25519: cosignList.includes('ed25519'), mldsa: cosignList.includes('ml-dsa-44') };
   const name = values.name ?? env.PKGLOG_WITNESS_NAME;
   const limits: Partial<HttpLimits> = {};
   const set = (k: keyof HttpLimits, n: number | undefined) => {
@@ -173,11 +184,14 @@ async function witnessMain(args: string[]): Promise<number> {
     listen: values.listen ?? env.PKGLOG_WITNESS_LISTEN ?? DEFAULT_LISTEN,
     ...(name !== undefined ? { name } : {}),
     ...(keyFile !== undefined ? { keyFile } : {}),
+    ...(mldsaKeyFile !== undefined ? { mldsaKeyFile } : {}),
+    cosign,
     gossipIntervalMs: interval(values['gossip-interval'], DEFAULT_GOSSIP_INTERVAL_MS, '--gossip-interval'),
     pollIntervalMs: interval(values['poll-interval'], DEFAULT_POLL_INTERVAL_MS, '--poll-interval'),
     log: logger,
   });
   out(`pkglog witness: vkey ${running.vkey}`);
+  for (const k of running.vkeys.slice(1)) out(`pkglog witness: also-vkey ${k}`);
   out(`pkglog witness: listening on ${running.url}`);
   return new Promise<number>((resolve) => {
     const stop = () => {

@@ -1,10 +1,10 @@
-/** The witness's cosigning key: loaded from its file, or generated on first start (mode 0600). */
+/** The witness's cosigning keys (Ed25519 cosignature/v1, ML-DSA-44): loaded from their files, or generated on first start (mode 0600). */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { hostname } from 'node:os';
 import { fail } from '../core/errors.ts';
-import { formatSignerKey, parseSignerKeyFields, isValidKeyName, SIG_TYPE_COSIGNATURE_V1 } from '../core/note.ts';
+import { formatSignerKey, parseSignerKeyFields, isValidKeyName, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_MLDSA44 } from '../core/note.ts';
 
 export interface WitnessKey {
   name: string;
@@ -20,20 +20,22 @@ export function defaultWitnessName(): string {
  * Reads `keyFile` (a golang.org/x/mod/sumdb/note signer key of type 0x04), creating it with a fresh seed when
  * missing. A `name` that differs from the existing key's name is an error (the name is part of the key ID).
  */
-export function loadOrCreateWitnessKey(keyFile: string, name: string | undefined, random: (n: number) => Buffer = randomBytes): WitnessKey {
+export function loadOrCreateWitnessKey(keyFile: string, name: string | undefined, random: (n: number) => Buffer = randomBytes, type = SIG_TYPE_COSIGNATURE_V1): WitnessKey {
   if (!existsSync(keyFile)) {
     const n = name ?? defaultWitnessName();
     if (!isValidKeyName(n)) fail('malformed', `witness name ${JSON.stringify(n)} is not a valid key name`);
     mkdirSync(dirname(keyFile), { recursive: true, mode: 0o700 });
     try {
-      writeFileSync(keyFile, formatSignerKey(n, SIG_TYPE_COSIGNATURE_V1, random(32)) + '\n', { mode: 0o600, flag: 'wx' });
+      writeFileSync(keyFile, formatSignerKey(n, type, random(32)) + '\n', { mode: 0o600, flag: 'wx' });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // another process created it first: use theirs
     }
   }
   checkKeyFileMode(keyFile);
   const f = parseSignerKeyFields(readFileSync(keyFile, 'utf8').trim());
-  if (f.type !== SIG_TYPE_COSIGNATURE_V1) fail('malformed', `${keyFile} is not a cosignature/v1 (type 0x04) signer key`);
+  if (f.type !== type) {
+    fail('malformed', `${keyFile} is not ${type === SIG_TYPE_MLDSA44 ? 'an ML-DSA-44 (type 0x06)' : 'a cosignature/v1 (type 0x04)'} signer key`);
+  }
   if (name !== undefined && name !== f.name) {
     fail('malformed', `witness name ${JSON.stringify(name)} differs from the name ${JSON.stringify(f.name)} in ${keyFile}`);
   }
@@ -55,4 +57,9 @@ export function checkKeyFileMode(keyFile: string): void {
         `run "chmod 600 ${keyFile}" (and consider a new key if others could have read it)`,
     );
   }
+}
+
+/** The witness's ML-DSA-44 (type 0x06, subtree/v1) key file, like loadOrCreateWitnessKey (same name rules). */
+export function loadOrCreateMlDsaKey(keyFile: string, name: string | undefined, random: (n: number) => Buffer = randomBytes): WitnessKey {
+  return loadOrCreateWitnessKey(keyFile, name, random, SIG_TYPE_MLDSA44);
 }

@@ -3,10 +3,11 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fail } from '../core/errors.ts';
 import { WitnessStore } from './store.ts';
-import { loadOrCreateWitnessKey } from './keys.ts';
+import { loadOrCreateWitnessKey, loadOrCreateMlDsaKey } from './keys.ts';
 import { Witness, type Logger, type WitnessHooks } from './witness.ts';
 import { createApp, DEFAULT_GOSSIP_BURST, DEFAULT_GOSSIP_RATE } from './app.ts';
 import { DataDirLock } from './lock.ts';
@@ -21,6 +22,10 @@ export interface WitnessConfig {
   listen: string;
   name?: string;
   keyFile?: string;
+  /** The ML-DSA-44 key file (default D/witness-mldsa.key), created 0600 on first start. */
+  mldsaKeyFile?: string;
+  /** Which cosignatures add-checkpoint returns (default both): Ed25519 cosignature/v1 and ML-DSA-44 subtree/v1. */
+  cosign?: { ed25519: boolean; mldsa: boolean };
   gossipIntervalMs?: number;
   pollIntervalMs?: number;
   log?: Logger;
@@ -63,6 +68,8 @@ export const DEFAULT_LIMITS: HttpLimits = {
 export interface RunningWitness {
   url: string;
   vkey: string;
+  /** Every cosigning key's vkey (GET /vkeys). */
+  vkeys: string[];
   witness: Witness;
   store: WitnessStore;
   server: Server;
@@ -88,13 +95,18 @@ export async function startWitness(cfg: WitnessConfig): Promise<RunningWitness> 
   let witness: Witness;
   try {
     store = WitnessStore.open(cfg.dataDir);
+    const cosign = cfg.cosign ?? { ed25519: true, mldsa: true };
     const key = loadOrCreateWitnessKey(cfg.keyFile ?? join(cfg.dataDir, 'witness.key'), cfg.name);
+    // The ML-DSA key carries the same name (one witness identity, two keys); created from the Ed25519 key's name.
+    const pq = cosign.mldsa ? loadOrCreateMlDsaKey(cfg.mldsaKeyFile ?? join(cfg.dataDir, 'witness-mldsa.key'), key.name) : undefined;
     witness = new Witness({
       store,
       name: key.name,
       seed: key.seed,
       maxGossipFetches: limits.maxGossipFetches,
       log,
+      cosignEd25519: cosign.ed25519,
+      ...(pq !== undefined ? { mldsaSeed: pq.seed, random: () => randomBytes(32) } : {}),
       ...(cfg.now ? { now: cfg.now } : {}),
       ...(cfg.fetch ? { fetch: cfg.fetch } : {}),
       ...(cfg.hooks ? { hooks: cfg.hooks } : {}),
@@ -170,6 +182,7 @@ export async function startWitness(cfg: WitnessConfig): Promise<RunningWitness> 
   return {
     url: `http://${h}:${addr.port}`,
     vkey: witness.vkey,
+    vkeys: witness.vkeys,
     witness,
     store: opened,
     server,

@@ -15,13 +15,13 @@ import {
   signText,
   verifyNote,
   SIG_TYPE_COSIGNATURE_V1,
-  SIG_TYPE_ED25519,
   type Signer,
   type Verifier,
 } from '../core/note.ts';
 import { parsePublicKeyVerifier } from '../core/public-key.ts';
 import { parseCheckpoint, type Checkpoint } from '../core/checkpoint.ts';
-import { cosignatureSigner, cosignatureTimestamp } from '../core/cosignature.ts';
+import { cosignatureSigner, cosignatureTimestamp, mldsaCosigner } from '../core/cosignature.ts';
+import { LOG_KEY_TYPES } from '../core/policy.ts';
 import { verifyConsistency } from '../core/merkle.ts';
 import { EMPTY_ROOT } from '../core/hash.ts';
 import { buildEvidence, classifyEvidenceProof, formatEvidence, verifyEvidence } from '../core/evidence.ts';
@@ -42,7 +42,14 @@ export interface WitnessHooks {
 export interface WitnessOptions {
   store: WitnessStore;
   name: string;
+  /** The cosignature/v1 (Ed25519, type 0x04) key's seed. */
   seed: Uint8Array;
+  /** The ML-DSA-44 (type 0x06, subtree/v1) key's seed: with it the witness also cosigns with ML-DSA-44. */
+  mldsaSeed?: Uint8Array;
+  /** Cosign with the Ed25519 key (default true; false needs mldsaSeed). */
+  cosignEd25519?: boolean;
+  /** 32 fresh random bytes per ML-DSA-44 signature (hedged signing); without it, deterministic. */
+  random?: () => Uint8Array;
   /** Clock in milliseconds (default Date.now). */
   now?: () => number;
   log?: Logger;
@@ -79,15 +86,21 @@ const UNKNOWN_VERDICT_TTL_MS = 30_000;
 /** Default cap on proofs fetched from logs at once for POST /v1/gossip (beyond it: 503). */
 export const DEFAULT_MAX_GOSSIP_FETCHES = 4;
 
+/** A log key: Ed25519 (type 0x01) or ML-DSA-44 (type 0x06, the log's subtree/v1 cosignature). */
 export function validateLogVkey(vkey: string): Verifier {
-  return parsePublicKeyVerifier(vkey, { type: SIG_TYPE_ED25519, what: 'the log key' });
+  return parsePublicKeyVerifier(vkey, { type: LOG_KEY_TYPES, what: 'the log key' });
 }
 
 export class Witness {
   readonly store: WitnessStore;
+  /** The cosignature/v1 (type 0x04) signer, whether or not it cosigns (`signers`). */
   readonly signer: Signer;
-  /** The cosigner verifier key (type 0x04). */
+  /** What add-checkpoint cosigns with, in this order: Ed25519 cosignature/v1 and/or ML-DSA-44 subtree/v1. */
+  readonly signers: Signer[];
+  /** The cosigner verifier key served at /vkey: the type-0x04 one, or the ML-DSA-44 one if Ed25519 cosigning is off. */
   readonly vkey: string;
+  /** Every cosigning key's vkey (GET /vkeys), in `signers` order. */
+  readonly vkeys: string[];
   readonly now: () => number;
   readonly log: Logger;
   private readonly hooks: WitnessHooks;
@@ -108,8 +121,16 @@ export class Witness {
     this.log = opts.log ?? (() => {});
     this.hooks = opts.hooks ?? {};
     this.fetch = opts.fetch;
-    this.signer = cosignatureSigner(opts.name, opts.seed, () => Math.floor(this.now() / 1000));
-    this.vkey = formatVerifierKey(opts.name, SIG_TYPE_COSIGNATURE_V1, this.signer.publicKey);
+    const clock = () => Math.floor(this.now() / 1000);
+    this.signer = cosignatureSigner(opts.name, opts.seed, clock);
+    this.signers = [];
+    if (opts.cosignEd25519 !== false) this.signers.push(this.signer);
+    if (opts.mldsaSeed !== undefined) {
+      this.signers.push(mldsaCosigner(opts.name, opts.mldsaSeed, { timestamp: clock, ...(opts.random !== undefined ? { random: opts.random } : {}) }));
+    }
+    if (this.signers.length === 0) fail('usage', 'the witness needs at least one cosigning key (Ed25519 or ML-DSA-44)');
+    this.vkeys = this.signers.map((s) => formatVerifierKey(s.name, s.type, s.publicKey));
+    this.vkey = this.vkeys[0]!;
     this.commits = new CommitQueue((ops) => this.store.advance(ops));
     this.maxGossipFetches = opts.maxGossipFetches ?? DEFAULT_MAX_GOSSIP_FETCHES;
   }
@@ -176,17 +197,17 @@ export class Witness {
       const log = attempt === 0 ? v.log : this.store.getLog(cp.origin)!;
       const latest = this.store.latest(cp.origin);
       this.check(log, v, req, latest);
-      const sig = signText(v.text, this.signer);
+      const sigs = this.signers.map((s) => signText(v.text, s));
       const cosigned: CosignedCheckpoint = {
         origin: cp.origin,
         treeSize: cp.treeSize,
         root: cp.rootHash,
-        cosignedAt: cosignatureTimestamp(sig),
-        note: formatSignedNote({ text: v.text, signatures: [...v.logSignatures, sig] }),
+        cosignedAt: cosignatureTimestamp(sigs[0]!),
+        note: formatSignedNote({ text: v.text, signatures: [...v.logSignatures, ...sigs] }),
       };
       await this.hooks.afterCheck?.(cp.origin, cp.treeSize);
       if (await this.commits.submit({ expectedSize: latest?.treeSize ?? null, checkpoint: cosigned })) {
-        return formatSignatureLine(sig);
+        return sigs.map(formatSignatureLine).join('');
       }
       // Lost the race: someone else advanced this log in between. Re-check against the new state.
     }
