@@ -90,8 +90,11 @@ describe('interop: the witness, driven by hand-built add-checkpoint requests', f
     assert.equal(res.status, 200, res.body.toString());
     const lines = I.parseSignatureLines(res.body);
     assert.ok(lines.length >= 1);
-    const ours = lines.filter((l) => l.name === WITNESS_NAME);
+    // The witness cosigns with Ed25519 (cosignature/v1) and, by default, ML-DSA-44 (subtree/v1): one line each.
+    const ours = lines.filter((l) => l.name === WITNESS_NAME && l.sig.length === 8 + 64);
     assert.equal(ours.length, 1);
+    const pq = lines.filter((l) => l.name === WITNESS_NAME && l.sig.length === 8 + 2420);
+    assert.equal(pq.length, 1, 'one ML-DSA-44 cosignature line');
     const s = ours[0]!;
     assert.ok(s.keyId.equals(I.computeKeyId(WITNESS_NAME, 0x04, wKey.publicKey)), 'key ID uses type 0x04');
     assert.ok(!s.keyId.equals(I.computeKeyId(WITNESS_NAME, 0x01, wKey.publicKey)));
