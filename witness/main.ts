@@ -24,7 +24,10 @@ export interface WitnessConfig {
   keyFile?: string;
   /** The ML-DSA-44 key file (default D/witness-mldsa.key), created 0600 on first start. */
   mldsaKeyFile?: string;
-  /** Which cosignatures add-checkpoint returns (default both): Ed25519 cosignature/v1 and ML-DSA-44 subtree/v1. */
+  /**
+   * Which cosignatures add-checkpoint returns: Ed25519 cosignature/v1 and/or ML-DSA-44 subtree/v1. Default: Ed25519 only,
+   * until a fast ML-DSA-44 implementation lands (pure JavaScript signs ~33/s here, which would cap the witness there).
+   */
   cosign?: { ed25519: boolean; mldsa: boolean };
   gossipIntervalMs?: number;
   pollIntervalMs?: number;
@@ -95,7 +98,7 @@ export async function startWitness(cfg: WitnessConfig): Promise<RunningWitness> 
   let witness: Witness;
   try {
     store = WitnessStore.open(cfg.dataDir);
-    const cosign = cfg.cosign ?? { ed25519: true, mldsa: true };
+    const cosign = cfg.cosign ?? { ed25519: true, mldsa: false };
     const key = loadOrCreateWitnessKey(cfg.keyFile ?? join(cfg.dataDir, 'witness.key'), cfg.name);
     // The ML-DSA key carries the same name (one witness identity, two keys); created from the Ed25519 key's name.
     const pq = cosign.mldsa ? loadOrCreateMlDsaKey(cfg.mldsaKeyFile ?? join(cfg.dataDir, 'witness-mldsa.key'), key.name) : undefined;

@@ -90,7 +90,7 @@ describe('interop: the witness, driven by hand-built add-checkpoint requests', f
     assert.equal(res.status, 200, res.body.toString());
     const lines = I.parseSignatureLines(res.body);
     assert.ok(lines.length >= 1);
-    // The witness cosigns with Ed25519 (cosignature/v1) and, by default, ML-DSA-44 (subtree/v1): one line each.
+    // The witness cosigns with Ed25519 (cosignature/v1) and (configured here) ML-DSA-44 (subtree/v1): one line each.
     const ours = lines.filter((l) => l.name === WITNESS_NAME && l.sig.length === 8 + 64);
     assert.equal(ours.length, 1);
     const pq = lines.filter((l) => l.name === WITNESS_NAME && l.sig.length === 8 + 2420);
@@ -122,7 +122,7 @@ describe('interop: the witness, driven by hand-built add-checkpoint requests', f
     await grow(700);
     await loadTree(700);
     wdir = tempDir('pkglog-interop-witness-');
-    w = await startWitness({ dataDir: wdir, listen: '127.0.0.1:0', name: WITNESS_NAME, gossipIntervalMs: 3_600_000, pollIntervalMs: 3_600_000, log: (level: string, msg: string) => { if (level === 'error') witnessErrors.push(msg); } });
+    w = await startWitness({ dataDir: wdir, listen: '127.0.0.1:0', name: WITNESS_NAME, cosign: { ed25519: true, mldsa: true }, gossipIntervalMs: 3_600_000, pollIntervalMs: 3_600_000, log: (level: string, msg: string) => { if (level === 'error') witnessErrors.push(msg); } });
     w.store.addLog(log.origin, log.vkey, null, Math.floor(Date.now() / 1000));
   });
   after(async () => {
@@ -343,7 +343,7 @@ describe('interop: a log that pushes to a real witness publishes verifiable cosi
     mkdirSync(logDir, { recursive: true });
     writeFileSync(join(logDir, 'log.key'), formatSignerKey(origin, 0x01, seed) + '\n', { mode: 0o600 });
     const logKey = I.parseVKey(I.formatVKey(origin, 0x01, ed.getPublicKey(seed)));
-    const w = await startWitness({ dataDir: wdir, listen: '127.0.0.1:0', name: WITNESS_NAME, gossipIntervalMs: 3_600_000, pollIntervalMs: 3_600_000, log: (level: string, msg: string) => { if (level === 'error') witnessErrors.push(msg); } });
+    const w = await startWitness({ dataDir: wdir, listen: '127.0.0.1:0', name: WITNESS_NAME, cosign: { ed25519: true, mldsa: true }, gossipIntervalMs: 3_600_000, pollIntervalMs: 3_600_000, log: (level: string, msg: string) => { if (level === 'error') witnessErrors.push(msg); } });
     const wKey = I.parseVKey(w.vkey);
     w.store.addLog(origin, I.formatVKey(origin, 0x01, ed.getPublicKey(seed)), null, Math.floor(Date.now() / 1000));
     writeFileSync(join(logDir, 'witnesses.txt'), `${w.url} ${w.vkey}\n`);

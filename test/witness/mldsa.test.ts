@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { FakeLog, seedFrom } from './fake-log.ts';
 import { startProcess, type Started } from '../support/process.ts';
 import { tempDir, runAsync } from '../client/helpers.ts';
@@ -47,8 +47,8 @@ describe('witness: ML-DSA-44 cosignatures and ML-DSA-44 log keys (real process)'
     tmp?.cleanup();
   });
 
-  it('by default: both cosignatures, /vkey is the Ed25519 key, /vkeys both; each line verifies (core and independently)', async () => {
-    const w = await start('both');
+  it('--cosign ed25519,ml-dsa-44: both cosignatures, /vkey is the Ed25519 key, /vkeys both; each line verifies (core and independently)', async () => {
+    const w = await start('both', ['--cosign', 'ed25519,ml-dsa-44']);
     const vkeys = (await (await fetch(`${w.url}/vkeys`)).text()).trimEnd().split('\n');
     assert.equal(vkeys.length, 2);
     assert.equal((await (await fetch(`${w.url}/vkey`)).text()).trim(), vkeys[0]);
@@ -100,7 +100,11 @@ describe('witness: ML-DSA-44 cosignatures and ML-DSA-44 log keys (real process)'
     assert.equal(r3.status, 403, await r3.text());
   });
 
-  it('--cosign ed25519 and --cosign ml-dsa-44 switch each off; a bad --cosign is a usage error', async () => {
+  it('by default only Ed25519 (no ML-DSA key is created); --cosign ed25519 and --cosign ml-dsa-44 switch each off; a bad --cosign is a usage error', async () => {
+    const def = await start('default');
+    assert.equal((await (await fetch(`${def.url}/vkeys`)).text()).trimEnd().split('\n').length, 1);
+    assert.equal(parseVerifierKey((await (await fetch(`${def.url}/vkeys`)).text()).trim()).type, SIG_TYPE_COSIGNATURE_V1);
+    assert.equal(existsSync(d('default/witness-mldsa.key')), false, 'no ML-DSA key by default');
     const ed = await start('edonly', ['--cosign', 'ed25519']);
     assert.equal((await (await fetch(`${ed.url}/vkeys`)).text()).trimEnd().split('\n').length, 1);
     const r1 = await (await post(ed.url, `old 0\n\n${edLog.checkpoint()}`)).text();
