@@ -1,0 +1,101 @@
+/**
+ * The package index in memory: the map function, the lists and the map over a MemoryMapStore, updated per batch.
+ * For tests, benchmarks and `audit --index` rebuilds; a persistent index does the same through its own MapNodeStore
+ * and per-key IndexListState (core/mpt.ts, core/index-list.ts). Pure and synchronous.
+ */
+import type { Hash } from './types.ts';
+import type { Entry } from './entry.ts';
+import { fail } from './errors.ts';
+import { mapBatch } from './index-keys.ts';
+import { EMPTY_INDEX_LIST, appendIndexList, indexListValue, indexPageHash, indexPageRange, proveIndexPage, INDEX_PAGE_SIZE, type IndexListState } from './index-list.ts';
+import { EMPTY_MAP_ROOT, MemoryMapStore, proveMap, putMapNodes, updateMap, type MapChange, type MapNodeStore, type MapProof } from './mpt.ts';
+
+/** The map part of a bundle for one key at one revision. */
+export interface IndexKeyProof {
+  mapProof: MapProof;
+  count: number;
+  page: number;
+  listProof: Hash[];
+  /** The input-log indices of the page (fetch each leaf and its inclusion proof for the bundle). */
+  indices: number[];
+}
+
+interface KeyList {
+  state: IndexListState;
+  indices: number[];
+}
+
+export class MemoryIndex {
+  readonly store: MapNodeStore;
+  private readonly lists = new Map<string, KeyList>();
+  /** The map root and input-log size after each batch (revision order). */
+  private readonly roots: Array<{ inputTreeSize: number; mapRoot: Hash }> = [];
+  private size = 0;
+  private root: Hash = EMPTY_MAP_ROOT;
+
+  constructor(store: MapNodeStore = new MemoryMapStore()) {
+    this.store = store;
+  }
+
+  get inputTreeSize(): number {
+    return this.size;
+  }
+
+  get mapRoot(): Hash {
+    return this.root;
+  }
+
+  /** The map roots so far, one per appended batch. */
+  get revisions(): ReadonlyArray<{ inputTreeSize: number; mapRoot: Hash }> {
+    return this.roots;
+  }
+
+  /**
+   * Applies the next batch: entries at input-log indices inputTreeSize, inputTreeSize + 1, … Returns the new map root
+   * and how many map nodes the batch created.
+   */
+  appendBatch(entries: Entry[]): { mapRoot: Hash; inputTreeSize: number; nodes: number; keys: number } {
+    const batch = entries.map((entry, i) => ({ index: this.size + i, entry }));
+    const appends = mapBatch(batch);
+    const changes: MapChange[] = [];
+    const states: Array<[string, KeyList]> = [];
+    for (const a of appends) {
+      const k = a.key.toString('latin1');
+      const old = this.lists.get(k);
+      const state = appendIndexList(old?.state ?? EMPTY_INDEX_LIST, a.indices);
+      states.push([k, { state, indices: [...(old?.indices ?? []), ...a.indices] }]);
+      changes.push({ key: a.key, value: indexListValue(state) });
+    }
+    const update = updateMap(this.store, this.root, changes);
+    putMapNodes(this.store, update);
+    for (const [k, l] of states) this.lists.set(k, l);
+    this.size += entries.length;
+    this.root = update.root;
+    this.roots.push({ inputTreeSize: this.size, mapRoot: update.root });
+    return { mapRoot: update.root, inputTreeSize: this.size, nodes: update.nodes.length, keys: changes.length };
+  }
+
+  /** The key's indices among the first `inputTreeSize` entries. */
+  indicesOf(key: Hash, inputTreeSize = this.size): number[] {
+    const all = this.lists.get(key.toString('latin1'))?.indices ?? [];
+    return all.filter((i) => i < inputTreeSize);
+  }
+
+  /**
+   * The map proof and list page for `key` in the map `mapRoot` built from the first `inputTreeSize` entries
+   * (default: the latest; any earlier revision's pair works, old nodes are kept).
+   */
+  prove(key: Hash, page = 0, at: { inputTreeSize: number; mapRoot: Hash } = { inputTreeSize: this.size, mapRoot: this.root }): IndexKeyProof {
+    if (at.inputTreeSize > this.size) fail('out_of_range', `the index covers ${this.size} entries, not ${at.inputTreeSize}`);
+    const { proof } = proveMap(this.store, at.mapRoot, key);
+    if (proof.kind === 'absent') {
+      if (page !== 0) fail('out_of_range', 'an absent key has only page 0');
+      return { mapProof: proof, count: 0, page: 0, listProof: [], indices: [] };
+    }
+    const indices = this.indicesOf(key, at.inputTreeSize);
+    const count = indices.length;
+    const { start, end } = indexPageRange(count, page);
+    const pageIndices = (p: number) => indices.slice(p * INDEX_PAGE_SIZE, Math.min(count, (p + 1) * INDEX_PAGE_SIZE));
+    return { mapProof: proof, count, page, listProof: proveIndexPage(count, page, (p) => indexPageHash(pageIndices(p))), indices: indices.slice(start, end) };
+  }
+}
