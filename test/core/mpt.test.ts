@@ -1,10 +1,9 @@
 /**
- * core/mpt.ts, the index's Merkle prefix trie, against a naive from-scratch recursive trie written here from
- * docs/index-format.md (not core's code): roots, batch updates vs. rebuilds, proofs for present and absent keys,
+ * core/mpt.ts, the index's Merkle prefix trie, against a naive from-scratch recursive trie (test/support/naive-index.ts,
+ * written from docs/index-format.md, not from core's code): roots, batch updates vs. rebuilds, proofs for present and absent keys,
  * the nodes an update creates, and mutated proofs.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { PkglogError } from '../../core/errors.ts';
@@ -24,38 +23,15 @@ import {
   type MapChange,
   type MapProof,
 } from '../../core/mpt.ts';
+import { bitOf, naiveTrie, sha } from '../support/naive-index.ts';
 
-const sha = (...parts: Uint8Array[]): Buffer => {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p);
-  return h.digest();
-};
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-
-// ---- the naive reference: a binary trie over 256-bit keys, single-child nodes removed, hashed recursively ----
-function bitOf(key: Buffer, i: number): number {
-  return (key[Math.floor(i / 8)]! >> (7 - (i % 8))) & 1;
-}
-function naiveTrie(pairs: Map<string, Buffer>): Buffer {
-  const keys = [...pairs.keys()].map((k) => Buffer.from(k, 'hex'));
-  if (keys.length === 0) return sha();
-  const rec = (ks: Buffer[], depth: number): Buffer => {
-    if (ks.length === 1) return sha(Buffer.from([0]), ks[0]!, pairs.get(hex(ks[0]!))!);
-    // Skip the bits on which all keys agree (those nodes would have a single child).
-    let d = depth;
-    while (ks.every((k) => bitOf(k, d) === bitOf(ks[0]!, d))) d++;
-    const left = ks.filter((k) => bitOf(k, d) === 0);
-    const right = ks.filter((k) => bitOf(k, d) === 1);
-    return sha(Buffer.from([1, d]), rec(left, d + 1), rec(right, d + 1));
-  };
-  return rec(keys, 0);
-}
 
 /** Reads a binary map proof as docs/index-format.md lays it out and folds it to a root (no checks: for the vector). */
 function naiveRootFromProof(key: Buffer, value: string | null, b: Buffer): Buffer {
   let off = 1;
-  let leafKey = key;
-  let leafValue = value === null ? Buffer.alloc(0) : Buffer.from(value, 'hex');
+  let leafKey: Buffer = key;
+  let leafValue: Buffer = value === null ? Buffer.alloc(0) : Buffer.from(value, 'hex');
   if (b[0] === 1) {
     leafKey = b.subarray(1, 33);
     leafValue = b.subarray(33, 65);
