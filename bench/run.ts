@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: the log's figures (bench/log.ts), then, when those files exist, the witness's (bench/witness.ts,
- * benchWitness()), the client's (bench/client.ts, benchClient()), ML-DSA-44 (bench/mldsa.ts, benchMlDsa()) and the command's start-up (bench/startup.ts,
- * benchStartup()), printed in one table. BENCH_QUICK=1 for a short smoke run. Every figure is printed next to its same-run baseline, with the ratio and whether the target is met.
+ * benchWitness()), the client's (bench/client.ts, benchClient()), ML-DSA-44 (bench/mldsa.ts, benchMlDsa()), the command's start-up
+ * (bench/startup.ts, benchStartup()) and the package index's pure parts (bench/index.ts, benchIndex()), printed in one table.
+ * BENCH_QUICK=1 for a short smoke run. Every figure is printed next to its same-run baseline, with the ratio and whether the target is met.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -58,6 +59,7 @@ sections.push(['witness', await optional('./witness.ts', 'benchWitness')]);
 sections.push(['client', await optional('./client.ts', 'benchClient')]);
 sections.push(['ML-DSA-44', await optional('./mldsa.ts', 'benchMlDsa')]);
 sections.push(['start-up', await optional('./startup.ts', 'benchStartup')]);
+sections.push(['index', await optional('./index.ts', 'benchIndex')]);
 console.log(`\npkglog bench${quick ? ' (BENCH_QUICK)' : ''} — ${new Date().toISOString()}, node ${process.version}, ${(await import('node:os')).cpus().length} cores, ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
 console.log(table(sections));
 const failed = sections.flatMap(([, f]) => f).filter((f) => f.pass === false);

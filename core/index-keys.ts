@@ -11,7 +11,7 @@
  * (UTF-8; the text fields never contain "\n", core/entry.ts refuses whitespace.) A key's value is the ordered list of
  * input-log indices of the entries that map to it (core/index-list.ts commits to it).
  */
-import { createHash } from 'node:crypto';
+import { hash as oneShot } from 'node:crypto';
 import type { Hash } from './types.ts';
 import type { Entry } from './entry.ts';
 import { validateArtifact } from './entry.ts';
@@ -34,7 +34,7 @@ const PREFIX: Record<IndexKeyKind, Buffer> = Object.fromEntries(
 ) as Record<IndexKeyKind, Buffer>;
 
 function keyHash(kind: IndexKeyKind, material: Uint8Array): Hash {
-  return createHash('sha256').update(PREFIX[kind]).update(material).digest();
+  return oneShot('sha256', Buffer.concat([PREFIX[kind], material]), 'buffer') as Hash;
 }
 
 /** The key material of a query (the bytes after the prefix). Validates the fields; throws 'malformed'. */
@@ -76,9 +76,20 @@ export function entryQueries(e: Entry): IndexQuery[] {
   ];
 }
 
-/** The map function: the five map keys of an entry (distinct, by their prefixes), in the order of INDEX_KEY_KINDS. */
+/**
+ * The map function: the five map keys of an entry (distinct, by their prefixes), in the order of INDEX_KEY_KINDS.
+ * The entry's fields are taken as valid (a decoded leaf or a validated submission): the same bytes as indexKey.
+ */
 export function entryIndexKeys(e: Entry): Hash[] {
-  return entryQueries(e).map(indexKey);
+  const pkg = `${e.ecosystem}\n${e.name}`;
+  const version = `${pkg}\n${e.version}`;
+  return [
+    keyHash('package', Buffer.from(pkg, 'utf8')),
+    keyHash('version', Buffer.from(version, 'utf8')),
+    keyHash('file', Buffer.from(`${version}\n${e.filename}`, 'utf8')),
+    keyHash('sha256', Buffer.from(e.sha256, 'hex')),
+    keyHash('publisher', e.publisherKey),
+  ];
 }
 
 /** True when the entry maps to `key` (a bundle's entries must). */

@@ -11,7 +11,7 @@
  * Appending touches only the last page and the tree's right edge: IndexListState (count, the hashes of the complete
  * subtrees over the full pages, the last partial page) is all a store keeps per key to update the value in O(log n).
  */
-import { createHash } from 'node:crypto';
+import { hash as oneShot } from 'node:crypto';
 import type { Hash } from './types.ts';
 import { fail } from './errors.ts';
 import { HASH_SIZE, leafHash, nodeHash } from './hash.ts';
@@ -48,9 +48,11 @@ export function indexValue(count: number, listRoot: Uint8Array): Hash {
   checkCount(count);
   if (count === 0) fail('malformed', 'an empty list has no map value (the key is absent)');
   if (!(listRoot instanceof Uint8Array) || listRoot.length !== HASH_SIZE) fail('malformed', 'list root must be 32 bytes');
-  const c = Buffer.alloc(8);
-  c.writeBigUInt64BE(BigInt(count));
-  return createHash('sha256').update(VALUE_PREFIX).update(c).update(listRoot).digest();
+  const b = Buffer.allocUnsafe(VALUE_PREFIX.length + 8 + HASH_SIZE);
+  VALUE_PREFIX.copy(b, 0);
+  b.writeBigUInt64BE(BigInt(count), VALUE_PREFIX.length);
+  b.set(listRoot, VALUE_PREFIX.length + 8);
+  return oneShot('sha256', b, 'buffer') as Hash;
 }
 
 /** Number of pages of a list of `count` indices. */

@@ -25,16 +25,30 @@ interface KeyList {
   indices: number[];
 }
 
+export interface MemoryIndexOptions {
+  store?: MapNodeStore;
+  /**
+   * How many of the latest revisions stay provable (default: all). Older ones' nodes are deleted as they expire
+   * (MapUpdate.replaced), so the store holds the live map plus the changed paths of the kept revisions.
+   */
+  keepRevisions?: number;
+}
+
 export class MemoryIndex {
   readonly store: MapNodeStore;
+  private readonly keep: number;
   private readonly lists = new Map<string, KeyList>();
   /** The map root and input-log size after each batch (revision order). */
   private readonly roots: Array<{ inputTreeSize: number; mapRoot: Hash }> = [];
+  /** Per revision, the nodes its update replaced (until they are deleted). */
+  private readonly replaced: Hash[][] = [];
   private size = 0;
   private root: Hash = EMPTY_MAP_ROOT;
 
-  constructor(store: MapNodeStore = new MemoryMapStore()) {
-    this.store = store;
+  constructor(options: MemoryIndexOptions = {}) {
+    this.store = options.store ?? new MemoryMapStore();
+    this.keep = options.keepRevisions ?? Infinity;
+    if (!(this.keep >= 1)) fail('malformed', 'keepRevisions must be at least 1');
   }
 
   get inputTreeSize(): number {
@@ -58,20 +72,34 @@ export class MemoryIndex {
     const batch = entries.map((entry, i) => ({ index: this.size + i, entry }));
     const appends = mapBatch(batch);
     const changes: MapChange[] = [];
-    const states: Array<[string, KeyList]> = [];
+    const states: Array<[string, IndexListState, number[]]> = [];
     for (const a of appends) {
       const k = a.key.toString('latin1');
-      const old = this.lists.get(k);
-      const state = appendIndexList(old?.state ?? EMPTY_INDEX_LIST, a.indices);
-      states.push([k, { state, indices: [...(old?.indices ?? []), ...a.indices] }]);
+      const state = appendIndexList(this.lists.get(k)?.state ?? EMPTY_INDEX_LIST, a.indices);
+      states.push([k, state, a.indices]);
       changes.push({ key: a.key, value: indexListValue(state) });
     }
     const update = updateMap(this.store, this.root, changes);
     putMapNodes(this.store, update);
-    for (const [k, l] of states) this.lists.set(k, l);
+    // Only once the update succeeded: the lists grow in place.
+    for (const [k, state, added] of states) {
+      const l = this.lists.get(k);
+      if (l === undefined) this.lists.set(k, { state, indices: added });
+      else {
+        l.state = state;
+        for (const i of added) l.indices.push(i);
+      }
+    }
     this.size += entries.length;
     this.root = update.root;
     this.roots.push({ inputTreeSize: this.size, mapRoot: update.root });
+    this.replaced.push(update.replaced);
+    // Revision r − keep expires: the nodes that revision r − keep + 1 replaced were only in it and earlier ones.
+    const j = this.roots.length - this.keep;
+    if (j >= 1 && Number.isFinite(this.keep)) {
+      for (const h of this.replaced[j]!) this.store.deleteMapNode(h);
+      this.replaced[j] = [];
+    }
     return { mapRoot: update.root, inputTreeSize: this.size, nodes: update.nodes.length, keys: changes.length };
   }
 
@@ -81,12 +109,16 @@ export class MemoryIndex {
     return all.filter((i) => i < inputTreeSize);
   }
 
-  /**
-   * The map proof and list page for `key` in the map `mapRoot` built from the first `inputTreeSize` entries
-   * (default: the latest; any earlier revision's pair works, old nodes are kept).
-   */
-  prove(key: Hash, page = 0, at: { inputTreeSize: number; mapRoot: Hash } = { inputTreeSize: this.size, mapRoot: this.root }): IndexKeyProof {
-    if (at.inputTreeSize > this.size) fail('out_of_range', `the index covers ${this.size} entries, not ${at.inputTreeSize}`);
+  /** The oldest revision still provable. */
+  get oldestRevision(): number {
+    return Math.max(0, this.roots.length - this.keep);
+  }
+
+  /** The map proof and list page for `key` at revision `revision` (default: the latest). */
+  prove(key: Hash, page = 0, revision = this.roots.length - 1): IndexKeyProof {
+    if (!Number.isSafeInteger(revision) || revision < 0 || revision >= this.roots.length) fail('not_found', `no index revision ${revision}`);
+    if (revision < this.oldestRevision) fail('not_found', `index revision ${revision} is no longer kept (oldest: ${this.oldestRevision}); start again from the latest`);
+    const at = this.roots[revision]!;
     const { proof } = proveMap(this.store, at.mapRoot, key);
     if (proof.kind === 'absent') {
       if (page !== 0) fail('out_of_range', 'an absent key has only page 0');

@@ -43,6 +43,8 @@ export interface MapNodeReader {
 
 export interface MapNodeStore extends MapNodeReader {
   putMapNode(hash: Hash, node: Uint8Array): void;
+  /** Drops a node that no kept root reaches any more (MapUpdate.replaced of an expired revision). */
+  deleteMapNode(hash: Hash): void;
 }
 
 /** A node a batch update created: store `node` under `hash`. */
@@ -60,6 +62,11 @@ export interface MapUpdate {
   root: Hash;
   /** Every node reachable from `root` that the update created, children before parents. */
   nodes: NewMapNode[];
+  /**
+   * The old root's nodes that the new tree no longer has (the old versions of the changed paths). Values only grow,
+   * so such a node never comes back: once no kept revision is older than this update, the store may delete them.
+   */
+  replaced: Hash[];
 }
 
 export interface MapProofStep {
@@ -154,6 +161,9 @@ export class MemoryMapStore implements MapNodeStore {
   putMapNode(hash: Hash, node: Uint8Array): void {
     this.nodes.set(hash.toString('latin1'), node);
   }
+  deleteMapNode(hash: Hash): void {
+    this.nodes.delete(hash.toString('latin1'));
+  }
   get size(): number {
     return this.nodes.size;
   }
@@ -177,6 +187,7 @@ interface Ref {
 
 class Updater {
   readonly nodes: NewMapNode[] = [];
+  readonly replaced: Hash[] = [];
   constructor(private readonly store: MapNodeReader) {}
 
   leaf(key: Hash, value: Hash): Ref {
@@ -222,11 +233,12 @@ class Updater {
         const cmp = Buffer.compare(c.key, node.key);
         if (!placed && cmp >= 0) {
           placed = true;
-          if (cmp > 0) items.push({ hash, minKey: Buffer.from(node.key) });
+          if (cmp > 0) items.push({ hash, minKey: node.key });
+          else this.replaced.push(hash); // the key's new value replaces this leaf
         }
         items.push(this.leaf(c.key, c.value));
       }
-      if (!placed) items.push({ hash, minKey: Buffer.from(node.key) });
+      if (!placed) items.push({ hash, minKey: node.key });
       return this.build(items, 0, items.length);
     }
     // Changes outside this subtree's prefix (its first `bit` bits) sort before or after it.
@@ -242,12 +254,14 @@ class Updater {
     while (b < hi && firstDifferingBit(changes[b]!.key, node.minKey) >= B) b++;
     const items: Ref[] = [];
     for (let i = lo; i < a; i++) items.push(this.leaf(changes[i]!.key, changes[i]!.value));
-    let sub: Ref = { hash, minKey: Buffer.from(node.minKey) };
+    let sub: Ref = { hash, minKey: node.minKey };
     if (b > a) {
+      this.replaced.push(hash); // changes inside: this node's subtree changes
       let m = a;
       while (m < b && keyBit(changes[m]!.key, B) === 0) m++;
-      const left: Ref = m > a ? this.update(Buffer.from(node.left), changes, a, m) : { hash: Buffer.from(node.left), minKey: Buffer.from(node.minKey) };
-      const right: Ref = b > m ? this.update(Buffer.from(node.right), changes, m, b) : { hash: Buffer.from(node.right), minKey: Buffer.alloc(0) };
+      // Stored node bytes are never modified: their subarrays serve as hashes and keys.
+      const left: Ref = m > a ? this.update(node.left, changes, a, m) : { hash: node.left, minKey: node.minKey };
+      const right: Ref = b > m ? this.update(node.right, changes, m, b) : { hash: node.right, minKey: node.minKey };
       sub = this.inner(B, left, right);
     }
     items.push(sub);
@@ -263,7 +277,8 @@ function sortedChanges(changes: MapChange[]): MapChange[] {
     checkKey(c?.key);
     if (!isBytes(c.value, MAP_VALUE_SIZE)) fail('malformed', `map value must be ${MAP_VALUE_SIZE} bytes`);
   }
-  const sorted = changes.map((c) => ({ key: Buffer.from(c.key), value: Buffer.from(c.value) })).sort((x, y) => Buffer.compare(x.key, y.key));
+  // Not copied: the update only reads them (new nodes copy the bytes they hold).
+  const sorted = changes.map((c) => ({ key: Buffer.from(c.key.buffer, c.key.byteOffset, c.key.byteLength), value: c.value })).sort((x, y) => Buffer.compare(x.key, y.key));
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i - 1]!.key.equals(sorted[i]!.key)) fail('malformed', `map key ${sorted[i]!.key.toString('hex')} is changed twice in one batch`);
   }
@@ -277,7 +292,7 @@ function sortedChanges(changes: MapChange[]): MapChange[] {
 export function updateMap(store: MapNodeReader, root: Hash, changes: MapChange[]): MapUpdate {
   checkRoot(root);
   const sorted = sortedChanges(changes);
-  if (sorted.length === 0) return { root: Buffer.from(root), nodes: [] };
+  if (sorted.length === 0) return { root: Buffer.from(root), nodes: [], replaced: [] };
   const u = new Updater(store);
   let ref: Ref;
   if (root.equals(EMPTY_MAP_ROOT)) {
@@ -286,7 +301,9 @@ export function updateMap(store: MapNodeReader, root: Hash, changes: MapChange[]
   } else {
     ref = u.update(Buffer.from(root), sorted, 0, sorted.length);
   }
-  return { root: ref.hash, nodes: u.nodes };
+  // A change to the value a key already has recreates the same nodes: those are not replaced.
+  const created = new Set(u.nodes.map((n) => n.hash.toString('latin1')));
+  return { root: ref.hash, nodes: u.nodes, replaced: u.replaced.filter((h) => !created.has(h.toString('latin1'))) };
 }
 
 /** Stores the nodes of an update. */

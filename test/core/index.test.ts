@@ -29,6 +29,7 @@ import { naiveHistory, naiveKey, naiveMapRoot, naiveQueries, naiveRevisionLeaf, 
 import { INPUT_ORIGIN, IndexFixture, OUTPUT_SIGNER, POLICY, TRUST, WITNESSES, fakeEntry } from '../support/index-fixture.ts';
 import { cosignatureSigner } from '../../core/cosignature.ts';
 import { createHash } from 'node:crypto';
+import { EMPTY_MAP_ROOT, decodeMapNode, type MemoryMapStore } from '../../core/mpt.ts';
 
 const V = JSON.parse(readFileSync(new URL('../vectors/index-v1.json', import.meta.url), 'utf8'));
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -269,6 +270,48 @@ describe('core/index-bundle (proof bundles)', () => {
     assert.ok(f.bundleText(q).length < 150_000, `${f.bundleText(q).length} bytes`);
     // Asking for page 1 without the cursor's revision: the server must answer at that revision.
     throwsCode(() => verifyIndexBundle(f.bundleText(q, { revision: 2, page: 1 }), TRUST, { query: q, cursor: { revision: 1, page: 1 } }), ['invalid_proof'], /not the requested revision/);
+  });
+
+  it('property: keeping the last K revisions, the store holds exactly the nodes of the kept roots', () => {
+    fc.assert(
+      fc.property(logArb, batchCutsArb, fc.integer({ min: 1, max: 3 }), (entries, cuts, keep) => {
+        const f = new IndexFixture(keep);
+        const all = build(entries, cuts);
+        let at = 0;
+        let c = 0;
+        while (at < entries.length) {
+          const n = cuts[c++ % cuts.length]!;
+          f.addBatch(entries.slice(at, at + n));
+          at += n;
+        }
+        assert.equal(hex(f.index.mapRoot), hex(all.index.mapRoot));
+        const revs = f.index.revisions;
+        const reachable = new Set<string>();
+        const walk = (h: Buffer): void => {
+          if (h.equals(EMPTY_MAP_ROOT) || reachable.has(hex(h))) return;
+          reachable.add(hex(h));
+          const n = decodeMapNode(f.index.store.getMapNode(h)!);
+          if (n.kind === 'inner') {
+            walk(Buffer.from(n.left));
+            walk(Buffer.from(n.right));
+          }
+        };
+        for (let r = f.index.oldestRevision; r < revs.length; r++) walk(revs[r]!.mapRoot);
+        assert.equal((f.index.store as MemoryMapStore).size, reachable.size, 'no node kept beyond the kept revisions');
+        const q: IndexQuery = naiveQueries(entries[0]!)[0]!;
+        const latest = revs.length - 1;
+        assert.deepEqual(fullHistory(f, q).indices, naiveHistory(entries, q));
+        if (f.index.oldestRevision > 0) {
+          throwsCode(() => f.bundle(q, { revision: f.index.oldestRevision - 1, page: 0 }), ['not_found'], /no longer kept/);
+        }
+        // The oldest kept revision still proves its own history.
+        const oldest = f.index.oldestRevision;
+        const v = verifyIndexBundle(f.bundleText(q, { revision: oldest, page: 0 }), TRUST, { query: q, cursor: { revision: oldest, page: 0 } });
+        assert.deepEqual(v.entries.map((e) => e.index), naiveHistory(entries, q, revs[oldest]!.inputTreeSize).slice(0, 64));
+        assert.ok(latest >= oldest);
+      }),
+      { numRuns: 30 },
+    );
   });
 
   describe('rejects a lying or broken server with a clear message', () => {

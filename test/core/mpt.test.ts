@@ -176,6 +176,8 @@ describe('core/mpt (the index map)', () => {
         const created = new Set(u.nodes.map((x) => hex(x.hash)));
         for (const h of created) assert.ok(after.has(h), 'every created node is in the new tree');
         for (const h of after) assert.ok(before.has(h) || created.has(h), 'every new-tree node is old or created');
+        // `replaced` is exactly the old tree's nodes that the new tree lost.
+        assert.deepEqual(new Set(u.replaced.map(hex)), new Set([...before].filter((h) => !after.has(h))));
         // Random keys: depth ≈ log2 n; each change creates its leaf and the inner nodes of its path.
         const bound = dedup.length * (2 * Math.ceil(Math.log2(n + k)) + 8);
         assert.ok(u.nodes.length <= bound, `${u.nodes.length} nodes for ${dedup.length} changes to ${n} keys (bound ${bound})`);
@@ -185,6 +187,17 @@ describe('core/mpt (the index map)', () => {
         assert.equal(hex(value!), hex(sha(key(0))));
       }),
     );
+  });
+
+  it('a change to the value a key already has changes nothing and replaces nothing', () => {
+    const store = new MemoryMapStore();
+    const changes = [1, 2, 3, 4].map((i) => ({ key: sha(Buffer.from([i])), value: sha(Buffer.from([i, i])) }));
+    const u = updateMap(store, EMPTY_MAP_ROOT, changes);
+    putMapNodes(store, u);
+    const again = updateMap(store, u.root, [changes[2]!]);
+    assert.equal(hex(again.root), hex(u.root));
+    assert.deepEqual(again.replaced, []);
+    assert.deepEqual(updateMap(store, u.root, []), { root: u.root, nodes: [], replaced: [] });
   });
 
   it('property: any mutated byte of an encoded proof is rejected', () => {

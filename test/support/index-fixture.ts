@@ -47,11 +47,15 @@ export function fakeEntry(f: { ecosystem?: string; name: string; version: string
 export class IndexFixture {
   readonly entries: Entry[] = [];
   readonly leaves: Buffer[] = [];
-  readonly index = new MemoryIndex();
+  readonly index: MemoryIndex;
   readonly revisionLeaves: Buffer[] = [];
   private inputTree = ReferenceTree.fromEntries([]);
   private outputTree = ReferenceTree.fromEntries([]);
   private checkpoints = new Map<number, string>();
+
+  constructor(keepRevisions?: number) {
+    this.index = new MemoryIndex(keepRevisions === undefined ? {} : { keepRevisions });
+  }
 
   /** Sequences one batch into the input log, updates the map and appends the revision to the output log. */
   addBatch(batch: Entry[]): void {
@@ -86,7 +90,7 @@ export class IndexFixture {
     const r = cursor?.revision ?? outputSize - 1;
     const rev = this.index.revisions[r]!;
     const key = indexKey(query);
-    const p = this.index.prove(key, cursor?.page ?? 0, rev);
+    const p = this.index.prove(key, cursor?.page ?? 0, r);
     const pages = Math.ceil(p.count / 64);
     return {
       key,
