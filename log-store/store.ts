@@ -106,6 +106,9 @@ export class LogStore {
       ),
       lastEntry: db.prepare<[], { idx: number }>('SELECT idx FROM entries ORDER BY idx DESC LIMIT 1'),
       lastCheckpoint: db.prepare<[], { tree_size: number }>('SELECT tree_size FROM checkpoints ORDER BY tree_size DESC LIMIT 1'),
+      checkpointIn: db.prepare<[number, number], { tree_size: number }>(
+        'SELECT tree_size FROM checkpoints WHERE tree_size >= ? AND tree_size < ? ORDER BY tree_size LIMIT 1',
+      ),
       byFile: db.prepare<[Buffer], { idx: number; leaf: Buffer }>('SELECT idx, leaf FROM entries WHERE file_hash = ?'),
       byLeafHash: db.prepare<[Buffer, number], { idx: number }>('SELECT idx FROM entries WHERE leaf_hash = ? AND idx < ? ORDER BY idx LIMIT 1'),
       byPackage: db.prepare<[string, string, number, number], { idx: number; leaf: Buffer }>(
@@ -249,6 +252,11 @@ export class LogStore {
   /** The largest checkpoint size stored, or -1. */
   lastCheckpointSize(): number {
     return this.stmts.lastCheckpoint.get()?.tree_size ?? -1;
+  }
+
+  /** The smallest size in [lo, hi) the log signed a checkpoint for, if any (one indexed read). */
+  firstCheckpointSizeIn(lo: number, hi: number): number | undefined {
+    return this.stmts.checkpointIn.get(lo, hi)?.tree_size;
   }
 
   entryLeaf(index: number): Buffer | undefined {

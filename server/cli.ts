@@ -29,6 +29,8 @@ Runs the log: submissions, sequencer, C2SP tlog-tiles read API. The key is gener
   --request-timeout MS  ... and its whole request within this (else 408)    [env PKGLOG_REQUEST_TIMEOUT_MS, default 30000]
   --max-connections N   open connections in total                          [env PKGLOG_MAX_CONNECTIONS, default 1000]
   --max-connections-per-client N  open connections from one address  [env PKGLOG_MAX_CONNECTIONS_PER_CLIENT, default 100]
+  --publish-dir DIR     also write the tlog-tiles layout (checkpoint, tile/…) into DIR after each commit, for a
+                        static file server or CDN origin (docs/storage.md, "Publication") [env PKGLOG_PUBLISH_DIR]
 
 Witnesses are configured with 'pkglog witnesses add URL VKEY'.
 `;
@@ -100,7 +102,7 @@ async function serve(args: string[]): Promise<number> {
       'batch-interval': { type: 'string' }, 'max-pending': { type: 'string' }, 'witness-quorum': { type: 'string' },
       'witness-interval': { type: 'string' }, 'witness-wait': { type: 'string' }, 'verify-threads': { type: 'string' },
       'headers-timeout': { type: 'string' }, 'request-timeout': { type: 'string' }, 'max-connections': { type: 'string' },
-      'max-connections-per-client': { type: 'string' },
+      'max-connections-per-client': { type: 'string' }, 'publish-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -111,6 +113,7 @@ async function serve(args: string[]): Promise<number> {
     witnessInterval: values['witness-interval'], witnessWait: values['witness-wait'], verifyThreads: values['verify-threads'],
     headersTimeout: values['headers-timeout'], requestTimeout: values['request-timeout'],
     maxConnections: values['max-connections'], maxConnectionsPerClient: values['max-connections-per-client'],
+    publishDir: values['publish-dir'],
   });
   // The guard stops signing for good (database file deleted or replaced, a damaged right edge): it has already refused
   // the batch (503) and logged why; stop listening, let those replies go out, and exit non-zero.

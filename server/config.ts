@@ -27,6 +27,8 @@ export interface LogConfig {
   /** Open connections in total, and from one remote address. */
   maxConnections: number;
   maxConnectionsPerClient: number;
+  /** Publish the tlog-tiles layout into this directory after each commit (server/publish.ts). */
+  publishDir?: string;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
@@ -55,17 +57,20 @@ export interface ConfigInput {
   requestTimeout?: string;
   maxConnections?: string;
   maxConnectionsPerClient?: string;
+  publishDir?: string;
 }
 
 export function resolveConfig(flags: ConfigInput, env: NodeJS.ProcessEnv = process.env): LogConfig {
   const dataDir = resolve(flags.dataDir ?? env.PKGLOG_DATA_DIR ?? './data');
   const { host, port } = parseListen(flags.listen ?? env.PKGLOG_LISTEN ?? DEFAULT_LISTEN);
   const origin = flags.origin ?? env.PKGLOG_ORIGIN;
+  const publishDir = flags.publishDir ?? env.PKGLOG_PUBLISH_DIR;
   return {
     dataDir,
     host,
     port,
     ...(origin !== undefined && origin !== '' ? { origin } : {}),
+    ...(publishDir !== undefined && publishDir !== '' ? { publishDir: resolve(publishDir) } : {}),
     keyFile: resolve(flags.keyFile ?? env.PKGLOG_KEY_FILE ?? join(dataDir, 'log.key')),
     batchIntervalMs: parseDecimal(flags.batchInterval ?? env.PKGLOG_BATCH_INTERVAL_MS ?? '100', 'batch interval', 60_000),
     maxBatch: Math.max(1, parseDecimal(flags.maxBatch ?? '1000', 'max batch', 100_000)),

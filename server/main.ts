@@ -22,6 +22,7 @@ import { TreeReader } from './tree-reader.ts';
 import { loadWitnesses } from './witness-config.ts';
 import { Witnessing } from './witnessing.ts';
 import { VerifyPool } from './verify-pool.ts';
+import { Publisher, publishFaultFromEnv } from './publish.ts';
 import { decodeBase64 } from '../core/encoding.ts';
 import { fail } from '../core/errors.ts';
 
@@ -45,6 +46,8 @@ export interface OpenLog {
   ready: Promise<void>;
   /** Signature verification workers (when --verify-threads > 0); `restarts` counts replaced workers. */
   verifyPool?: VerifyPool;
+  /** With --publish-dir: writes the tlog-tiles layout into that directory (started by startLog after listening). */
+  publisher?: Publisher;
   /** Flushes the pool and closes the store. */
   close(): Promise<void>;
 }
@@ -134,6 +137,25 @@ export function openLog(config: LogConfig, log: (msg: string) => void = (m) => c
   // Only what the high-water mark holds is public: /checkpoint and proofs never show a batch whose mark is not written.
   checkpoints.limitTo(() => guard.highWaterMark.treeSize);
   const reader = new TreeReader(store);
+  let publisher: Publisher | undefined;
+  try {
+    publisher = config.publishDir === undefined ? undefined : new Publisher({
+      dir: config.publishDir, store, origin: key.origin, verifier, log,
+      publishableSize: () => guard.highWaterMark.treeSize,
+      checkpoint: () => {
+        // What GET /checkpoint serves, but never beyond the high-water mark.
+        const hwm = guard.highWaterMark.treeSize;
+        const l = checkpoints.latest();
+        return l.treeSize <= hwm ? l : { treeSize: hwm, note: checkpoints.noteAt(hwm) };
+      },
+      fault: publishFaultFromEnv(),
+    });
+  } catch (e) {
+    guard.close();
+    store.close();
+    lock.release();
+    throw e;
+  }
   const witnessing = witnesses.length === 0 ? undefined : new Witnessing({
     witnesses,
     // What the witnesses are asked to cosign is what the log made public: its high-water mark (server/safety.ts).
@@ -146,6 +168,7 @@ export function openLog(config: LogConfig, log: (msg: string) => void = (m) => c
     storeCosignatures: (treeSize, lines) => {
       store.addCosignatures(treeSize, lines.map(cosignatureRow));
       checkpoints.cosignaturesChanged(treeSize);
+      publisher?.notify();
     },
     log,
     quorum: config.witnessQuorum,
@@ -154,7 +177,11 @@ export function openLog(config: LogConfig, log: (msg: string) => void = (m) => c
   const sequencer = new Sequencer({
     store, signer: key.signer, origin: key.origin, now: Date.now,
     batchIntervalMs: config.batchIntervalMs, maxBatch: config.maxBatch, maxPending: config.maxPending, log,
-    onCheckpoint: () => witnessing?.notify(), guard,
+    onCheckpoint: () => {
+      witnessing?.notify();
+      publisher?.notify();
+    },
+    guard,
   });
   // Nothing is signed before every witness was asked what it last cosigned for this log.
   const ready = witnesses.length === 0
@@ -176,10 +203,12 @@ export function openLog(config: LogConfig, log: (msg: string) => void = (m) => c
   let closed = false;
   return {
     origin: key.origin, vkey: key.vkey, store, sequencer, checkpoints, app, ...(witnessing ? { witnessing } : {}), guard, ready, ...(verifyPool ? { verifyPool } : {}),
+    ...(publisher ? { publisher } : {}),
     async close() {
       if (closed) return;
       closed = true;
       await sequencer.close();
+      await publisher?.close();
       await verifyPool?.close();
       await witnessing?.close();
       checkpoints.close();
@@ -204,6 +233,7 @@ export async function startLog(config: LogConfig, log: (msg: string) => void = (
     s.once('error', reject);
     s.listen(config.port, config.host, () => resolve(s));
   });
+  opened.publisher?.start(); // catches up in the background (after a crash: from the directory's checkpoint size)
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return {
