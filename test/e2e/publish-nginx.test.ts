@@ -1,0 +1,213 @@
+/**
+ * End to end, real processes on 127.0.0.1: `pkglog serve --publish-dir P` takes submissions; a real nginx serves P with
+ * docs/nginx-example.conf; then, against the nginx URL alone:
+ * - the independent tlog-tiles reader (test/interop/independent.ts) verifies the checkpoint, every hash tile and entry
+ *   bundle (root recomputed, bundles hash to the level-0 tiles), byte for byte the same as the log's own /tile routes,
+ *   with tlog-tiles headers (text/plain checkpoint, short-lived; immutable tiles; gzip bundles; 404 beyond the tree);
+ * - `pkglog audit` and `pkglog monitor` pass;
+ * - kill -9 between commit and publication (test hook PKGLOG_TEST_PUBLISH_FAULT: publication held, or the process
+ *   SIGKILLs itself after writing the tiles and before the checkpoint): the directory keeps its last checkpoint (never
+ *   a torn or missing file), and the next start repairs it up to the database's size.
+ * Without nginx the test fails (it is never skipped): .ci/run installs it.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as I from '../interop/independent.ts';
+import { startProcess, type Started } from '../support/process.ts';
+import { startNginx, type RunningNginx } from '../support/nginx.ts';
+import { removeDir, tempDir } from '../support/log-harness.ts';
+import { REGISTRY, REGISTRY_NAME, submissionBody } from '../support/submissions.ts';
+import { addRegistry } from '../../server/registries.ts';
+import { encodeBase64 } from '../../core/encoding.ts';
+import { runAsync } from '../client/helpers.ts';
+
+async function get(base: string, path: string, headers: Record<string, string> = {}) {
+  const r = await fetch(`${base}/${path}`, { headers });
+  return { status: r.status, headers: r.headers, body: Buffer.from(await r.arrayBuffer()) };
+}
+
+async function submit(url: string, from: number, count: number): Promise<number[]> {
+  const r = await fetch(`${url}/v1/entries/batch`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ entries: Array.from({ length: count }, (_, i) => submissionBody(from + i)) }),
+  });
+  assert.equal(r.status, 200);
+  const j = (await r.json()) as { results: Array<{ index: number; status?: number }> };
+  for (const x of j.results) assert.equal(x.status, undefined, JSON.stringify(x));
+  return j.results.map((x) => x.index);
+}
+
+async function until(what: string, f: () => Promise<boolean>, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await f())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const sizeOf = (note: Buffer) => Number(note.toString('utf8').split('\n')[1]);
+
+describe('e2e: --publish-dir served by nginx (static tlog-tiles read path)', function () {
+  this.timeout(180_000);
+  let dataDir: string;
+  let publishDir: string;
+  let stateDir: string;
+  let log: Started | undefined;
+  let nginx: RunningNginx | undefined;
+  let vkey: I.VKey;
+  let vkeyText: string;
+  let next = 0;
+  const registryKey = `${REGISTRY_NAME}=${encodeBase64(REGISTRY.publicKey)}`;
+
+  const serve = (env: NodeJS.ProcessEnv = {}) =>
+    startProcess(['serve', '--data-dir', dataDir, '--publish-dir', publishDir, '--listen', '127.0.0.1:0', '--batch-interval', '5', '--verify-threads', '0'], env);
+
+  before(async () => {
+    dataDir = tempDir();
+    publishDir = tempDir('pkglog-publish-');
+    stateDir = tempDir('pkglog-state-');
+    addRegistry(join(dataDir, 'registries.txt'), REGISTRY_NAME, REGISTRY.publicKey.toString('base64'), { ecosystems: '*' });
+    log = await serve();
+    vkeyText = log.info.get('vkey')!;
+    vkey = I.parseVKey(vkeyText);
+    nginx = await startNginx(publishDir);
+  });
+  after(async () => {
+    await log?.stop();
+    await nginx?.stop();
+    for (const d of [dataDir, publishDir, stateDir]) if (d) removeDir(d);
+  });
+
+  /** Waits until nginx serves the checkpoint the log serves. */
+  async function published(): Promise<Buffer> {
+    let want = Buffer.alloc(0);
+    await until('the published checkpoint to reach the log\'s', async () => {
+      want = (await get(log!.url, 'checkpoint')).body;
+      return (await get(nginx!.url, 'checkpoint')).body.equals(want);
+    });
+    return want;
+  }
+
+  /** The independent reader against the nginx URL alone; also compares every file with the log's own routes. */
+  async function readThroughNginx(compareWithLog = true): Promise<number> {
+    const problems: string[] = [];
+    const cp = await get(nginx!.url, 'checkpoint');
+    assert.equal(cp.status, 200);
+    if (cp.headers.get('content-type') !== 'text/plain; charset=utf-8') problems.push(`checkpoint content-type ${cp.headers.get('content-type')}`);
+    if (!/no-cache|max-age=[0-9]\b/.test(cp.headers.get('cache-control') ?? '')) problems.push(`checkpoint cache-control ${cp.headers.get('cache-control')}`);
+    const c = I.parseCheckpointText(I.openNote(cp.body, [vkey]).text);
+    const tiles = I.tilesForSize(c.size);
+    const got = new Map<string, Buffer>();
+    for (const t of tiles) {
+      const path = I.tilePath(t.level, t.index, t.width);
+      const r = await get(nginx!.url, path);
+      if (r.status !== 200) {
+        problems.push(`${path} → ${r.status}`);
+        continue;
+      }
+      if (r.headers.get('content-type') !== 'application/octet-stream') problems.push(`${path} content-type ${r.headers.get('content-type')}`);
+      if (!/immutable/.test(r.headers.get('cache-control') ?? '')) problems.push(`${path} cache-control ${r.headers.get('cache-control')}`);
+      if (compareWithLog && !r.body.equals((await get(log!.url, path)).body)) problems.push(`${path} differs from the log's /${path}`);
+      got.set(path, r.body);
+    }
+    assert.deepEqual(problems.slice(), []);
+    const tileAt = (l: number, i: number, w: number) => got.get(I.tilePath(l, i, w))!;
+    const leaves: Buffer[] = [];
+    for (const t of tiles.filter((t) => t.level === 0)) leaves.push(...I.tileHashes(tileAt(0, t.index, t.width), t.width));
+    const tree = new I.HashTree(leaves);
+    assert.ok(tree.root(c.size).equals(c.root), 'root of the level-0 tiles');
+    assert.ok(I.rootFromTiles(c.size, tileAt).equals(c.root), 'root from the right-edge tiles');
+    for (const t of tiles.filter((t) => t.level > 0)) {
+      const span = 256 ** t.level;
+      I.tileHashes(tileAt(t.level, t.index, t.width), t.width).forEach((h, i) => {
+        const lo = (t.index * 256 + i) * span;
+        if (!h.equals(tree.mth(lo, lo + span))) problems.push(`${I.tilePath(t.level, t.index, t.width)}[${i}]`);
+      });
+    }
+    for (const t of tiles.filter((t) => t.level === 0)) {
+      const path = I.tilePath('entries', t.index, t.width);
+      const r = await fetch(`${nginx!.url}/${path}`, { headers: { 'accept-encoding': 'gzip, identity' } });
+      const body = Buffer.from(await r.arrayBuffer()); // fetch gunzips
+      if (r.headers.get('content-encoding') !== 'gzip') problems.push(`${path} not gzipped`);
+      if (compareWithLog && !body.equals((await get(log!.url, path)).body)) problems.push(`${path} differs from the log's`);
+      const plain = await get(nginx!.url, path, { 'accept-encoding': 'identity' });
+      if (!plain.body.equals(body)) problems.push(`${path} identity ≠ gzip`);
+      I.parseBundle(body).forEach((e, i) => {
+        if (!I.leafHash(e).equals(leaves[t.index * 256 + i]!)) problems.push(`${path}[${i}]`);
+      });
+    }
+    // beyond the tree: 404, not cacheable
+    const full = I.fullTiles(0, c.size);
+    for (const path of [I.tilePath(0, full), I.tilePath('entries', full + 1, 1), I.tilePath(1, I.fullTiles(1, c.size) + 1)]) {
+      const r = await get(nginx!.url, path);
+      if (r.status !== 404) problems.push(`${path} beyond the tree → ${r.status}`);
+      if (/immutable|max-age=[1-9][0-9]{3,}/.test(r.headers.get('cache-control') ?? '')) problems.push(`${path} 404 is cacheable`);
+    }
+    for (const path of ['.pkglog-tmp/', 'tile/entries/000.gz', 'tile/0/0']) {
+      if ((await get(nginx!.url, path)).status === 200) problems.push(`${path} is served`);
+    }
+    assert.deepEqual(problems, []);
+    return c.size;
+  }
+
+  const trust = (state: string) => ['--log', nginx!.url, '--log-key', vkeyText, '--registry-key', registryKey, '--state-dir', join(stateDir, state)];
+
+  it('nginx serves exactly the log\'s checkpoint, tiles and bundles; the independent reader verifies them', async () => {
+    await submit(log!.url, next, 1);
+    await submit(log!.url, (next += 1), 255);
+    await submit(log!.url, (next += 255), 44);
+    await submit(log!.url, (next += 44), 300);
+    next += 300;
+    const note = await published();
+    assert.equal(sizeOf(note), 600);
+    assert.equal(await readThroughNginx(), 600);
+  });
+
+  it('pkglog audit and pkglog monitor pass against the nginx URL alone', async () => {
+    const a = await runAsync(['audit', ...trust('audit'), '--json']);
+    assert.equal(a.code, 0, a.stdout + a.stderr);
+    assert.equal(JSON.parse(a.stdout).entries, 600);
+    const m = await runAsync(['monitor', ...trust('monitor'), '--watch', 'pypi/requests', '--quiet']);
+    assert.equal(m.code, 0, m.stdout + m.stderr);
+    assert.equal((m.stdout.match(/^NEW: /gm) ?? []).length, 600);
+  });
+
+  it('kill -9 while publication is held after commits: acknowledged entries are repaired into the directory at the next start', async () => {
+    await log!.stop();
+    log = await serve({ PKGLOG_TEST_PUBLISH_FAULT: `hold:${next}` });
+    const acked = [...(await submit(log.url, next, 50)), ...(await submit(log.url, next + 50, 250))];
+    next += 300;
+    assert.equal(acked[acked.length - 1], 899);
+    // committed and answered, but the directory still shows size 600
+    assert.equal(sizeOf((await get(nginx!.url, 'checkpoint')).body), 600);
+    assert.equal(await log.stop('SIGKILL'), null);
+    log = await serve();
+    const note = await published();
+    assert.equal(sizeOf(note), 900);
+    assert.equal(await readThroughNginx(), 900);
+  });
+
+  it('kill -9 after the tiles and before the checkpoint: the directory keeps its checkpoint; the next start completes it', async () => {
+    await log!.stop();
+    log = await serve({ PKGLOG_TEST_PUBLISH_FAULT: `kill-before-checkpoint:${next + 1}` });
+    const dead = new Promise<void>((r) => log!.child.once('exit', () => r()));
+    // The reply may or may not get out before the process kills itself: the entries are committed either way.
+    await submit(log.url, next, 70).catch(() => undefined);
+    await dead;
+    assert.equal(log.child.signalCode, 'SIGKILL', 'the fault hook killed the process mid-publication');
+    // tiles for size 970 are there, the checkpoint is still the old one
+    const widths = readdirSync(join(publishDir, 'tile/0/003.p')).map(Number);
+    assert.ok(Math.max(...widths) > 132, `tiles beyond size 900 were written before the kill (tile/0/003.p/: ${widths})`);
+    assert.equal(sizeOf(readFileSync(join(publishDir, 'checkpoint'))), 900);
+    assert.equal(await readThroughNginx(false), 900, 'what nginx serves (the log is down) stays consistent at size 900');
+    next += 70;
+    log = await serve();
+    const note = await published();
+    assert.equal(sizeOf(note), 970);
+    assert.equal(await readThroughNginx(), 970);
+    const a = await runAsync(['audit', ...trust('audit2'), '--json']);
+    assert.equal(a.code, 0, a.stdout + a.stderr);
+    assert.equal(JSON.parse(a.stdout).entries, 970);
+  });
+});
