@@ -101,6 +101,7 @@ export class Publisher {
   /** Set when publishing would contradict the directory (never retried: an operator must look). */
   private halted: string | undefined;
   private retry: NodeJS.Timeout | undefined;
+  private tick: NodeJS.Timeout | undefined;
   private readonly idleWaiters: Array<() => void> = [];
   readonly stats: PublishStats = { passes: 0, written: 0, skipped: 0, removed: 0, failures: 0 };
 
@@ -146,6 +147,11 @@ export class Publisher {
   start(): void {
     this.started = true;
     this.notify();
+    // A high-water mark written late (the guard retries a failed write every second) is published without a new batch.
+    this.tick = setInterval(() => {
+      if (this.o.publishableSize() > this.tilesSize) this.notify();
+    }, 1000);
+    this.tick.unref();
   }
 
   /** Something new may be publishable (a commit, new cosignatures): schedules a pass. Never throws. */
@@ -172,6 +178,7 @@ export class Publisher {
   async close(): Promise<void> {
     this.closed = true;
     if (this.retry !== undefined) clearTimeout(this.retry);
+    if (this.tick !== undefined) clearInterval(this.tick);
     await this.running;
     for (const w of this.idleWaiters.splice(0)) w();
   }
