@@ -60,6 +60,7 @@ sections.push(['client', await optional('./client.ts', 'benchClient')]);
 sections.push(['ML-DSA-44', await optional('./mldsa.ts', 'benchMlDsa')]);
 sections.push(['start-up', await optional('./startup.ts', 'benchStartup')]);
 sections.push(['index', await optional('./index.ts', 'benchIndex')]);
+sections.push(['static tiles', await optional('./publish.ts', 'benchPublish')]);
 console.log(`\npkglog bench${quick ? ' (BENCH_QUICK)' : ''} — ${new Date().toISOString()}, node ${process.version}, ${(await import('node:os')).cpus().length} cores, ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
 console.log(table(sections));
 const failed = sections.flatMap(([, f]) => f).filter((f) => f.pass === false);

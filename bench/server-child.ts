@@ -22,6 +22,8 @@ export interface StartMsg {
   batchIntervalMs?: number;
   /** Verification worker threads of the log (default: the server's own default, cores − 1). */
   verifyThreads?: number;
+  /** The log also publishes into this directory (--publish-dir; bench/publish.ts). */
+  publishDir?: string;
 }
 
 /** The bare-handler baseline: express, one JSON-parsing POST route and one GET route, each answering a small JSON. */
@@ -70,6 +72,7 @@ process.on('message', async (msg: StartMsg | { cmd: 'rss' } | { cmd: 'stop' }) =
           dataDir: msg.dataDir!, listen: '127.0.0.1:0',
           ...(msg.batchIntervalMs !== undefined ? { batchInterval: String(msg.batchIntervalMs) } : {}),
           ...(msg.verifyThreads !== undefined ? { verifyThreads: String(msg.verifyThreads) } : {}),
+          ...(msg.publishDir !== undefined ? { publishDir: msg.publishDir } : {}),
         }, {});
         const t0 = performance.now();
         running = await startLog(config, (m) => console.error(`[log] ${m}`));

@@ -34,6 +34,8 @@ import type { LogStore } from '../log-store/store.ts';
 
 const gzipAsync = promisify(gzip);
 export const TMP_DIR = '.pkglog-tmp';
+/** Concurrent file writes in a pass. */
+const WRITERS = 16;
 
 /** Test hooks (env PKGLOG_TEST_PUBLISH_FAULT): hold publication at a size, or SIGKILL the process mid-publication. */
 export type PublishFault =
@@ -226,8 +228,22 @@ export class Publisher {
     await this.writeCheckpoint(cp);
   }
 
-  /** Every tile and bundle of the tree of `to` that the tree of `from` did not have (see the file comment). */
+  /**
+   * Every tile and bundle of the tree of `to` that the tree of `from` did not have (see the file comment), written by
+   * WRITERS concurrent jobs (their fsyncs overlap; nothing orders tiles among themselves, only the checkpoint is last).
+   */
   private async writeTiles(from: number, to: number, dirs: Set<string>): Promise<void> {
+    const jobs = this.tileJobs(from, to, dirs);
+    const worker = async () => {
+      for (let j = jobs.next(); !j.done; j = jobs.next()) await j.value();
+    };
+    const results = await Promise.allSettled(Array.from({ length: WRITERS }, worker));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+  }
+
+  /** The jobs of writeTiles, generated lazily (a catch-up over a big range holds no list of its tiles). */
+  private *tileJobs(from: number, to: number, dirs: Set<string>): Generator<() => Promise<void>> {
     for (let level = 0; TILE_WIDTH ** level <= to; level++) {
       const span = TILE_WIDTH ** level;
       const cFrom = Math.floor(from / span);
@@ -235,12 +251,15 @@ export class Publisher {
       const kinds = level === 0 ? [0, -1] : [level];
       for (let idx = Math.floor(cFrom / TILE_WIDTH); idx < Math.floor(cTo / TILE_WIDTH); idx++) {
         for (const l of kinds) {
-          await this.writeTile({ level: l, index: idx, width: TILE_WIDTH }, dirs);
-          const partials = join(this.dir, formatTilePath({ level: l, index: idx, width: TILE_WIDTH }) + '.p');
-          if (await exists(partials)) {
-            await rm(partials, { recursive: true, force: true });
-            this.stats.removed++;
-          }
+          yield async () => {
+            const tile = { level: l, index: idx, width: TILE_WIDTH };
+            await this.writeTile(tile, dirs);
+            const partials = join(this.dir, formatTilePath(tile) + '.p');
+            if (await exists(partials)) {
+              await rm(partials, { recursive: true, force: true });
+              this.stats.removed++;
+            }
+          };
         }
       }
       const wTo = cTo % TILE_WIDTH;
@@ -253,7 +272,7 @@ export class Publisher {
         const lo = Math.max(from + 1, tileStart + w * span);
         const hi = Math.min(to + 1, tileStart + (w + 1) * span);
         if (w < wTo && (lo >= hi || this.o.store.firstCheckpointSizeIn(lo, hi) === undefined)) continue;
-        for (const l of kinds) await this.writeTile({ level: l, index: pIdx, width: w }, dirs);
+        for (const l of kinds) yield () => this.writeTile({ level: l, index: pIdx, width: w }, dirs);
       }
     }
   }
@@ -275,7 +294,7 @@ export class Publisher {
     if (leaves.length !== tile.width) fail('internal', `the store has ${leaves.length} of the ${tile.width} entries of ${rel}`);
     const data = formatEntryBundle(leaves);
     // The .gz first: nginx gzip_static serves it when it exists, the plain file is what the checkpoint promises.
-    if (!zipped) await this.writeOnce(rel + '.gz', await gzipAsync(data, { level: 9 }), dirs);
+    if (!zipped) await this.writeOnce(rel + '.gz', await gzipAsync(data, { level: 6 }), dirs);
     if (!plain) await this.writeOnce(rel, data, dirs);
   }
 
