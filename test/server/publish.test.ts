@@ -207,6 +207,47 @@ describe('publisher (--publish-dir)', function () {
     assert.throws(() => openTestLog({ publishDir: dir, dataDir: log.dataDir }), (e: unknown) => isPkglogError(e, 'unsafe_state') && /ahead of the database/.test((e as Error).message));
   });
 
+  it('republishes the same checkpoint with more cosignatures, never with fewer; a different checkpoint of the same size halts it', async () => {
+    const { log, dir } = open();
+    try {
+      await batch(log, 3);
+      const base = log.store.checkpoint(3)!;
+      const cosig = (name: string) => `— ${name} ${Buffer.alloc(76, name.length).toString('base64')}\n`;
+      const lines: string[] = [];
+      const lines2: string[] = [];
+      const p = new Publisher({
+        dir, store: log.store, origin: log.origin, verifier: parseVerifierKey(log.vkey), fsync: false, log: (m) => lines2.push(m),
+        publishableSize: () => 3, checkpoint: () => ({ treeSize: 3, note: base + lines.join('') }),
+      });
+      p.start();
+      await p.idle();
+      assert.equal(readFileSync(join(dir, 'checkpoint'), 'utf8'), base);
+      lines.push(cosig('witness.example/w1'));
+      p.notify();
+      await p.idle();
+      assert.equal(readFileSync(join(dir, 'checkpoint'), 'utf8'), base + cosig('witness.example/w1'), 'more cosignatures: replaced');
+      lines.pop();
+      p.notify();
+      await p.idle();
+      assert.equal(readFileSync(join(dir, 'checkpoint'), 'utf8'), base + cosig('witness.example/w1'), 'fewer cosignatures: kept');
+      await p.close();
+      // a checkpoint of size 3 with another root, signed by the log's own key: refused, the file stays
+      const own = loadOrCreateLogKey(join(log.dataDir, 'log.key'), undefined);
+      const forked = signCheckpoint(own.signer, own.origin, 3, Buffer.alloc(32, 1));
+      const q = new Publisher({
+        dir, store: log.store, origin: log.origin, verifier: parseVerifierKey(log.vkey), fsync: false, log: (m) => lines2.push(m),
+        publishableSize: () => 3, checkpoint: () => ({ treeSize: 3, note: forked }),
+      });
+      q.start();
+      await q.idle();
+      assert.equal(readFileSync(join(dir, 'checkpoint'), 'utf8'), base + cosig('witness.example/w1'));
+      assert.match(lines2.join('\n'), /holds a different checkpoint of size 3 than the log's: not replaced/);
+      await q.close();
+    } finally {
+      await log.close();
+    }
+  });
+
   it('publishes nothing beyond the publishable size (the high-water mark)', async () => {
     const dataDir = tempDir();
     const dir = tempDir('pkglog-publish-');
