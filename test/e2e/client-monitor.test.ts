@@ -50,13 +50,15 @@ describe('e2e: pkglog monitor and audit', function () {
     const r = integrate(state.treeSize, (t) => store.readTile(t)!, [lh]);
     const key = loadOrCreateLogKey(join(log.dataDir, 'log.key'), undefined);
     const e = { ...artifact(0), name: 'pkg0' };
+    const newState = { treeSize: r.treeSize, rootHash: r.rootHash, checkpoint: signCheckpoint(key.signer, log.origin, r.treeSize, r.rootHash) };
     store.append({
       oldSize: state.treeSize,
       entries: [{ index: state.treeSize, leaf, leafHash: lh, fileHash: createHash('sha256').update('not the real file hash').digest(), ecosystem: e.ecosystem, name: e.name, version: e.version, sha256: Buffer.alloc(32, 9), integratedTime: Date.now() }],
       tiles: r.tiles,
-      newState: { treeSize: r.treeSize, rootHash: r.rootHash, checkpoint: signCheckpoint(key.signer, log.origin, r.treeSize, r.rootHash) },
+      newState,
       createdAt: Date.now(),
     });
+    log.guard.committed(newState); // ... and publishes it, as the log's own sequencer would (high-water mark first)
     return state.treeSize;
   }
 
