@@ -49,8 +49,9 @@ describe('server/witness-check: asking the witnesses before signing', function (
   }
 
   // A port nobody listens on. Not a port this test just closed: on a busy machine another process may take that one.
-  // Port 1 (tcpmux) is privileged and unused here; the test fails loudly (not ECONNREFUSED) if something listens on it.
-  const closedUrl = 'http://127.0.0.1:1';
+  // Port 2 is privileged (no test server gets it from port 0), unused here, and not on fetch's list of blocked ports;
+  // the test fails loudly (not ECONNREFUSED) if something ever listens on it.
+  const closedUrl = 'http://127.0.0.1:2';
   before(async () => {
     url = await witness('witness.test/check', true);
     otherUrl = await witness('witness.test/other', false);
