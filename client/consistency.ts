@@ -37,7 +37,7 @@ export async function proveConsistent(older: Signed, newer: Signed, log: LogClie
     return { origin: older.checkpoint.origin, message: 'the log signed a size-0 checkpoint whose root is not the empty-tree hash' };
   }
   if (log === undefined) throw new Error('proveConsistent: a log is needed for different sizes');
-  const proof: Hash[] = await log.consistencyProof(m, n);
+  const proof: Hash[] = await log.consistencyProof(m, n, newer.checkpoint.rootHash);
   try {
     verifyConsistency(m, n, older.checkpoint.rootHash, newer.checkpoint.rootHash, proof);
     return undefined;

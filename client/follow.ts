@@ -11,7 +11,8 @@ import { fail } from '../core/errors.ts';
 import type { Checkpoint } from '../core/checkpoint.ts';
 import { replay, type TileSource, type TreePosition, type TileViolation } from './replay.ts';
 import type { EntryChecker } from './entry-checker.ts';
-import { buildViolation, formatViolation, leafAt } from './violation.ts';
+import { buildViolation, formatViolation } from './violation.ts';
+import { leafFromTiles } from '../runtime/tiles.ts';
 import { decodeLeaf, fileKey } from '../core/entry.ts';
 
 export interface Progress {
@@ -114,7 +115,7 @@ export async function findingsWithEvidence(
   for (const c of checker.conflicts) {
     // The index compares 16-byte prefixes: confirm with the full leaves before reporting.
     try {
-      const [a, b] = await Promise.all([leafAt(source, c.firstIndex, checkpoint.treeSize), leafAt(source, c.index, checkpoint.treeSize)]);
+      const [a, b] = await Promise.all([leafFromTiles(source, c.firstIndex, checkpoint.treeSize), leafFromTiles(source, c.index, checkpoint.treeSize)]);
       const [ea, eb] = [decodeLeaf(a), decodeLeaf(b)];
       if (fileKey(ea) !== fileKey(eb) || ea.sha256 === eb.sha256) continue;
     } catch {

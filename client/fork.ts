@@ -5,8 +5,7 @@
 import type { Hash } from '../core/types.ts';
 import type { Checkpoint } from '../core/checkpoint.ts';
 import { buildEvidence, formatEvidence, planEvidenceProof, classifyEvidenceProof } from '../core/evidence.ts';
-import { nodesOf, hashRanges, nodeKey } from '../core/merkle.ts';
-import { tilesForNodes, nodeHashFromTiles, formatTilePath } from '../core/tiles.ts';
+import { proofFromTiles, readHashes } from '../runtime/tiles.ts';
 import type { LogClient } from './http.ts';
 
 export interface ForkFinding {
@@ -31,19 +30,6 @@ export function sameSizeFork(a: Signed, b: Signed): ForkFinding {
   };
 }
 
-async function proofFromTiles(log: LogClient, m: number, n: number): Promise<Hash[]> {
-  const ranges = planEvidenceProof(m, n);
-  const nodes = nodesOf(ranges);
-  const tiles = tilesForNodes(nodes, n);
-  const data = new Map<string, Buffer>();
-  for (const t of tiles) data.set(formatTilePath(t), await log.tile(t));
-  const hashes = new Map<string, Hash>();
-  for (const node of nodes) {
-    hashes.set(nodeKey(node), nodeHashFromTiles(node, n, (t) => data.get(formatTilePath(t)) ?? Buffer.alloc(0)));
-  }
-  return hashRanges(ranges, (node) => hashes.get(nodeKey(node))!);
-}
-
 /**
  * Two checkpoints of different sizes whose consistency could not be proven (`consistencyProof` is what the log
  * answered, possibly nothing). Builds an evidence proof from the log's consistency proof or, failing that, from
@@ -61,9 +47,9 @@ export async function differentSizeFork(a: Signed, b: Signed, consistencyProof: 
   if (consistencyProof !== undefined && consistencyProof.length > 0) {
     candidates.push(async () => consistencyProof);
     // For a power-of-two m the evidence proof starts with the hash of the first m leaves, which a consistency proof omits.
-    if (log !== undefined) candidates.push(async () => [await subtreeHash(log, m, n), ...consistencyProof]);
+    if (log !== undefined) candidates.push(async () => [await subtreeHash(log, m, large.checkpoint), ...consistencyProof]);
   }
-  if (log !== undefined) candidates.push(() => proofFromTiles(log, m, n));
+  if (log !== undefined) candidates.push(() => proofFromTiles(log, planEvidenceProof(m, n), n, large.checkpoint.rootHash));
   for (const c of candidates) {
     let proof: Hash[];
     try {
@@ -82,13 +68,9 @@ export async function differentSizeFork(a: Signed, b: Signed, consistencyProof: 
   return base;
 }
 
-async function subtreeHash(log: LogClient, m: number, n: number): Promise<Hash> {
-  const ranges = planEvidenceProof(m, n);
-  const first = ranges[0]!;
+/** The hash of the first m leaves (a power of two), from tiles authenticated against the root of the larger tree. */
+async function subtreeHash(log: LogClient, m: number, large: Checkpoint): Promise<Hash> {
+  const first = planEvidenceProof(m, large.treeSize)[0]!;
   if (first.start !== 0 || first.end !== m || first.nodes.length !== 1) throw new Error('not a power of two');
-  const node = first.nodes[0]!;
-  const tiles = tilesForNodes([node], n);
-  const data = new Map<string, Buffer>();
-  for (const t of tiles) data.set(formatTilePath(t), await log.tile(t));
-  return nodeHashFromTiles(node, n, (t) => data.get(formatTilePath(t)) ?? Buffer.alloc(0));
+  return (await readHashes(log, first.nodes, large.treeSize, large.rootHash))[0]!;
 }

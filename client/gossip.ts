@@ -8,7 +8,8 @@ import { verifyNote } from '../core/note.ts';
 import { parseCheckpoint } from '../core/checkpoint.ts';
 import type { Checkpoint } from '../core/checkpoint.ts';
 import type { Policy } from '../core/policy.ts';
-import { request, normalizeBaseURL, MAX_GOSSIP_REPLY, parseJSON, type LogClient } from './http.ts';
+import { MAX_GOSSIP_REPLY, type LogClient } from './http.ts';
+import { request, normalizeBaseURL, parseJSON } from '../runtime/http.ts';
 import { proveConsistent } from './consistency.ts';
 import type { ForkFinding } from './fork.ts';
 

@@ -1,26 +1,22 @@
 /**
- * A small HTTP client for the pkglog log API and C2SP tlog-tiles (global fetch only: no server dependencies).
- * Every response is size-capped and time-limited; every failure is a PkglogError naming the URL and what went wrong.
+ * The client's view of a log: C2SP tlog-tiles (all that verify, proof, monitor and audit need, so any static
+ * tlog-tiles URL will do) and, where the log offers it, the pkglog JSON API (lookups, submissions). Reads go through
+ * runtime/http.ts (capped, time-limited); proofs are computed from tiles authenticated against the signed root.
  */
 import { PkglogError, fail } from '../core/errors.ts';
 import { decodeBase64 } from '../core/encoding.ts';
-import { formatTilePath, type Tile } from '../core/tiles.ts';
+import { type Tile } from '../core/tiles.ts';
 import { MAX_LEAF_SIZE } from '../core/entry.ts';
 import { HASH_SIZE } from '../core/hash.ts';
+import { formatTlogProof } from '../core/tlog-proof.ts';
+import { parseCheckpoint } from '../core/checkpoint.ts';
+import { parseSignedNote } from '../core/note.ts';
 import type { Hash } from '../core/types.ts';
+import { request, expectOk, parseJSON, normalizeBaseURL, type HttpOptions } from '../runtime/http.ts';
+import { HttpTiles, consistencyProofFromTiles, inclusionProofFromTiles, leafFromTiles } from '../runtime/tiles.ts';
 
+export type { HttpOptions };
 
-export interface HttpOptions {
-  timeoutMs?: number;
-  maxBytes?: number;
-  userAgent?: string;
-}
-
-const DEFAULT_TIMEOUT = 30_000;
-/** Cap for JSON API replies (lookup pages, entries) unless the caller gives a tighter one. */
-const DEFAULT_MAX = 16 * 1024 * 1024;
-/** Error replies are read only this far (enough for the message); the rest is discarded, never buffered. */
-export const MAX_ERROR_BODY = 64 * 1024;
 /** Signed notes: checkpoints, tlog-proofs. */
 export const MAX_NOTE_REPLY = 1024 * 1024;
 /** A witness's gossip answer (JSON): its checkpoint and possibly fork evidence (two checkpoints and a proof). */
@@ -31,111 +27,6 @@ export const MAX_HISTORY_REPLY = MAX_NOTE_REPLY;
 /** The most bytes a tile can have: 32 per hash, or per entry its 2-byte length and a pkglog leaf. */
 export function maxTileBytes(tile: Tile): number {
   return tile.level < 0 ? tile.width * (2 + MAX_LEAF_SIZE) : tile.width * HASH_SIZE;
-}
-
-export interface HttpResponse {
-  status: number;
-  headers: Headers;
-  body: Buffer;
-}
-
-function describeError(e: unknown): string {
-  if (e instanceof Error) {
-    if (e.name === 'TimeoutError' || e.name === 'AbortError') return 'timed out';
-    return e.cause instanceof Error ? e.cause.message : e.message;
-  }
-  return String(e);
-}
-
-/**
- * Reads the body, counting bytes while streaming: a declared Content-Length over `max` is refused before reading,
- * and the stream is cancelled as soon as it passes `max` (nothing over the cap is ever buffered). With
- * `truncate`, the first `max` bytes are kept and the rest discarded instead (error replies).
- */
-async function readCapped(res: Response, max: number, url: string, truncate = false): Promise<Buffer> {
-  const declared = res.headers.get('content-length');
-  const len = declared !== null && /^\d{1,16}$/.test(declared) ? Number(declared) : undefined;
-  if (len !== undefined && len > max && !truncate) {
-    await res.body?.cancel().catch(() => {});
-    fail('network', `${url}: response of ${len} bytes is over the ${max}-byte limit`);
-  }
-  if (res.body === null) return Buffer.alloc(0);
-  const chunks: Buffer[] = [];
-  let total = 0;
-  const reader = res.body.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (total + value.byteLength > max) {
-        await reader.cancel().catch(() => {});
-        if (!truncate) fail('network', `${url}: response is over the ${max}-byte limit`);
-        chunks.push(Buffer.from(value.buffer, value.byteOffset, max - total));
-        total = max;
-        break;
-      }
-      total += value.byteLength;
-      chunks.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-    }
-  } catch (e) {
-    if (e instanceof PkglogError) throw e;
-    await reader.cancel().catch(() => {});
-    fail('network', `${url}: reading the response failed: ${describeError(e)}`);
-  }
-  return Buffer.concat(chunks, total);
-}
-
-/**
- * One HTTP request — the only network read of the client: the body is capped while streaming (`maxBytes`, error
- * replies at MAX_ERROR_BODY) and the whole exchange, body included, is time-limited. Never throws on HTTP status
- * (callers decide); throws 'network' on transport failure, timeout or an over-limit body.
- */
-export async function request(url: string, init: RequestInit = {}, opts: HttpOptions = {}): Promise<HttpResponse> {
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      ...init,
-      headers: { 'user-agent': opts.userAgent ?? 'pkglog-client/0.1', ...(init.headers as Record<string, string> | undefined) },
-      signal: AbortSignal.timeout(opts.timeoutMs ?? DEFAULT_TIMEOUT),
-    });
-  } catch (e) {
-    fail('network', `cannot reach ${url}: ${describeError(e)}`);
-  }
-  const max = opts.maxBytes ?? DEFAULT_MAX;
-  const ok = res.status >= 200 && res.status < 300;
-  const body = ok ? await readCapped(res, max, url) : await readCapped(res, Math.min(max, MAX_ERROR_BODY), url, true);
-  return { status: res.status, headers: res.headers, body };
-}
-
-function serverMessage(body: Buffer): string {
-  const text = body.toString('utf8').slice(0, 300).trim();
-  try {
-    const j = JSON.parse(text) as { message?: unknown; error?: unknown };
-    if (typeof j.message === 'string') return j.message;
-    if (typeof j.error === 'string') return j.error;
-  } catch {
-    // not JSON
-  }
-  return text;
-}
-
-/** Throws unless status is 200: 404 → 'not_found', other statuses → 'network' (details.status). */
-export function expectOk(res: HttpResponse, url: string): Buffer {
-  if (res.status === 200) return res.body;
-  const msg = serverMessage(res.body);
-  if (res.status === 404) fail('not_found', `${url}: not found${msg ? ` (${msg})` : ''}`, { status: 404 });
-  fail('network', `${url}: HTTP ${res.status}${msg ? `: ${msg}` : ''}`, { status: res.status });
-}
-
-export function parseJSON(body: Buffer, url: string): Record<string, unknown> {
-  let v: unknown;
-  try {
-    v = JSON.parse(body.toString('utf8'));
-  } catch {
-    return fail('malformed', `${url}: response is not JSON`);
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail('malformed', `${url}: response is not a JSON object`);
-  return v as Record<string, unknown>;
 }
 
 export function jsonNumber(o: Record<string, unknown>, key: string, url: string): number {
@@ -150,25 +41,15 @@ export function jsonHashes(o: Record<string, unknown>, key: string, url: string)
   return v.map((h, i) => decodeBase64(h as string, `${url}: ${key}[${i}]`, 32));
 }
 
-/** Base URL without trailing slash; must be http(s). */
-export function normalizeBaseURL(url: string): string {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return fail('malformed', `not a URL: ${JSON.stringify(url)}`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') fail('malformed', `URL must be http or https: ${url}`);
-  return url.replace(/\/+$/, '');
-}
-
 /** Read access to a log: the C2SP tiles and the pkglog JSON API. */
 export class LogClient {
   readonly base: string;
   readonly opts: HttpOptions;
+  private readonly tiles: HttpTiles;
   constructor(baseURL: string, opts: HttpOptions = {}) {
     this.base = normalizeBaseURL(baseURL);
     this.opts = opts;
+    this.tiles = new HttpTiles(this.base, { ...opts, maxTileBytes, latestSize: async () => parseCheckpoint(parseSignedNote(await this.checkpoint()).text).treeSize });
   }
 
   async get(path: string, maxBytes?: number): Promise<Buffer> {
@@ -192,28 +73,33 @@ export class LogClient {
     return (await this.get(`v1/checkpoints/${size}`, MAX_NOTE_REPLY)).toString('utf8');
   }
 
-  /** A hash tile or (level -1) entry bundle. */
+  /** A hash tile or (level -1) entry bundle (a replaced partial tile is read from the full one). */
   async tile(tile: Tile): Promise<Buffer> {
-    return this.get(formatTilePath(tile), maxTileBytes(tile));
+    return this.tiles.tile(tile);
   }
 
-  async inclusionProof(index: number, size: number): Promise<Hash[]> {
-    const path = `v1/proof/inclusion?index=${index}&size=${size}`;
-    const j = await this.getJSON(path);
-    if (j.index !== index || j.treeSize !== size) fail('malformed', `${this.base}/${path}: response is for another index or size`);
-    return jsonHashes(j, 'proof', `${this.base}/${path}`);
+  /** The inclusion proof of `index` in the tree of `size`, from tiles authenticated against that tree's `rootHash`. */
+  async inclusionProof(index: number, size: number, rootHash: Hash): Promise<Hash[]> {
+    return inclusionProofFromTiles(this.tiles, index, size, rootHash);
   }
 
-  async consistencyProof(oldSize: number, size: number): Promise<Hash[]> {
-    const path = `v1/proof/consistency?old=${oldSize}&size=${size}`;
-    const j = await this.getJSON(path);
-    if (j.old !== oldSize || j.treeSize !== size) fail('malformed', `${this.base}/${path}: response is for other sizes`);
-    return jsonHashes(j, 'proof', `${this.base}/${path}`);
+  /** The consistency proof from `oldSize` to `size`, from tiles authenticated against the root of `size`. */
+  async consistencyProof(oldSize: number, size: number, rootHash: Hash): Promise<Hash[]> {
+    return consistencyProofFromTiles(this.tiles, oldSize, size, rootHash);
   }
 
-  /** The tlog-proof text for entry `index` against the latest checkpoint. */
+  /**
+   * A C2SP tlog-proof for entry `index` against the log's latest checkpoint, built from tiles alone (any tlog-tiles
+   * URL): the entry from its bundle (in the "extra" line), the inclusion proof from hash tiles authenticated against
+   * the checkpoint's root. The checkpoint's signatures are the verifier's to check, as with any tlog-proof.
+   */
   async entryProof(index: number): Promise<string> {
-    return (await this.get(`v1/entries/${index}/proof`, MAX_NOTE_REPLY)).toString('utf8');
+    const signed = await this.checkpoint();
+    const cp = parseCheckpoint(parseSignedNote(signed).text);
+    if (index >= cp.treeSize) fail('not_found', `${this.base}: entry ${index} is not in the log's checkpoint (size ${cp.treeSize})`);
+    const leaf = await leafFromTiles(this.tiles, index, cp.treeSize);
+    const inclusionProof = await this.inclusionProof(index, cp.treeSize, cp.rootHash);
+    return formatTlogProof({ extra: leaf, index, inclusionProof, checkpoint: signed });
   }
 
   async entry(index: number): Promise<Record<string, unknown>> {

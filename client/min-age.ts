@@ -12,7 +12,8 @@ import { cosignatureTimestamp } from '../core/cosignature.ts';
 import { parseCheckpoint, type Checkpoint } from '../core/checkpoint.ts';
 import { quorumSatisfied, type Policy, type PolicyWitness } from '../core/policy.ts';
 import type { Hash } from '../core/types.ts';
-import { request, normalizeBaseURL, MAX_HISTORY_REPLY, type LogClient } from './http.ts';
+import { MAX_HISTORY_REPLY, type LogClient } from './http.ts';
+import { request, normalizeBaseURL } from '../runtime/http.ts';
 import { allCosignatures, isoSeconds, formatDuration } from './trust.ts';
 import { proveConsistent } from './consistency.ts';
 import type { ForkFinding } from './fork.ts';
@@ -138,7 +139,7 @@ async function checkWitnessCheckpoint(
   }
   const log = inp.log!;
   try {
-    verifyInclusion(inp.index, cp.treeSize, inp.leafHash, await log.inclusionProof(inp.index, cp.treeSize), cp.rootHash);
+    verifyInclusion(inp.index, cp.treeSize, inp.leafHash, await log.inclusionProof(inp.index, cp.treeSize, cp.rootHash), cp.rootHash);
   } catch (e) {
     if (isPkglogError(e, 'invalid_proof')) return bad(`the entry's inclusion in its size-${cp.treeSize} checkpoint does not verify`);
     return bad(`cannot get an inclusion proof for size ${cp.treeSize}: ${(e as Error).message}`);

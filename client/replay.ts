@@ -12,10 +12,9 @@ import { encodeBase64, decodeBase64 } from '../core/encoding.ts';
 import { PkglogError } from '../core/errors.ts';
 import type { Checkpoint } from '../core/checkpoint.ts';
 import type { Hash } from '../core/types.ts';
+import type { TileSource } from '../runtime/tiles.ts';
 
-export interface TileSource {
-  tile(tile: Tile): Promise<Buffer>;
-}
+export type { TileSource };
 
 /** Where a replay stands: the size verified so far, its recomputed root, and the right-edge partial hash tiles. */
 export interface TreePosition {

@@ -7,8 +7,8 @@
  *   - "malformed-entry": an entry that is not a valid pkglog leaf.
  * Inclusion proofs are computed from the (already verified) hash tiles, so this works against a tile mirror too.
  */
-import { planInclusionProof, nodesOf, hashRanges, nodeKey, verifyInclusion } from '../core/merkle.ts';
-import { tilesForNodes, nodeHashFromTiles, formatTilePath, parseEntryBundle, tileWidth, TILE_WIDTH } from '../core/tiles.ts';
+import { verifyInclusion } from '../core/merkle.ts';
+import { inclusionProofFromTiles, leafFromTiles, type TileSource } from '../runtime/tiles.ts';
 import { leafHash } from '../core/hash.ts';
 import { encodeBase64, decodeBase64 } from '../core/encoding.ts';
 import { decodeLeaf, fileKey, publisherMessage, registryMessage } from '../core/entry.ts';
@@ -17,7 +17,6 @@ import { verifyNote, type Verifier } from '../core/note.ts';
 import { parseCheckpoint, type Checkpoint } from '../core/checkpoint.ts';
 import { fail } from '../core/errors.ts';
 import type { Hash } from '../core/types.ts';
-import type { TileSource } from './replay.ts';
 
 export const VIOLATION_FORMAT = 'pkglog-violation-evidence/v1';
 
@@ -32,26 +31,6 @@ export interface ViolationEvidence {
   entries: Array<{ index: number; leaf: string; proof: string[] }>;
 }
 
-/** The leaf bytes of entry `index` in the tree of `size`, read from its entry bundle. */
-export async function leafAt(source: TileSource, index: number, size: number): Promise<Buffer> {
-  const b = Math.floor(index / TILE_WIDTH);
-  const leaves = parseEntryBundle(await source.tile({ level: -1, index: b, width: tileWidth(0, b, size) }));
-  const leaf = leaves[index - b * TILE_WIDTH];
-  if (leaf === undefined) fail('not_found', `entry ${index} is missing from its bundle`);
-  return leaf;
-}
-
-/** An RFC 6962 inclusion proof computed from hash tiles. */
-export async function inclusionProofFromTiles(source: TileSource, index: number, size: number): Promise<Hash[]> {
-  const ranges = planInclusionProof(index, size);
-  const nodes = nodesOf(ranges);
-  const data = new Map<string, Buffer>();
-  for (const t of tilesForNodes(nodes, size)) data.set(formatTilePath(t), await source.tile(t));
-  const hashes = new Map<string, Hash>();
-  for (const n of nodes) hashes.set(nodeKey(n), nodeHashFromTiles(n, size, (t) => data.get(formatTilePath(t))!));
-  return hashRanges(ranges, (n) => hashes.get(nodeKey(n))!);
-}
-
 export async function buildViolation(
   source: TileSource,
   signedCheckpoint: string,
@@ -62,8 +41,8 @@ export async function buildViolation(
 ): Promise<ViolationEvidence> {
   const entries = [];
   for (const index of indices) {
-    const leaf = await leafAt(source, index, checkpoint.treeSize);
-    const proof = await inclusionProofFromTiles(source, index, checkpoint.treeSize);
+    const leaf = await leafFromTiles(source, index, checkpoint.treeSize);
+    const proof = await inclusionProofFromTiles(source, index, checkpoint.treeSize, checkpoint.rootHash);
     verifyInclusion(index, checkpoint.treeSize, leafHash(leaf), proof, checkpoint.rootHash);
     entries.push({ index, leaf: encodeBase64(leaf), proof: proof.map(encodeBase64) });
   }

@@ -1,13 +1,14 @@
 /**
  * Issue 7.13 (client part): every body the client reads from the network is capped while streaming, through the
- * one capped request() in client/http.ts — checkpoints, tiles (to their exact maximum size), JSON replies, error
+ * one capped request() in runtime/http.ts — checkpoints, tiles (to their exact maximum size), JSON replies, error
  * replies, witness gossip and history — and a slow or broken body is a 'network' error, never a hang or a crash.
  * A hostile server on 127.0.0.1 streams endless bodies, lies in Content-Length, stalls and resets.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { LogClient, request, expectOk, maxTileBytes, MAX_NOTE_REPLY, MAX_ERROR_BODY } from '../../client/http.ts';
+import { LogClient, maxTileBytes, MAX_NOTE_REPLY } from '../../client/http.ts';
+import { request, expectOk, MAX_ERROR_BODY } from '../../runtime/http.ts';
 import { gossipCheckpoint } from '../../client/gossip.ts';
 import { parsePolicy } from '../../core/policy.ts';
 import { isPkglogError } from '../../core/errors.ts';
