@@ -26,6 +26,7 @@ export const VERIFY_SPEC: CommandSpec = {
     'no-state': 'boolean',
     at: 'string',
     'require-pq': 'boolean',
+    index: 'string',
   },
   usage: `Usage: pkglog verify FILE --ecosystem E --name N --version V [options]
 
@@ -40,6 +41,8 @@ Package:
 Proof:
   --proof FILE           verify offline with this tlog-proof (no network unless --log is given)
   --offline              never use the network
+  --index N              the entry's index in the log: its proof is built from the log's tiles (for a log URL
+                         with no lookup service, e.g. a static tlog-tiles mirror)
 ${TRUST_HELP}
 Checks:
   --max-age DURATION     require a quorum of cosignatures newer than this (e.g. 1h), against freeze attacks
@@ -73,6 +76,8 @@ export async function verifyCommand(argv: string[], io: IO): Promise<number> {
   if (p.bool['require-pq']) trust.policy = postQuantumPolicy(trust.policy);
   const proofText = p.str.proof !== undefined ? readProof(p.str.proof) : undefined;
   if (p.bool.offline && proofText === undefined) fail('usage', '--offline needs --proof FILE');
+  const index = indexArg(p.str.index);
+  if (index !== undefined && proofText !== undefined) fail('usage', '--index and --proof exclude each other');
   // With a proof file the network is used only when --log is given explicitly.
   const url = p.bool.offline ? undefined : proofText !== undefined ? p.str.log : trust.logURL;
   if (proofText === undefined && url === undefined) fail('usage', 'give --proof FILE, or --log URL (or a policy with a log URL)');
@@ -84,6 +89,7 @@ export async function verifyCommand(argv: string[], io: IO): Promise<number> {
     policy: trust.policy,
     registries: trust.registries,
     ...(proofText !== undefined ? { proofText } : {}),
+    ...(index !== undefined ? { index } : {}),
     ...(url !== undefined ? { log: logClient(url) } : {}),
     ...(state !== undefined ? { state, onFork: (f) => (f.evidence ? state.saveEvidence(f.origin, f.evidence, io.now()) : undefined) } : {}),
     nowMs,
@@ -96,6 +102,12 @@ export async function verifyCommand(argv: string[], io: IO): Promise<number> {
   return printReport(io, p, `pkglog verify ${file} (${want.ecosystem}/${want.name} ${want.version})`, report);
 }
 
+function indexArg(s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(s) || !Number.isSafeInteger(Number(s))) fail('usage', `--index ${s}: expected an entry index (0, 1, 2, …)`);
+  return Number(s);
+}
+
 function readProof(path: string): Buffer {
   try {
     return readFileSync(path);
@@ -106,12 +118,13 @@ function readProof(path: string): Buffer {
 
 export const PROOF_SPEC: CommandSpec = {
   positionals: 1,
-  flags: { ...TRUST_FLAGS, ...PACKAGE_FLAGS, out: 'string', 'no-state': 'boolean' },
+  flags: { ...TRUST_FLAGS, ...PACKAGE_FLAGS, out: 'string', 'no-state': 'boolean', index: 'string' },
   usage: `Usage: pkglog proof FILE --ecosystem E --name N --version V [--filename F] [--out FILE.tlog-proof] [options]
 
 Finds FILE's entry in the log, fetches a C2SP tlog-proof for it (the entry rides in its "extra" line), verifies it
 like pkglog verify, and writes it (default FILE.tlog-proof) so a registry can publish it next to the file;
-pkglog verify --proof then works with no network at all.
+pkglog verify --proof then works with no network at all. With --index N the entry is read from the log's tiles
+and no lookup service is needed (any C2SP tlog-tiles URL will do).
 
 ${TRUST_HELP}
 
@@ -131,6 +144,7 @@ export async function proofCommand(argv: string[], io: IO): Promise<number> {
   if (p.bool['require-pq']) trust.policy = postQuantumPolicy(trust.policy);
   if (trust.logURL === undefined) fail('usage', '--log URL is required (or a policy with a log URL)');
   const log = logClient(trust.logURL);
+  const index = indexArg(p.str.index);
   const sha = await hashFile(file);
   let fetched: string | undefined;
   const state = p.bool['no-state'] ? undefined : stateFrom(p, io);
@@ -143,6 +157,7 @@ export async function proofCommand(argv: string[], io: IO): Promise<number> {
     policy: trust.policy,
     registries: trust.registries,
     log,
+    ...(index !== undefined ? { index } : {}),
     ...(state !== undefined ? { state, onFork: (f) => (f.evidence ? state.saveEvidence(f.origin, f.evidence, io.now()) : undefined) } : {}),
     nowMs: io.now(),
   });

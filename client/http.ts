@@ -106,7 +106,10 @@ export class LogClient {
     return this.getJSON(`v1/entries/${index}`);
   }
 
-  /** All pages of a lookup (`path` below v1/lookup/), at most `maxEntries` entries. */
+  /**
+   * All pages of a lookup (`path` below v1/lookup/), at most `maxEntries` entries. A log without the pkglog lookup
+   * service (a static tlog-tiles URL: its v1/lookup/… is 404) fails with 'not_found' and details.noLookup.
+   */
   async lookup(path: string, maxEntries = 100_000): Promise<Array<Record<string, unknown>>> {
     const out: Array<Record<string, unknown>> = [];
     let cursor: string | undefined;
@@ -117,7 +120,10 @@ export class LogClient {
       try {
         j = await this.getJSON(url);
       } catch (e) {
-        if (e instanceof PkglogError && e.code === 'not_found') return out;
+        if (e instanceof PkglogError && e.code === 'not_found') {
+          if (cursor !== undefined) return out;
+          fail('not_found', `${this.base} offers no lookup service (v1/lookup/ answers 404, as on a static tlog-tiles URL)`, { noLookup: true });
+        }
         throw e;
       }
       if (!Array.isArray(j.entries)) fail('malformed', `${this.base}/${url}: entries is not a list`);

@@ -234,7 +234,10 @@ export function formatDuration(sec: number): string {
   return `${sec}s`;
 }
 
-/** Runs a follow-the-log job (monitor, audit) into a report: network failures exit 7, checkpoint failures exit 3. */
+/**
+ * Runs a follow-the-log job (monitor, audit) into a report: network failures exit 7, checkpoint failures exit 3, a
+ * served tile that does not match the signed root (runtime/tiles.ts) exits 8.
+ */
 export async function runFollowing(job: (report: Report) => Promise<void>): Promise<Report> {
   const report = new Report();
   try {
@@ -242,6 +245,7 @@ export async function runFollowing(job: (report: Report) => Promise<void>): Prom
   } catch (e) {
     if (isPkglogError(e, 'network')) report.fail('network', (e as Error).message, EXIT.NETWORK);
     else if (e instanceof CheckpointError) report.fail('checkpoint', e.message, EXIT.POLICY);
+    else if (isPkglogError(e, 'invalid_proof') && typeof e.details?.tile === 'string') report.fail('tiles', e.message, EXIT.LOG_MISBEHAVED);
     else throw e;
   }
   return report;

@@ -12,7 +12,7 @@ import { EXIT, Report } from './report.ts';
 import { verifyCheckpoint, CheckpointError, type RegistryKeys, type CheckpointVerdict, isoSeconds, formatDuration } from './trust.ts';
 import { openProof, packageMismatches, checkPublisherSignature, checkRegistrySignature, describeEntry, entrySummary, type OpenedProof, type Wanted } from './artifact.ts';
 import { checkAgainstSaved } from './consistency.ts';
-import { publisherKeyHistory, describeKey } from './key-continuity.ts';
+import { publisherKeyHistory, describeKey, type KeyHistory } from './key-continuity.ts';
 import { checkMinAge } from './min-age.ts';
 import { gossipCheckpoint } from './gossip.ts';
 import { entryFromJSON } from './key-continuity.ts';
@@ -26,6 +26,8 @@ export interface VerifyOptions {
   registries: RegistryKeys;
   /** A tlog-proof (text) for offline verification; otherwise the proof is fetched from `log`. */
   proofText?: string | Uint8Array;
+  /** The entry's index in the log: its tlog-proof is built from the log's tiles (no lookup service needed). */
+  index?: number;
   /** The log, for online verification, consistency proofs, key history and min-age (undefined = offline). */
   log?: LogClient;
   /** Saved per-log state; undefined disables the consistency check. */
@@ -47,7 +49,14 @@ function msg(e: unknown): string {
 
 /** Finds the proof online: the entry with this file hash for the requested package, then its tlog-proof. */
 async function fetchProof(log: LogClient, sha256: string, want: Wanted, report: Report): Promise<string | undefined> {
-  const found = await log.lookup(`sha256/${sha256}`);
+  let found: Array<Record<string, unknown>>;
+  try {
+    found = await log.lookup(`sha256/${sha256}`);
+  } catch (e) {
+    if (!isPkglogError(e, 'not_found') || e.details?.noLookup !== true) throw e;
+    report.fail('lookup', `${msg(e)}: give the entry's --index N, or --proof FILE (a tlog-proof)`, EXIT.USAGE);
+    return undefined;
+  }
   const entries = found.flatMap((o) => {
     try {
       return [entryFromJSON(o)];
@@ -70,6 +79,16 @@ async function fetchProof(log: LogClient, sha256: string, want: Wanted, report: 
   }
   report.pass('lookup', `found entry ${match.index} for the file's sha256 in ${log.base}`);
   return log.entryProof(match.index);
+}
+
+/** The package's publisher key history, or why it cannot be had (the log has no lookup service). */
+async function keyHistory(log: LogClient, ecosystem: string, name: string): Promise<KeyHistory | string> {
+  try {
+    return await publisherKeyHistory(log, ecosystem, name);
+  } catch (e) {
+    if (isPkglogError(e, 'not_found') && e.details?.noLookup === true) return msg(e);
+    throw e;
+  }
 }
 
 export async function verifyArtifact(opts: VerifyOptions): Promise<Report> {
@@ -95,7 +114,12 @@ async function run(opts: VerifyOptions, report: Report): Promise<void> {
       report.fail('proof', 'no proof file and no log URL: give --proof FILE or --log URL (or a log URL in the policy)', EXIT.USAGE);
       return;
     }
-    proofText = await fetchProof(log, opts.fileSha256, want, report);
+    if (opts.index !== undefined) {
+      proofText = await log.entryProof(opts.index);
+      report.pass('lookup', `entry ${opts.index} and its inclusion proof read from the tiles of ${log.base}`);
+    } else {
+      proofText = await fetchProof(log, opts.fileSha256, want, report);
+    }
     if (proofText === undefined) return;
   }
   let opened: OpenedProof;
@@ -194,11 +218,13 @@ async function run(opts: VerifyOptions, report: Report): Promise<void> {
     else report.pass('gossip', `witnesses ${okNames.join(', ')} report the checkpoint consistent with what they cosigned`);
   }
 
-  // 8. Key continuity.
+  // 8. Key continuity (needs the log's lookup service; a static tlog-tiles URL has none).
+  const history = log === undefined ? undefined : await keyHistory(log, entry.ecosystem, entry.name);
   if (log === undefined) {
     report.skip('key-continuity', 'offline: earlier publisher keys of the package not checked (give --log)');
-  } else {
-    const history = await publisherKeyHistory(log, entry.ecosystem, entry.name);
+  } else if (typeof history === 'string') {
+    report.skip('key-continuity', `earlier publisher keys of ${entry.ecosystem}/${entry.name} not checked: ${history} (pkglog monitor --watch follows them from the tiles)`);
+  } else if (history !== undefined) {
     const mine = encodeBase64(entry.publisherKey);
     const earlier = history.keys.filter((k) => k.key !== mine && k.firstIndex < proof.index);
     report.data.publisherKeys = history.keys;
