@@ -12,16 +12,13 @@ import { homedir, hostname } from 'node:os';
 import { createHash, randomBytes } from 'node:crypto';
 import { fail } from '../core/errors.ts';
 import { parseSignedNote } from '../core/note.ts';
+import { originHash } from '../core/hash.ts';
 import { parseCheckpoint, type Checkpoint } from '../core/checkpoint.ts';
 
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.PKGLOG_STATE_DIR) return env.PKGLOG_STATE_DIR;
   if (env.XDG_STATE_HOME) return join(env.XDG_STATE_HOME, 'pkglog');
   return join(homedir(), '.local', 'state', 'pkglog');
-}
-
-export function originHash(origin: string): string {
-  return createHash('sha256').update(origin, 'utf8').digest('hex');
 }
 
 function fsyncPath(path: string, flags: string): void {

@@ -14,6 +14,7 @@ import { rootFromInclusionProof } from '../core/merkle.ts';
 import { parseSignedNote } from '../core/note.ts';
 import { parseCheckpoint } from '../core/checkpoint.ts';
 import { parseTlogProof } from '../core/tlog-proof.ts';
+import { readKeyFile, createKeyFile } from '../runtime/key-file.ts';
 import type { LogClient } from './http.ts';
 
 /** Key algorithms `pkglog keygen --alg` makes. */
@@ -32,24 +33,13 @@ export function keygen(name: string, out: string, cosigner = false, alg: KeyAlgo
   const publicKey = type === SIG_TYPE_MLDSA44 ? mldsa44KeyPairFromSeed(seed).publicKey : keyPairFromSeed(seed).publicKey;
   const skey = formatSignerKey(name, type, seed, publicKey);
   const vkey = formatVerifierKey(name, type, publicKey);
-  try {
-    writeFileSync(out, skey + '\n', { mode: 0o600, flag: 'wx' });
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') fail('conflict', `${out} already exists; refusing to overwrite a key file`);
-    fail('internal', `cannot write ${out}: ${(e as Error).message}`);
-  }
+  if (!createKeyFile(out, skey + '\n')) fail('conflict', `${out} already exists; refusing to overwrite a key file`);
   return { vkey, path: out };
 }
 
 /** Reads an Ed25519 (type 0x01) signer key file. */
 export function loadSignerKey(path: string, what: string): SignerKeyFields {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    return fail('not_found', `cannot read ${what} key file ${path}: ${(e as Error).message}`);
-  }
+  const text = readKeyFile(path, `${what} key file`);
   let f: SignerKeyFields;
   try {
     f = parseSignerKeyFields(text.trim());

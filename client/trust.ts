@@ -9,6 +9,8 @@ import { parsePolicy, verifyCheckpointWithPolicy, quorumSatisfied, LOG_KEY_TYPES
 import { parseVerifierKey, SIG_TYPE_ED25519, verifyNote } from '../core/note.ts';
 import { cosignatureTimestamp } from '../core/cosignature.ts';
 import { EXIT, Report } from './report.ts';
+import { LRUCache } from 'lru-cache';
+import { readKeyFile } from '../runtime/key-file.ts';
 import { parseCheckpoint, type Checkpoint } from '../core/checkpoint.ts';
 
 export function loadPolicyFile(path: string): Policy {
@@ -25,9 +27,6 @@ export function loadPolicyFile(path: string): Policy {
     throw e;
   }
 }
-
-/** Largest key file read where a command-line value names a file instead of holding a key. */
-const MAX_KEY_FILE = 64 * 1024;
 
 /**
  * A public key from a command-line value: the key itself (vkey or bare base64, core/public-key.ts), or the path of
@@ -57,16 +56,6 @@ function isReadableFile(path: string): boolean {
     return statSync(path).isFile();
   } catch {
     return false;
-  }
-}
-
-function readKeyFile(path: string, what: string): string {
-  const size = statSync(path).size;
-  if (size > MAX_KEY_FILE) fail('too_large', `${what}: ${path} is ${size} bytes, too large to be a key file`);
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    return fail('not_found', `${what}: cannot read ${path}: ${(e as Error).message}`);
   }
 }
 
@@ -129,16 +118,15 @@ export function logURLFromPolicy(policy: Policy, origin?: string): string | unde
  * verifyCheckpointWithPolicy, memoised per policy for the last few checkpoint notes: verifying many proofs against
  * the same checkpoint (a registry, a mirror) checks its log signature and cosignatures once. Only successes are kept.
  */
-const verifiedNotes = new WeakMap<Policy, Map<string, PolicyVerifiedCheckpoint>>();
+const verifiedNotes = new WeakMap<Policy, LRUCache<string, PolicyVerifiedCheckpoint>>();
 const MEMO_SIZE = 32;
 
 function verifiedWithPolicy(policy: Policy, signed: string): PolicyVerifiedCheckpoint {
   let memo = verifiedNotes.get(policy);
-  if (memo === undefined) verifiedNotes.set(policy, (memo = new Map()));
+  if (memo === undefined) verifiedNotes.set(policy, (memo = new LRUCache({ max: MEMO_SIZE })));
   const hit = memo.get(signed);
   if (hit !== undefined) return hit;
   const v = verifyCheckpointWithPolicy(policy, signed);
-  if (memo.size >= MEMO_SIZE) memo.delete(memo.keys().next().value!);
   memo.set(signed, v);
   return v;
 }

@@ -28,4 +28,9 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
 }
 
 /** Root of the empty tree: SHA-256 of zero bytes. */
+/** sha256(origin) in lowercase hex: how a log is named in paths (witness URLs, client state directories). */
+export function originHash(origin: string): string {
+  return sha256(Buffer.from(origin, 'utf8')).toString('hex');
+}
+
 export const EMPTY_ROOT: Buffer = sha256(new Uint8Array(0));

@@ -2,6 +2,7 @@
 import { join, resolve } from 'node:path';
 import { fail } from '../core/errors.ts';
 import { parseDecimal } from '../core/encoding.ts';
+import { parseListen } from '../runtime/listen.ts';
 import { defaultVerifyThreads } from './verify-pool.ts';
 
 export interface LogConfig {
@@ -32,14 +33,6 @@ export interface LogConfig {
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
-
-/** Parses `host:port` (IPv6 in brackets). */
-export function parseListen(s: string): { host: string; port: number } {
-  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(s);
-  if (m === null) fail('malformed', `listen address ${JSON.stringify(s)} must be host:port`);
-  const port = parseDecimal(m[2]!, 'port', 65535);
-  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
-}
 
 export interface ConfigInput {
   dataDir?: string;

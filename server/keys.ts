@@ -1,7 +1,7 @@
 /** The log's signing key: loaded from its file, or generated on first start (mode 0600). */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
+import { readKeyFile, createKeyFile } from '../runtime/key-file.ts';
 import { fail } from '../core/errors.ts';
 import { formatSignerKey, parseSignerKey, formatVerifierKey, isValidKeyName, SIG_TYPE_ED25519, type Signer } from '../core/note.ts';
 import { keyPairFromSeed } from '../core/ed25519.ts';
@@ -21,7 +21,7 @@ export function defaultOrigin(publicKey: Uint8Array): string {
 /** Loads an existing log key file (never creates one). */
 export function loadLogKey(keyFile: string): LogKey {
   if (!existsSync(keyFile)) fail('not_found', `no log key file ${keyFile}`);
-  const signer = parseSignerKey(readFileSync(keyFile, 'utf8').trim());
+  const signer = parseSignerKey(readKeyFile(keyFile, 'log key file').trim());
   if (signer.type !== SIG_TYPE_ED25519) fail('malformed', `${keyFile} is not an Ed25519 note signing key`);
   return { signer, origin: signer.name, vkey: formatVerifierKey(signer.name, SIG_TYPE_ED25519, signer.publicKey) };
 }
@@ -31,8 +31,7 @@ export function loadOrCreateLogKey(keyFile: string, origin: string | undefined, 
     const seed = random(32);
     const name = origin ?? defaultOrigin(keyPairFromSeed(seed).publicKey);
     if (!isValidKeyName(name)) fail('malformed', `origin ${JSON.stringify(name)} is not a valid key name`);
-    mkdirSync(dirname(keyFile), { recursive: true });
-    writeFileSync(keyFile, formatSignerKey(name, SIG_TYPE_ED25519, seed) + '\n', { mode: 0o600, flag: 'wx' });
+    createKeyFile(keyFile, formatSignerKey(name, SIG_TYPE_ED25519, seed) + '\n'); // false: another process made one first
   }
   const key = loadLogKey(keyFile);
   if (origin !== undefined && origin !== key.origin) {

@@ -14,6 +14,7 @@ import { DataDirLock } from './lock.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { DEFAULT_MAX_GOSSIP_FETCHES } from './witness.ts';
 import { startLoops } from './loops.ts';
+import { parseListen } from '../runtime/listen.ts';
 import type { Fetch } from './log-client.ts';
 
 export interface WitnessConfig {
@@ -79,11 +80,6 @@ export interface RunningWitness {
   close(): Promise<void>;
 }
 
-export function parseListen(listen: string): { host: string; port: number } {
-  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(listen);
-  if (m === null || Number(m[2]) > 65535) fail('malformed', `listen address must be host:port, got ${JSON.stringify(listen)}`);
-  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
-}
 
 export const DEFAULT_GOSSIP_INTERVAL_MS = 60_000;
 export const DEFAULT_POLL_INTERVAL_MS = 30_000;

@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { fail } from '../core/errors.ts';
+import { originHash } from '../core/hash.ts';
 import type { Hash } from '../core/types.ts';
 
 const SCHEMA = `
@@ -84,9 +85,6 @@ export interface AdvanceOp {
   checkpoint: CosignedCheckpoint;
 }
 
-export function originHash(origin: string): string {
-  return createHash('sha256').update(origin, 'utf8').digest('hex');
-}
 
 type LogRow = { origin: string; origin_hash: string; vkey: string; url: string | null };
 type CpRow = { origin: string; tree_size: number; root: Buffer; cosigned_at: number; note: string };

@@ -20,7 +20,7 @@ import { REGISTRY, REGISTRY_NAME, submissionBody } from '../support/submissions.
 import { removeDir, tempDir } from '../support/log-harness.ts';
 import { PKGLOG_BIN, startProcess, type Started } from '../support/process.ts';
 import { FakeLog, serveLogs } from '../witness/fake-log.ts';
-import { originHash } from '../../witness/store.ts';
+import { originHash } from '../../core/hash.ts';
 
 const ORIGIN = 'example.test/fork-log';
 const GOSSIP_MS = 200;

@@ -16,7 +16,7 @@ import { tileId } from '../../log-store/store.ts';
 import { REGISTRY, REGISTRY_NAME, submissionBody } from '../support/submissions.ts';
 import { removeDir, tempDir } from '../support/log-harness.ts';
 import { PKGLOG_BIN, runPkglog, startProcess, type Started } from '../support/process.ts';
-import { originHash } from '../../witness/store.ts';
+import { originHash } from '../../core/hash.ts';
 
 const ORIGIN = 'example.test/safety-log';
 

@@ -1,7 +1,8 @@
 /** The log's configuration: flags over environment over defaults; registries and witnesses files. */
 import assert from 'node:assert/strict';
 import { formatVerifierKey, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519 } from '../../core/note.ts';
-import { parseListen, resolveConfig } from '../../server/config.ts';
+import { resolveConfig } from '../../server/config.ts';
+import { parseListen } from '../../runtime/listen.ts';
 import { parseRegistries } from '../../server/registries.ts';
 import { parseWitnesses } from '../../server/witness-config.ts';
 import { REGISTRY } from '../support/submissions.ts';

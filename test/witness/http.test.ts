@@ -7,7 +7,7 @@ import request from 'supertest';
 import { FakeLog } from './fake-log.ts';
 import { makeWitness, type TestWitness } from './helpers.ts';
 import { parseVerifierKey, verifyNote } from '../../core/note.ts';
-import { originHash } from '../../witness/store.ts';
+import { originHash } from '../../core/hash.ts';
 import { cosignatureTimestamp } from '../../core/cosignature.ts';
 import { parseEvidence, verifyEvidence } from '../../core/evidence.ts';
 
