@@ -15,6 +15,11 @@ export interface HttpOptions {
   userAgent?: string;
   /** Another fetch (tests, a proxy-aware one); default the global fetch. */
   fetch?: Fetch;
+  /**
+   * Error replies (non-2xx): 'truncate' (default) keeps their first MAX_ERROR_BODY bytes, enough for a message;
+   * 'refuse' caps them like any body (for protocols whose error replies carry data, e.g. tlog-witness 409 sizes).
+   */
+  errorBodies?: 'truncate' | 'refuse';
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -94,7 +99,7 @@ export async function request(url: string, init: RequestInit = {}, opts: HttpOpt
   }
   const max = opts.maxBytes ?? DEFAULT_MAX_BYTES;
   const ok = res.status >= 200 && res.status < 300;
-  const body = ok ? await readCapped(res, max, url) : await readCapped(res, Math.min(max, MAX_ERROR_BODY), url, true);
+  const body = ok || opts.errorBodies === 'refuse' ? await readCapped(res, max, url) : await readCapped(res, Math.min(max, MAX_ERROR_BODY), url, true);
   return { status: res.status, headers: res.headers, body };
 }
 

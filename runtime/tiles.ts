@@ -4,6 +4,7 @@
  * Used by the client (inclusion and consistency proofs, fork and violation evidence), the witness's pull mode
  * (consistency proofs from the log's tiles) and, later, a mirror.
  */
+import { LRUCache } from 'lru-cache';
 import { fail, isPkglogError } from '../core/errors.ts';
 import { HASH_SIZE } from '../core/hash.ts';
 import type { Hash } from '../core/types.ts';
@@ -98,6 +99,8 @@ export interface HttpTilesOptions extends HttpOptions {
   maxTileBytes?: (tile: Tile) => number;
   /** The log's current tree size, to look for a wider partial tile when neither the exact nor the full one exists. */
   latestSize?: () => Promise<number>;
+  /** Keep this many hash tiles (by exact path, only well-sized ones) in an LRU cache (default 0: none). */
+  cacheSize?: number;
 }
 
 /**
@@ -109,14 +112,43 @@ export interface HttpTilesOptions extends HttpOptions {
 export class HttpTiles implements TileSource {
   readonly base: string;
   private readonly opts: HttpTilesOptions;
+  private readonly cache: LRUCache<string, Buffer> | undefined;
+  /** Requests in flight by path: concurrent callers share one request. */
+  private readonly inflight = new Map<string, Promise<Buffer | undefined>>();
+  /** Requests sent (for tests and metrics). */
+  requests = 0;
 
   constructor(baseURL: string, opts: HttpTilesOptions = {}) {
     this.base = normalizeBaseURL(baseURL);
     this.opts = opts;
+    this.cache = opts.cacheSize ? new LRUCache({ max: opts.cacheSize }) : undefined;
   }
 
-  /** Exactly this tile, or undefined on 404. */
-  private async exact(t: Tile): Promise<Buffer | undefined> {
+  /** Forgets every cached tile (after a proof built from them failed: decide again on fresh bytes). */
+  clearCache(): void {
+    this.cache?.clear();
+  }
+
+  /** Exactly this tile (cached, or one request shared by concurrent callers), or undefined on 404. */
+  private exact(t: Tile): Promise<Buffer | undefined> {
+    const path = formatTilePath(t);
+    const hit = this.cache?.get(path);
+    if (hit !== undefined) return Promise.resolve(hit);
+    let p = this.inflight.get(path);
+    if (p === undefined) {
+      p = this.fetchExact(t)
+        .then((b) => {
+          if (b !== undefined && t.level >= 0 && b.length === t.width * HASH_SIZE) this.cache?.set(path, b);
+          return b;
+        })
+        .finally(() => this.inflight.delete(path));
+      this.inflight.set(path, p);
+    }
+    return p;
+  }
+
+  private async fetchExact(t: Tile): Promise<Buffer | undefined> {
+    this.requests++;
     const url = `${this.base}/${formatTilePath(t)}`;
     try {
       return await getOk(url, { ...this.opts, maxBytes: (this.opts.maxTileBytes ?? maxTileSize)(t) });

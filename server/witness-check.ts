@@ -13,6 +13,7 @@
 import { fail } from '../core/errors.ts';
 import { parseDecimal } from '../core/encoding.ts';
 import { formatAddCheckpointRequest } from '../core/witness-protocol.ts';
+import { request } from '../runtime/http.ts';
 import { SAFETY_DOC } from './safety.ts';
 
 export interface CheckedWitness {
@@ -33,32 +34,12 @@ export interface WitnessCheckOptions {
 
 const MAX_REPLY = 64 * 1024;
 
-async function readCapped(res: Response): Promise<string> {
-  const reader = res.body?.getReader();
-  if (reader === undefined) return '';
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > MAX_REPLY) {
-      await reader.cancel().catch(() => {});
-      fail('too_large', 'witness reply is too large');
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 type Answer = { status: number; size?: number; text: string };
 
 async function addCheckpoint(o: WitnessCheckOptions, url: string, oldSize: number): Promise<Answer> {
   const body = formatAddCheckpointRequest({ oldSize, consistencyProof: [], checkpoint: Buffer.from(o.note, 'utf8') });
-  const res = await (o.fetch ?? fetch)(`${url.replace(/\/+$/, '')}/add-checkpoint`, {
-    method: 'POST', body, signal: AbortSignal.timeout(o.timeoutMs ?? 5000),
-  });
-  const text = await readCapped(res);
+  const res = await request(`${url.replace(/\/+$/, '')}/add-checkpoint`, { method: 'POST', body }, { ...(o.fetch ? { fetch: o.fetch } : {}), timeoutMs: o.timeoutMs ?? 5000, maxBytes: MAX_REPLY, errorBodies: 'refuse' });
+  const text = res.body.toString('utf8');
   if (res.status === 409) {
     const type = (res.headers.get('content-type') ?? '').split(';')[0]!.trim();
     if (type === 'text/x.tlog.size' && text.endsWith('\n')) return { status: 409, size: parseDecimal(text.slice(0, -1), 'witness tree size'), text };

@@ -22,6 +22,8 @@
 import { formatAddCheckpointRequest } from '../core/witness-protocol.ts';
 import { formatSignatureLine, parseSignedNote, parseVerifierKey, verifyNote, SIG_TYPE_COSIGNATURE_V1, type Verifier } from '../core/note.ts';
 import { parseDecimal } from '../core/encoding.ts';
+import { request, type HttpResponse } from '../runtime/http.ts';
+import { backoffMs } from '../runtime/backoff.ts';
 import { fail, isPkglogError } from '../core/errors.ts';
 
 export interface WitnessEndpoint {
@@ -105,30 +107,6 @@ interface State extends WitnessStatus {
   timer: unknown;
   nextAllowed: number;
   abort: AbortController | null;
-}
-
-/** Reads a response body as UTF-8, refusing more than `max` bytes (checked against Content-Length and while streaming). */
-export async function readCappedText(res: Response, max: number): Promise<string> {
-  const declared = res.headers.get('content-length');
-  if (declared !== null && /^[0-9]+$/.test(declared) && Number(declared) > max) {
-    await res.body?.cancel().catch(() => {});
-    fail('too_large', `witness response is larger than ${max} bytes`);
-  }
-  if (res.body === null) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel().catch(() => {});
-      fail('too_large', `witness response is larger than ${max} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 export class Witnessing {
@@ -259,7 +237,7 @@ export class Witnessing {
       if (this.closed) return;
       s.failures++;
       s.lastError = (e as Error).message;
-      const backoff = Math.min(this.maxBackoffMs, this.minIntervalMs * 2 ** Math.min(s.failures - 1, 20));
+      const backoff = backoffMs(s.failures, this.minIntervalMs, this.maxBackoffMs);
       s.nextAllowed = this.timers.now() + backoff;
       const alarm = isPkglogError(e, 'inconsistent') ? 'error: ' : '';
       this.deps.log(`${alarm}witness ${s.url}: ${s.lastError} (failure ${s.failures}, retrying in ${backoff} ms)`);
@@ -283,15 +261,11 @@ export class Witnessing {
     const body = formatAddCheckpointRequest({ oldSize, consistencyProof: proof, checkpoint: Buffer.from(signedNote, 'utf8') });
     s.abort = new AbortController();
     s.requests++;
-    let res: Response;
+    let res: HttpResponse;
     let text: string;
     try {
-      res = await this.fetch(`${s.url}/add-checkpoint`, {
-        method: 'POST',
-        body,
-        signal: AbortSignal.any([s.abort.signal, AbortSignal.timeout(this.timeoutMs)]),
-      });
-      text = await readCappedText(res, MAX_WITNESS_RESPONSE);
+      res = await request(`${s.url}/add-checkpoint`, { method: 'POST', body, signal: s.abort.signal }, { fetch: this.fetch, timeoutMs: this.timeoutMs, maxBytes: MAX_WITNESS_RESPONSE, errorBodies: 'refuse' });
+      text = res.body.toString('utf8');
     } finally {
       s.abort = null;
     }
@@ -328,7 +302,7 @@ export class Witnessing {
 }
 
 /** The size in a `text/x.tlog.size` body (`<decimal>\n`), or undefined if the 409 has none. */
-function parseSizeBody(res: Response, text: string): number | undefined {
+function parseSizeBody(res: HttpResponse, text: string): number | undefined {
   const type = (res.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'text/x.tlog.size' || !text.endsWith('\n')) return undefined;
   try {

@@ -9,7 +9,7 @@ import { MAX_NOTE_SIZE } from '../core/note.ts';
 import type { Witness } from './witness.ts';
 import type { Fetch } from './log-client.ts';
 import type { PeerConfig } from './store.ts';
-import { readCapped } from './read-capped.ts';
+import { request } from '../runtime/http.ts';
 
 export interface LoopOptions {
   witness: Witness;
@@ -88,16 +88,10 @@ export async function gossipOnce(witness: Witness, fetchFn: Fetch = fetch, timeo
 /** The peer's latest cosigned checkpoint of a log (null if it has none), checked to carry the peer's valid cosignature. */
 export async function fetchPeerCheckpoint(peer: PeerConfig, originHash: string, fetchFn: Fetch, timeoutMs: number): Promise<Buffer | null> {
   const base = peer.url.replace(/\/+$/, '');
-  const res = await fetchFn(`${base}/${originHash}/checkpoint`, { signal: AbortSignal.timeout(timeoutMs) });
-  if (res.status === 404) {
-    await res.body?.cancel();
-    return null;
-  }
-  if (res.status !== 200) {
-    await res.body?.cancel();
-    fail('not_found', `HTTP ${res.status}`);
-  }
-  const b = await readCapped(res, MAX_NOTE_SIZE, `GET ${base}/${originHash}/checkpoint`);
+  const res = await request(`${base}/${originHash}/checkpoint`, {}, { fetch: fetchFn, timeoutMs, maxBytes: MAX_NOTE_SIZE, userAgent: 'pkglog-witness' });
+  if (res.status === 404) return null;
+  if (res.status !== 200) fail('not_found', `HTTP ${res.status}`);
+  const b = res.body;
   const pv = parseVerifierKey(peer.vkey);
   if (pv.type !== SIG_TYPE_COSIGNATURE_V1) fail('malformed', `peer key of ${peer.url} is not a cosigner key`);
   verifyNote(b, [pv]); // the peer must have cosigned what it serves (the log signature is checked by the witness)

@@ -341,12 +341,12 @@ export class Witness {
     let kind: ReturnType<typeof classifyEvidenceProof>;
     this.fetchesInFlight++;
     try {
-      proof = await client.evidenceProof(smaller.treeSize, larger.treeSize);
+      proof = await client.evidenceProof(smaller.treeSize, larger.treeSize, larger.rootHash);
       kind = classifyEvidenceProof(smaller, larger, proof);
       if (kind !== 'consistent') {
         // Not from stale cached tiles: decide on fresh ones.
         client.clearCache();
-        proof = await client.evidenceProof(smaller.treeSize, larger.treeSize);
+        proof = await client.evidenceProof(smaller.treeSize, larger.treeSize, larger.rootHash);
         kind = classifyEvidenceProof(smaller, larger, proof);
       }
     } catch (e) {
@@ -384,7 +384,7 @@ export class Witness {
     }
     if (latest !== undefined && v.checkpoint.treeSize === known && v.checkpoint.rootHash.equals(latest.root)) return 'up to date';
     const attempt = async () => {
-      const proof = latest === undefined ? [] : await client.consistencyProof(known, v.checkpoint.treeSize);
+      const proof = latest === undefined ? [] : await client.consistencyProof(known, v.checkpoint.treeSize, v.checkpoint.rootHash);
       await this.cosign({ oldSize: known, consistencyProof: proof, checkpoint: note });
     };
     try {

@@ -396,7 +396,7 @@ describe('server: witnessing rounds and quorum publication (fake witnesses, fake
     (big.ws[0] as unknown as { handle: () => Response }).handle = () => new Response(huge, { status: 200 });
     big.commit(1);
     await big.clock.advance(1);
-    assert.match(big.witnessing.status()[0]!.lastError!, /larger than 65536 bytes/);
+    assert.match(big.witnessing.status()[0]!.lastError!, /over the 65536-byte limit/);
     await t.witnessing.close();
     await big.witnessing.close();
   });
