@@ -15,6 +15,7 @@ import { decodeBase64 } from '../core/encoding.ts';
 import { fail, PkglogError } from '../core/errors.ts';
 import { parseVerifierKey } from '../core/note.ts';
 import type { LogStore } from '../log-store/store.ts';
+import { LRUCache } from 'lru-cache';
 import { realTimers, type Timers } from './witnessing.ts';
 
 export interface PublishedNote {
@@ -56,7 +57,7 @@ export class CheckpointView {
   private readonly witnessKeys: Set<string> | null;
   private waiters: Waiter[] = [];
   /** Notes by size; signed checkpoints never change, only cosignatures are added (cosignaturesChanged clears it). */
-  private readonly notes = new Map<number, string>();
+  private readonly notes = new LRUCache<number, string>({ max: 64 });
   /** With a quorum: the published size (never decreases). */
   private published = 0;
   /**
@@ -127,7 +128,6 @@ export class CheckpointView {
     if (note === undefined) fail('not_found', `the log never signed a checkpoint of size ${treeSize}`);
     const cosigs = this.store.cosignatureLines(treeSize);
     const full = cosigs.length === 0 ? note : note + cosigs.map((l) => l + '\n').join('');
-    if (this.notes.size >= 64) this.notes.delete(this.notes.keys().next().value!);
     this.notes.set(treeSize, full);
     return full;
   }

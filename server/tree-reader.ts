@@ -1,16 +1,19 @@
 /**
- * Reads Merkle nodes of the stored tree for proofs. A complete node at Merkle level h sits in the tile at tile level
- * floor(h/8): when h is a multiple of 8 it is one hash of the tile's row; otherwise it is one of the tile's inner levels.
- * A full tile's inner levels are stored with it (log-store `tiles.inner`, computed by integration), so its nodes are
- * read, not rehashed. For a partial right-edge tile the node is rehashed from the row under it, until the hashes spent
- * on that tile exceed what its whole inner tree costs (at most 255): then its inner levels are hashed once.
- * Tiles are cached (bounded); a proof touches O(log n) nodes in a few tiles per tile level. Returned hashes are views
- * of cached tile data, which is never modified.
+ * Reads Merkle nodes of the stored tree for proofs: the server's synchronous path over its own (trusted) store. Where
+ * a node sits is core/tiles.ts tileForNode (the same planning every party's tile reader uses, core/tile-hashes.ts):
+ * the tile at tile level floor(h/8), and the run of bottom-row hashes whose fold is the node. When h is a multiple of
+ * 8 the node is one hash of the tile's row; otherwise it is one of the tile's inner levels. A full tile's inner levels
+ * are stored with it (log-store `tiles.inner`, computed by integration), so its nodes are read, not rehashed. For a
+ * partial right-edge tile the node is rehashed from the row under it (core/tiles.ts hashPerfectSubtree), until the
+ * hashes spent on that tile exceed what its whole inner tree costs (at most 255): then its inner levels are hashed
+ * once. Tiles are cached (LRU, bounded); a proof touches O(log n) nodes in a few tiles per tile level. Returned
+ * hashes are views of cached tile data, which is never modified.
  */
+import { LRUCache } from 'lru-cache';
 import { fail } from '../core/errors.ts';
 import { HASH_SIZE } from '../core/hash.ts';
 import { hashRanges, planConsistencyProof, planInclusionProof, type NodeId } from '../core/merkle.ts';
-import { hashPerfectSubtree, innerLevels, splitInnerLevels, TILE_HEIGHT } from '../core/tiles.ts';
+import { hashPerfectSubtree, innerLevels, splitInnerLevels, tileForNode, TILE_HEIGHT } from '../core/tiles.ts';
 import type { Hash } from '../core/types.ts';
 import type { LogStore } from '../log-store/store.ts';
 
@@ -26,31 +29,28 @@ interface CachedTile {
 }
 
 export class TreeReader {
-  private readonly tiles = new Map<number, CachedTile>();
+  private readonly tiles = new LRUCache<number, CachedTile>({ max: TILE_CACHE_LIMIT });
   private readonly store: LogStore;
 
   constructor(store: LogStore) {
     this.store = store;
   }
 
-  /** The hash of a complete node of the stored tree (which must contain it). */
-  node(level: number, index: number): Hash {
-    const tileLevel = Math.floor(level / TILE_HEIGHT);
-    const r = level % TILE_HEIGHT;
-    const first = index * 2 ** r;
-    const offset = first % 256;
-    const tileIndex = Math.floor(first / 256);
-    const t = this.tile(tileLevel, tileIndex, offset + 2 ** r);
+  /** The hash of a complete node of the stored tree of `treeSize` (which the store must hold). */
+  node(node: NodeId, treeSize: number): Hash {
+    const { tile, offset, count } = tileForNode(node, treeSize);
+    const r = node.level % TILE_HEIGHT;
+    const t = this.tile(tile.level, tile.index, offset + count);
     if (r === 0) return t.data.subarray(offset * HASH_SIZE, (offset + 1) * HASH_SIZE);
     if (t.inner === undefined) {
-      // 2^r − 1 hashes for this node alone; past the cost of the whole inner tree (width − 1), hash that once.
-      t.spent = (t.spent ?? 0) + 2 ** r - 1;
-      if (t.spent <= t.width - 1) return hashPerfectSubtree(t.data, offset, 2 ** r);
+      // count − 1 hashes for this node alone; past the cost of the whole inner tree (width − 1), hash that once.
+      t.spent = (t.spent ?? 0) + count - 1;
+      if (t.spent <= t.width - 1) return hashPerfectSubtree(t.data, offset, count);
       t.inner = innerLevels(t.data, t.width);
     }
     const row = t.inner[r]!;
-    const at = (offset / 2 ** r) * HASH_SIZE;
-    if (at + HASH_SIZE > row.length) fail('internal', `tile ${tileLevel}/${tileIndex} has no complete node ${level}/${index}`);
+    const at = (offset / count) * HASH_SIZE;
+    if (at + HASH_SIZE > row.length) fail('internal', `tile ${tile.level}/${tile.index} has no complete node ${node.level}/${node.index}`);
     return row.subarray(at, at + HASH_SIZE);
   }
 
@@ -67,19 +67,16 @@ export class TreeReader {
       t = stored.inner === undefined
         ? { width: stored.width, data: stored.data }
         : { width: stored.width, data: stored.data, inner: splitInnerLevels(stored.data, stored.inner) };
-      if (this.tiles.size >= TILE_CACHE_LIMIT) this.tiles.delete(this.tiles.keys().next().value!);
       this.tiles.set(key, t);
     }
     return t;
   }
 
-  private getNode = (n: NodeId): Hash => this.node(n.level, n.index);
-
   inclusionProof(index: number, treeSize: number): Hash[] {
-    return hashRanges(planInclusionProof(index, treeSize), this.getNode);
+    return hashRanges(planInclusionProof(index, treeSize), (n) => this.node(n, treeSize));
   }
 
   consistencyProof(oldSize: number, newSize: number): Hash[] {
-    return hashRanges(planConsistencyProof(oldSize, newSize), this.getNode);
+    return hashRanges(planConsistencyProof(oldSize, newSize), (n) => this.node(n, newSize));
   }
 }

@@ -28,10 +28,10 @@ const PACKAGES: Record<string, string[]> = {
   // ML-DSA-44 (pure JS, synchronous; core always passes the seed and the signing randomness in).
   core: ['@noble/post-quantum'],
   'log-store': ['better-sqlite3'],
-  runtime: [],
-  server: ['express'],
+  runtime: ['lru-cache'],
+  server: ['express', 'lru-cache'],
   witness: ['express', 'better-sqlite3', 'lru-cache'],
-  client: [],
+  client: ['lru-cache'],
 };
 
 function files(dir: string): string[] {
