@@ -42,6 +42,13 @@ function describeError(e: unknown): string {
   return String(e);
 }
 
+/** The short reason of a transport failure: 'timed out', or the system error code (ECONNREFUSED, …). */
+function shortReason(e: unknown): string {
+  if (e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError')) return 'timed out';
+  const code = e instanceof Error ? (e.cause as { code?: unknown } | undefined)?.code : undefined;
+  return typeof code === 'string' ? code : describeError(e);
+}
+
 /**
  * Reads the body, counting bytes while streaming: a declared Content-Length over `max` is refused before reading,
  * and the stream is cancelled as soon as it passes `max` (nothing over the cap is ever buffered). With
@@ -83,7 +90,8 @@ async function readCapped(res: Response, max: number, url: string, truncate = fa
 /**
  * One HTTP request: the body is capped while streaming (`maxBytes`, error replies at MAX_ERROR_BODY) and the whole
  * exchange, body included, is time-limited (and ends early if `init.signal` aborts). Never throws on HTTP status
- * (callers decide); throws 'network' on transport failure, timeout or an over-limit body.
+ * (callers decide); throws 'network' on transport failure (details.reason: 'timed out' or the error code, e.g.
+ * ECONNREFUSED), timeout or an over-limit body.
  */
 export async function request(url: string, init: RequestInit = {}, opts: HttpOptions = {}): Promise<HttpResponse> {
   const timeout = AbortSignal.timeout(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
@@ -95,7 +103,7 @@ export async function request(url: string, init: RequestInit = {}, opts: HttpOpt
       signal: init.signal ? AbortSignal.any([init.signal, timeout]) : timeout,
     });
   } catch (e) {
-    fail('network', `cannot reach ${url}: ${describeError(e)}`);
+    fail('network', `cannot reach ${url}: ${describeError(e)}`, { reason: shortReason(e) });
   }
   const max = opts.maxBytes ?? DEFAULT_MAX_BYTES;
   const ok = res.status >= 200 && res.status < 300;

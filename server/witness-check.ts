@@ -10,7 +10,7 @@
  *   the log; the high-water mark and the database checks still hold) unless `requireAll` is set.
  * Bounded: one request (at most two) per witness, all in parallel, each with a timeout and a capped reply.
  */
-import { fail } from '../core/errors.ts';
+import { fail, isPkglogError } from '../core/errors.ts';
 import { parseDecimal } from '../core/encoding.ts';
 import { formatAddCheckpointRequest } from '../core/witness-protocol.ts';
 import { request } from '../runtime/http.ts';
@@ -73,8 +73,7 @@ export async function checkWitnesses(o: WitnessCheckOptions): Promise<void> {
     try {
       return await checkOne(o, w.url);
     } catch (e) {
-      const err = e as Error & { cause?: { code?: string; message?: string } };
-      const why = err.name === 'TimeoutError' ? 'timed out' : err.cause?.code ?? err.cause?.message ?? err.message;
+      const why = isPkglogError(e, 'network') && typeof e.details?.reason === 'string' ? e.details.reason : (e as Error).message;
       return { warn: `witness ${w.url} could not be asked what it cosigned (${why})` };
     }
   }));

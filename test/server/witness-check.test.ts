@@ -98,8 +98,8 @@ describe('server/witness-check: asking the witnesses before signing', function (
     assert.ok(Date.now() - t0 < 10_000);
     assert.equal(logs.length, 3, logs.join('\n'));
     assert.match(logs.join('\n'), /warning: witness http:\/\/127\.0\.0\.1:\d+: add-checkpoint old 0: HTTP 404/);
-    assert.ok(logs.includes(`warning: witness ${closedUrl} could not be asked what it cosigned (cannot reach ${closedUrl}/add-checkpoint: connect ECONNREFUSED ${closedUrl.slice('http://'.length)})`), logs.join('\n'));
-    assert.match(logs.join('\n'), /could not be asked what it cosigned \(cannot reach \S+: timed out\)/);
+    assert.ok(logs.includes(`warning: witness ${closedUrl} could not be asked what it cosigned (ECONNREFUSED)`), logs.join('\n'));
+    assert.match(logs.join('\n'), /could not be asked what it cosigned \(timed out\)/);
     silent.server.closeAllConnections();
   });
 
