@@ -177,6 +177,11 @@ export class LogStore {
     this.db.close();
   }
 
+  /** The connection is open (readiness: after close, or a failed open, it is not). */
+  get isOpen(): boolean {
+    return this.db.open;
+  }
+
   getMeta(key: string): string | undefined {
     return this.stmts.getMeta.get(key)?.value;
   }

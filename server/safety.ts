@@ -212,6 +212,11 @@ export class SigningGuard {
     return this.stopped;
   }
 
+  /** What signing still waits for (start-up checks, the witnesses), if it has not begun. */
+  get waitingReason(): string | undefined {
+    return this.waitingFor;
+  }
+
   /** Signing may begin (the witnesses were asked). */
   allowSigning(): void {
     this.waitingFor = undefined;

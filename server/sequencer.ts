@@ -11,6 +11,7 @@ import { formatCheckpoint } from '../core/checkpoint.ts';
 import { signNote, type Signer } from '../core/note.ts';
 import { decodeHex } from '../core/encoding.ts';
 import type { AppendBatch, LogStore, StoredEntry, TreeState } from '../log-store/store.ts';
+import { performance } from 'node:perf_hooks';
 
 export interface Sequenced {
   index: number;
@@ -39,11 +40,19 @@ export interface SequencerOptions {
   };
   /** Called after each committed batch that grew the tree. */
   onCheckpoint?: (state: TreeState) => void;
+  /**
+   * Called after each batch is settled (metrics): `entries` requests, `fresh` of them new entries (0 when nothing was
+   * committed), `failed` when the whole batch was refused, how long the integration and commit took, and how long each request waited from submit to answer
+   * (all in ms, monotonic clock).
+   */
+  onBatch?: (b: { entries: number; fresh: number; failed: boolean; commitMs: number; waitedMs: number[] }) => void;
   log?: (msg: string) => void;
 }
 
 interface Pending {
   submission: Submission;
+  /** performance.now() when it was queued. */
+  queuedAt: number;
   resolve: (r: Sequenced) => void;
   reject: (e: unknown) => void;
 }
@@ -72,6 +81,17 @@ export class Sequencer {
     return this.pool.length;
   }
 
+  /** How long (ms) the oldest waiting submission has waited; 0 when none waits. */
+  oldestPendingMs(): number {
+    const first = this.pool[0];
+    return first === undefined ? 0 : performance.now() - first.queuedAt;
+  }
+
+  /** False once closed (a closed sequencer refuses submissions). */
+  get running(): boolean {
+    return !this.closed;
+  }
+
   /** Queues verified submissions; each promise settles after the batch holding it commits. */
   submit(submission: Submission): Promise<Sequenced> {
     if (this.closed) return Promise.reject(new PkglogError('overloaded', 'the log is shutting down'));
@@ -79,7 +99,7 @@ export class Sequencer {
       return Promise.reject(new PkglogError('overloaded', 'too many submissions are waiting; retry shortly'));
     }
     return new Promise((resolve, reject) => {
-      this.pool.push({ submission, resolve, reject });
+      this.pool.push({ submission, queuedAt: performance.now(), resolve, reject });
       if (this.pool.length >= this.o.maxBatch) setImmediate(() => this.flush());
       else if (this.timer === undefined) this.timer = setTimeout(() => this.flush(), this.o.batchIntervalMs);
     });
@@ -112,6 +132,9 @@ export class Sequencer {
    */
   private integrateBatch(batch: Pending[]): void {
     const { store } = this.o;
+    const startedAt = performance.now();
+    let freshCount = 0;
+    let failed = false;
     let settle: Array<() => void> = [];
     let stored: TreeState | undefined;
     let committed: TreeState | undefined;
@@ -173,6 +196,7 @@ export class Sequencer {
         settle.push(() => w.p.resolve(r));
       }
       if (append !== undefined) {
+        freshCount = fresh.length;
         this.commit(append);
         stored = newState;
         this.lastTime = now;
@@ -181,6 +205,7 @@ export class Sequencer {
         committed = newState;
       }
     } catch (e) {
+      failed = true;
       // Safety refusals are logged once by the guard; anything else is one line per batch here.
       const refused = e instanceof PkglogError && (e.code === 'overloaded' || e.code === 'unsafe_state');
       let err: PkglogError;
@@ -199,6 +224,17 @@ export class Sequencer {
       settle = batch.map((p) => () => p.reject(err));
     }
     for (const s of settle) s();
+    if (this.o.onBatch !== undefined) {
+      const done = performance.now();
+      try {
+        this.o.onBatch({
+          entries: batch.length, fresh: committed !== undefined ? freshCount : 0, failed,
+          commitMs: done - startedAt, waitedMs: batch.map((p) => done - p.queuedAt),
+        });
+      } catch {
+        // metrics must never affect a batch
+      }
+    }
     if (committed !== undefined && this.o.onCheckpoint !== undefined) {
       try {
         this.o.onCheckpoint(committed);

@@ -81,6 +81,10 @@ export interface WitnessStatus {
   failures: number;
   lastError: string | null;
   requests: number;
+  /** Every failed add-checkpoint exchange since start (failures counts only the consecutive ones). */
+  failuresTotal: number;
+  /** Cosignatures by this witness received and stored since start. */
+  cosignatures: number;
 }
 
 export interface RoundStatus {
@@ -141,6 +145,8 @@ export class Witnessing {
         failures: 0,
         lastError: null,
         requests: 0,
+        failuresTotal: 0,
+        cosignatures: 0,
         inFlight: null,
         inFlightRound: null,
         timer: null,
@@ -156,7 +162,7 @@ export class Witnessing {
   }
 
   status(): WitnessStatus[] {
-    return this.states.map(({ url, knownSize, cosignedSize, failures, lastError, requests }) => ({ url, knownSize, cosignedSize, failures, lastError, requests }));
+    return this.states.map(({ url, knownSize, cosignedSize, failures, lastError, requests, failuresTotal, cosignatures }) => ({ url, knownSize, cosignedSize, failures, lastError, requests, failuresTotal, cosignatures }));
   }
 
   /** The current round (null before the first). */
@@ -236,6 +242,7 @@ export class Witnessing {
     } catch (e) {
       if (this.closed) return;
       s.failures++;
+      s.failuresTotal++;
       s.lastError = (e as Error).message;
       const backoff = backoffMs(s.failures, this.minIntervalMs, this.maxBackoffMs);
       s.nextAllowed = this.timers.now() + backoff;
@@ -288,6 +295,7 @@ export class Witnessing {
     const lines = this.verifiedCosignatures(s, signedNote, text);
     s.knownSize = treeSize; // the witness now holds this size, whether or not storing below succeeds
     this.deps.storeCosignatures(treeSize, lines);
+    s.cosignatures++;
     s.cosignedSize = Math.max(s.cosignedSize ?? 0, treeSize);
     return 'done';
   }

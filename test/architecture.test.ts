@@ -28,9 +28,10 @@ const PACKAGES: Record<string, string[]> = {
   // ML-DSA-44 (pure JS, synchronous; core always passes the seed and the signing randomness in).
   core: ['@noble/post-quantum'],
   'log-store': ['better-sqlite3'],
-  runtime: ['lru-cache'],
-  server: ['express', 'lru-cache'],
-  witness: ['express', 'better-sqlite3', 'lru-cache'],
+  // The one logger (pino, pino-pretty on a terminal), the metrics registry helper (prom-client), caches (lru-cache).
+  runtime: ['lru-cache', 'pino', 'pino-pretty', 'prom-client'],
+  server: ['express', 'lru-cache', 'prom-client'],
+  witness: ['express', 'better-sqlite3', 'lru-cache', 'prom-client'],
   client: ['lru-cache'],
 };
 

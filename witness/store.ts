@@ -133,6 +133,7 @@ export class WitnessStore {
       evidenceByDigest: db.prepare<[string], { id: number }>('SELECT id FROM evidence WHERE digest = ?'),
       insertEvidence: db.prepare('INSERT INTO evidence (origin, digest, found_at, source, evidence) VALUES (?, ?, ?, ?, ?)'),
       evidenceList: db.prepare<[], EvRow>('SELECT * FROM evidence ORDER BY id'),
+      evidenceCount: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM evidence'),
       evidence: db.prepare<[number], EvRow>('SELECT * FROM evidence WHERE id = ?'),
     };
     this.advanceTx = db.transaction((ops: AdvanceOp[]) =>
@@ -226,6 +227,22 @@ export class WitnessStore {
    */
   recordEvidence(origin: string, text: string, source: string, now: number): { id: number; isNew: boolean } {
     return this.evidenceTx(origin, text, source, now);
+  }
+
+  /** How many pieces of fork evidence are recorded (a count, for metrics). */
+  evidenceCount(): number {
+    return this.s.evidenceCount.get()!.n;
+  }
+
+  /** Open and answering: a trivial query succeeds (readiness). */
+  isOpen(): boolean {
+    if (!this.db.open) return false;
+    try {
+      this.db.prepare('SELECT 1').get();
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   listEvidence(): EvidenceRecord[] {

@@ -1,0 +1,193 @@
+/**
+ * What every pkglog HTTP service (log and witness) does before its own routes, as one connect-style middleware:
+ *   - a request id per request (the client's X-Request-Id when well-formed, else generated), echoed in the response's
+ *     X-Request-Id header, and a child logger carrying it (requestLog(req));
+ *   - GET /healthz (200 while the process runs), GET /readyz (200 when every readiness check passes, else 503 with the
+ *     failing checks), GET /metrics (Prometheus text format, the app's own registry);
+ *   - counting requests in flight, so a graceful shutdown can wait for them (drain());
+ *   - while draining: every new request is answered 503 (Connection: close), responses still in flight close their
+ *     connection when done.
+ * docs/operations.md ("Health", "Shutdown") and docs/http-api.md.
+ */
+import type { IncomingMessage, ServerResponse, Server } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { Counter, METRICS_CONTENT_TYPE, type Registry } from './metrics.ts';
+import { REQUEST_ID_HEADER, requestId, type Logger } from './logger.ts';
+
+export interface ReadyCheck {
+  name: string;
+  ok: boolean;
+  /** Why not (only when !ok). */
+  detail?: string;
+}
+
+export interface OpsOptions {
+  logger: Logger;
+  registry: Registry;
+  /** The readiness checks, evaluated on every GET /readyz (cheap: in-memory state and one indexed read). */
+  readiness: () => ReadyCheck[];
+  /** The answer to a request that arrives while draining (default: 503 JSON overloaded). */
+  refuseWhileDraining?: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+type Next = (err?: unknown) => void;
+
+const LOGGERS = new WeakMap<IncomingMessage, Logger>();
+
+/** The request's logger (with its reqId), or undefined for a request the ops middleware did not see. */
+export function requestLog(req: IncomingMessage): Logger | undefined {
+  return LOGGERS.get(req);
+}
+
+/** One line of untrusted text for a log line: no control characters, bounded. */
+export function logText(s: string, max = 300): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = s.replace(/[\x00-\x1f\x7f]/g, '?');
+  return clean.length > max ? clean.slice(0, max) + '…' : clean;
+}
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
+
+function sendJson(res: ServerResponse, status: number, value: unknown, extra: Record<string, string> = {}): void {
+  const body = JSON.stringify(value);
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  for (const [k, v] of Object.entries(extra)) res.setHeader(k, v);
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
+}
+
+export class HttpOps {
+  private readonly o: OpsOptions;
+  private readonly active = new Set<ServerResponse>();
+  private draining = false;
+  private idleWaiters: Array<() => void> = [];
+  private readonly requests: Counter<'method' | 'code'>;
+
+  constructor(o: OpsOptions) {
+    this.o = o;
+    this.requests = new Counter({
+      name: 'pkglog_http_requests_total',
+      help: 'HTTP requests answered, by method and status code',
+      labelNames: ['method', 'code'],
+      registers: [o.registry],
+    });
+  }
+
+  /** Requests whose response has not finished yet. */
+  get inFlight(): number {
+    return this.active.size;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /** The readiness verdict (draining counts as not ready). */
+  readiness(): { ready: boolean; checks: ReadyCheck[] } {
+    const checks = [...this.o.readiness(), ...(this.draining ? [{ name: 'shutdown', ok: false, detail: 'the process is shutting down' }] : [])];
+    return { ready: checks.every((c) => c.ok), checks };
+  }
+
+  /** The middleware: mount it before every route. */
+  readonly middleware = (req: IncomingMessage, res: ServerResponse, next: Next): void => {
+    const id = requestId(req.headers['x-request-id']);
+    const log = this.o.logger.child({ reqId: id });
+    LOGGERS.set(req, log);
+    res.setHeader(REQUEST_ID_HEADER, id);
+    const started = performance.now();
+    const method = req.method ?? 'GET';
+    const path = (req.url ?? '/').split('?')[0]!;
+    this.active.add(res);
+    res.once('close', () => {
+      this.active.delete(res);
+      this.requests.inc({ method: METHODS.has(method) ? method : 'OTHER', code: String(res.statusCode) });
+      if (log.isLevelEnabled('debug')) {
+        log.debug({ method, url: logText(req.url ?? '/', 200), status: res.statusCode, ms: Math.round(performance.now() - started), finished: res.writableFinished }, 'request');
+      }
+      if (this.active.size === 0) this.wakeIdle();
+    });
+    if (this.draining) res.setHeader('Connection', 'close');
+    if (method === 'GET' || method === 'HEAD') {
+      if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
+      if (path === '/readyz') {
+        const r = this.readiness();
+        return sendJson(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', checks: r.checks });
+      }
+      if (path === '/metrics') {
+        this.o.registry.metrics().then((text) => {
+          res.statusCode = 200;
+          res.setHeader('Content-Type', METRICS_CONTENT_TYPE);
+          res.setHeader('Cache-Control', 'no-store');
+          res.end(text);
+        }, (e: unknown) => {
+          log.error({ err: e }, 'collecting metrics failed');
+          sendJson(res, 500, { error: 'internal', message: 'internal error' });
+        });
+        return;
+      }
+    }
+    if (this.draining) {
+      if (this.o.refuseWhileDraining) return this.o.refuseWhileDraining(req, res);
+      return sendJson(res, 503, { error: 'overloaded', message: 'the server is shutting down; retry on another instance or after it restarts' }, { 'Retry-After': '1' });
+    }
+    next();
+  };
+
+  /** Starts draining: new requests get 503, responses in flight close their connections once sent. */
+  startDrain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    for (const res of this.active) if (!res.headersSent) res.setHeader('Connection', 'close');
+  }
+
+  /** Resolves once no request is in flight. */
+  idle(): Promise<void> {
+    if (this.active.size === 0) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  private wakeIdle(): void {
+    const w = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const r of w) r();
+  }
+}
+
+export interface DrainOptions {
+  /** Give up waiting for requests in flight after this long (default 60 s), then close every connection. */
+  timeoutMs?: number;
+  logger?: Logger;
+  /** Runs once the requests in flight are answered, before the connections are closed (e.g. a final flush). */
+  beforeClose?: () => Promise<void> | void;
+}
+
+/**
+ * The graceful end of an HTTP server: new requests are answered 503 while every request in flight completes (the
+ * listener stays open meanwhile, so a client that connects during the drain gets an answer, not a refused
+ * connection); then the listener and every connection are closed. Idle keep-alive connections are closed as soon as
+ * they are idle.
+ */
+export async function drainServer(server: Server, ops: HttpOps, opts: DrainOptions = {}): Promise<void> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  ops.startDrain();
+  server.closeIdleConnections();
+  const sweeper = setInterval(() => server.closeIdleConnections(), 50);
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = await Promise.race([
+    ops.idle().then(() => false),
+    new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs))),
+  ]);
+  clearTimeout(timer);
+  if (timedOut) opts.logger?.warn(`shutdown: ${ops.inFlight} request(s) still in flight after ${timeoutMs} ms; closing their connections`);
+  try {
+    await opts.beforeClose?.();
+  } finally {
+    clearInterval(sweeper);
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+}
