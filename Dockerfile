@@ -23,6 +23,10 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
 EXPOSE 8080
+# Ready = store open, sequencer running, newest checkpoint fresh (and cosigned by the quorum, if one is set): GET /readyz
+# (docs/operations.md, "Health"). No curl in the slim image: node's fetch. The port comes from PKGLOG_LISTEN.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "const p=(process.env.PKGLOG_LISTEN||'0.0.0.0:8080').split(':').pop();fetch('http://127.0.0.1:'+p+'/readyz',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.status===200?0:1),()=>process.exit(1))"]
 # node is PID 1 and gets `docker stop`'s SIGTERM directly (the server handles SIGTERM/SIGINT itself).
 ENTRYPOINT ["node", "bin/pkglog.js"]
 CMD ["serve"]

@@ -64,6 +64,8 @@ export class HttpOps {
   private draining = false;
   private idleWaiters: Array<() => void> = [];
   private readonly requests: Counter<'method' | 'code'>;
+  /** performance.now() of the newest request. */
+  private lastRequestAt = 0;
 
   constructor(o: OpsOptions) {
     this.o = o;
@@ -84,6 +86,11 @@ export class HttpOps {
     return this.draining;
   }
 
+  /** Milliseconds since the newest request arrived. */
+  get quietMs(): number {
+    return performance.now() - this.lastRequestAt;
+  }
+
   /** The readiness verdict (draining counts as not ready). */
   readiness(): { ready: boolean; checks: ReadyCheck[] } {
     const checks = [...this.o.readiness(), ...(this.draining ? [{ name: 'shutdown', ok: false, detail: 'the process is shutting down' }] : [])];
@@ -97,6 +104,7 @@ export class HttpOps {
     LOGGERS.set(req, log);
     res.setHeader(REQUEST_ID_HEADER, id);
     const started = performance.now();
+    this.lastRequestAt = started;
     const method = req.method ?? 'GET';
     const path = (req.url ?? '/').split('?')[0]!;
     this.active.add(res);
@@ -158,6 +166,8 @@ export class HttpOps {
 export interface DrainOptions {
   /** Give up waiting for requests in flight after this long (default 60 s), then close every connection. */
   timeoutMs?: number;
+  /** The listener closes only after no request arrived for this long (default 300 ms; each gets its 503). */
+  quietMs?: number;
   logger?: Logger;
   /** Runs once the requests in flight are answered, before the connections are closed (e.g. a final flush). */
   beforeClose?: () => Promise<void> | void;
@@ -171,23 +181,38 @@ export interface DrainOptions {
  */
 export async function drainServer(server: Server, ops: HttpOps, opts: DrainOptions = {}): Promise<void> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
+  const quietMs = opts.quietMs ?? 300;
+  const deadline = performance.now() + timeoutMs;
   ops.startDrain();
   server.closeIdleConnections();
   const sweeper = setInterval(() => server.closeIdleConnections(), 50);
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = await Promise.race([
-    ops.idle().then(() => false),
-    new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs))),
-  ]);
-  clearTimeout(timer);
-  if (timedOut) opts.logger?.warn(`shutdown: ${ops.inFlight} request(s) still in flight after ${timeoutMs} ms; closing their connections`);
+  const settled = async (): Promise<boolean> => {
+    // Every request in flight answered, and none arrived for quietMs (a client whose request was on its way when the
+    // drain began gets its 503 instead of a closed connection).
+    for (;;) {
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      let timer: NodeJS.Timeout | undefined;
+      const idle = await Promise.race([ops.idle().then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), left)))]);
+      clearTimeout(timer);
+      if (!idle) return false;
+      const wait = quietMs - ops.quietMs;
+      if (wait <= 0 && ops.inFlight === 0) return true;
+      await new Promise((r) => setTimeout(r, Math.max(10, Math.min(wait, deadline - performance.now()))));
+    }
+  };
   try {
+    if (!(await settled())) opts.logger?.warn(`shutdown: ${ops.inFlight} request(s) still in flight after ${timeoutMs} ms; closing their connections`);
     await opts.beforeClose?.();
   } finally {
+    // Stop listening; connections left are idle keep-alive ones (closed by the sweeper) or one whose request is just
+    // arriving (answered 503 and closed): give those a moment, then close whatever remains.
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closed, new Promise<void>((r) => (timer = setTimeout(r, Math.min(2000, Math.max(100, deadline - performance.now())))))]);
+    clearTimeout(timer);
     clearInterval(sweeper);
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    server.closeAllConnections();
+    await closed;
   }
 }

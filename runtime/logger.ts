@@ -88,6 +88,25 @@ export function createLogger(opts: LoggerOptions = {}, env: NodeJS.ProcessEnv = 
   return pino(options, stream);
 }
 
+/**
+ * A logger whose lines go to a `(msg) => void` callback (in-process tests and embedders that collect messages): the
+ * callback gets each line's message, prefixed `error: ` / `warning: ` at those levels (as the old callbacks did).
+ */
+export function callbackLogger(fn: (msg: string) => void, level: LogLevel = 'info'): Logger {
+  const stream: DestinationStream = {
+    write(line: string) {
+      try {
+        const o = JSON.parse(line) as { level?: string; msg?: string };
+        const prefix = o.level === 'error' || o.level === 'fatal' ? 'error: ' : o.level === 'warn' ? 'warning: ' : '';
+        fn(prefix + String(o.msg ?? ''));
+      } catch {
+        fn(line.trimEnd());
+      }
+    },
+  };
+  return createLogger({ level, stream, format: 'json' });
+}
+
 /** A logger that drops everything (in-process tests, library use). */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
@@ -103,6 +122,11 @@ export function lineLog(logger: Logger, level: 'info' | 'warn' | 'error' | 'debu
     else if (msg.startsWith('warning: ')) logger.warn(msg.slice(9));
     else logger[level](msg);
   };
+}
+
+/** Adapts a logger to the `(level, msg) => void` callbacks (the witness's components). */
+export function levelLog(logger: Logger): (level: 'info' | 'warn' | 'error', msg: string) => void {
+  return (level, msg) => logger[level](msg);
 }
 
 /** An incoming X-Request-Id is used when it is this (printable, bounded); otherwise a new one is generated. */

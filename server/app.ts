@@ -40,6 +40,10 @@ export interface AppDeps {
   log?: (msg: string) => void;
   /** The clock of the per-registry quotas (default Date.now). */
   now?: () => number;
+  /** Mounted before every route (the ops middleware: request ids, /healthz, /readyz, /metrics, draining). */
+  before?: Array<(req: Request, res: Response, next: (err?: unknown) => void) => void>;
+  /** Every answered submission (a batch entry counts as one): its submitted registry name and `logged` or the error code. */
+  onSubmission?: (registryName: unknown, outcome: string) => void;
 }
 
 type Handler = (req: Request, res: Response) => unknown | Promise<unknown>;
@@ -50,6 +54,7 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  for (const h of deps.before ?? []) app.use(h);
 
   const route = (h: Handler) => async (req: Request, res: Response) => {
     try {
@@ -59,6 +64,8 @@ export function createApp(deps: AppDeps): express.Express {
     }
   };
   const quotas = new Quotas(deps.now);
+  const counted = deps.onSubmission ?? (() => {});
+  const registryOf = (body: unknown): unknown => (body as { registry?: { name?: unknown } } | null)?.registry?.name;
 
   /** Parses and authorizes one submission, before any costly work (throws 400, 403 unknown_key or wrong_ecosystem). */
   const authorize = (body: unknown): { s: Submission; registry: RegistryConfig } => {
@@ -92,9 +99,15 @@ export function createApp(deps: AppDeps): express.Express {
   };
 
   app.post('/v1/entries', jsonBody({ maxBytes: MAX_BODY, maxTokens: MAX_TOKENS }), route(async (req, res) => {
-    const a = authorize(req.body);
-    quotas.take(a.registry.name, a.registry, 1);
-    sendJson(res, await reply(await sequencer.submit(await verify(a))));
+    try {
+      const a = authorize(req.body);
+      quotas.take(a.registry.name, a.registry, 1);
+      sendJson(res, await reply(await sequencer.submit(await verify(a))));
+      counted(a.registry.name, 'logged');
+    } catch (e) {
+      counted(registryOf(req.body), errorResponse(e).body.error);
+      throw e;
+    }
   }));
 
   app.post('/v1/entries/batch', jsonBody({ maxBytes: MAX_BATCH_BODY, maxTokens: MAX_TOKENS * MAX_BATCH_ENTRIES + 8 }), route(async (req, res) => {
@@ -125,17 +138,22 @@ export function createApp(deps: AppDeps): express.Express {
     }
     const refusals = [...perRegistry.values()].filter((g) => g.refused !== undefined);
     if (refusals.length > 0 && refusals.length === perRegistry.size && refusals.some((g) => (g.refused as PkglogError).code === 'rate_limited')) {
-      throw refusals.find((g) => (g.refused as PkglogError).code === 'rate_limited')!.refused; // nothing of the batch fits: 429
+      const e = refusals.find((g) => (g.refused as PkglogError).code === 'rate_limited')!.refused;
+      for (const item of list) counted(registryOf(item), 'rate_limited');
+      throw e; // nothing of the batch fits: 429
     }
     const refused: Record<string, number> = {};
-    const results = await Promise.all(items.map(async (it) => {
+    const results = await Promise.all(items.map(async (it, i) => {
       try {
         if ('err' in it) throw it.err;
         const over = perRegistry.get(it.ok.registry.name)!.refused;
         if (over !== undefined) throw over;
-        return await reply(await sequencer.submit(await verify(it.ok)));
+        const r = await reply(await sequencer.submit(await verify(it.ok)));
+        counted(it.ok.registry.name, 'logged');
+        return r;
       } catch (e) {
         const { status, body } = errorResponse(e);
+        counted('ok' in it ? it.ok.registry.name : registryOf(list[i]), body.error);
         refused[body.error] = (refused[body.error] ?? 0) + 1;
         return { ...body, status };
       }

@@ -2,6 +2,8 @@
 import { parseArgs } from 'node:util';
 import { readFileSync, existsSync } from 'node:fs';
 import { EXIT, PkglogError, exitCode } from '../core/errors.ts';
+import { createLogger, resolveLogLevel } from '../runtime/logger.ts';
+import { onShutdownSignal } from '../runtime/shutdown.ts';
 import { resolveConfig } from './config.ts';
 import { databaseFile, registriesFile, startLog, witnessesFile } from './main.ts';
 import { backupDatabase } from './backup.ts';
@@ -25,6 +27,11 @@ Runs the log: submissions, sequencer, C2SP tlog-tiles read API. The key is gener
                         (0: publish at once and add cosignatures as they arrive)
   --witness-interval MS at least this long between add-checkpoint calls to one witness [default 1000]
   --witness-wait MS     with a quorum, how long a submission waits for a cosigned checkpoint [default 10000]
+  --log-level LEVEL     fatal, error, warn, info, debug (one line per request), trace, silent
+                        [env PKGLOG_LOG_LEVEL, default info]; JSON lines on stderr, readable on a terminal
+
+SIGTERM or SIGINT: stop accepting (new requests get 503), commit and answer every accepted submission, exit 0;
+a second signal exits at once. GET /healthz, /readyz and /metrics: docs/operations.md.
   --headers-timeout MS  a client must send its request headers within this  [env PKGLOG_HEADERS_TIMEOUT_MS, default 10000]
   --request-timeout MS  ... and its whole request within this (else 408)    [env PKGLOG_REQUEST_TIMEOUT_MS, default 30000]
   --max-connections N   open connections in total                          [env PKGLOG_MAX_CONNECTIONS, default 1000]
@@ -102,7 +109,7 @@ async function serve(args: string[]): Promise<number> {
       'batch-interval': { type: 'string' }, 'max-pending': { type: 'string' }, 'witness-quorum': { type: 'string' },
       'witness-interval': { type: 'string' }, 'witness-wait': { type: 'string' }, 'verify-threads': { type: 'string' },
       'headers-timeout': { type: 'string' }, 'request-timeout': { type: 'string' }, 'max-connections': { type: 'string' },
-      'max-connections-per-client': { type: 'string' }, 'publish-dir': { type: 'string' },
+      'max-connections-per-client': { type: 'string' }, 'publish-dir': { type: 'string' }, 'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -123,14 +130,13 @@ async function serve(args: string[]): Promise<number> {
     server?.close();
     setTimeout(() => process.exit(EXIT.UNSAFE_STATE), 250);
   };
-  const log = await startLog(config, undefined, { onFatal });
+  const logger = createLogger({ level: resolveLogLevel(values['log-level']), base: { service: 'pkglog-log' } });
+  const log = await startLog(config, logger, { onFatal, processMetrics: true });
   server = log.server;
+  // Signals are handled before the listening line is printed: whoever reads it may stop the server at once.
+  onShutdownSignal(logger, () => log.close());
   out(`pkglog: origin ${log.origin}\npkglog: vkey ${log.vkey}\npkglog: data ${config.dataDir}\npkglog: listening on ${log.url}\n`);
-  const stop = () => {
-    log.close().then(() => process.exit(0), () => process.exit(1));
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  logger.info({ origin: log.origin, url: log.url, dataDir: config.dataDir }, `listening on ${log.url}`);
   return 0;
 }
 

@@ -1,5 +1,6 @@
 /** The log's JSON error body; statuses come from the one code table in core/errors.ts (docs/errors.md). */
 import type { NextFunction, Request, Response } from 'express';
+import { logText, requestLog } from '../runtime/http-ops.ts';
 import { PkglogError, httpStatus, type ErrorCode } from '../core/errors.ts';
 
 export interface ErrorBody {
@@ -30,11 +31,7 @@ function firstFrame(err: unknown): string {
 }
 
 /** One log line (no newlines or control characters, bounded length) for any text taken from a request. */
-export function logText(s: string, max = 300): string {
-  // eslint-disable-next-line no-control-regex
-  const clean = s.replace(/[\x00-\x1f\x7f]/g, '?');
-  return clean.length > max ? clean.slice(0, max) + '…' : clean;
-}
+export { logText };
 
 /**
  * Answers the error as JSON and logs the refusal as ONE line (method, path, status, code, message; never a stack trace,
@@ -42,11 +39,22 @@ export function logText(s: string, max = 300): string {
  */
 export function sendError(res: Response, err: unknown, log?: (msg: string) => void, req?: Request): void {
   const { status, body } = errorResponse(err);
-  if (log) {
+  // The request's own logger (with its reqId) when the ops middleware saw it, else the callback.
+  const rlog = req ? requestLog(req) : undefined;
+  if (log || rlog) {
     const where = req ? `${logText(req.method, 16)} ${logText(req.originalUrl ?? req.url, 200)}` : 'request';
-    // An unexpected error (a bug) names itself and where it was thrown, still on the same line.
-    const cause = status >= 500 && !(err instanceof PkglogError) ? ` (${logText(`${(err as Error)?.name ?? 'Error'}: ${(err as Error)?.message ?? String(err)}${firstFrame(err)}`, 400)})` : '';
-    log(`refused ${where}: ${status} ${body.error}: ${logText(body.message)}${cause}`);
+    // An unexpected error (a bug: a real 500) names itself and where it was thrown, still on the same line.
+    const bug = status >= 500 && !(err instanceof PkglogError);
+    const cause = bug ? ` (${logText(`${(err as Error)?.name ?? 'Error'}: ${(err as Error)?.message ?? String(err)}${firstFrame(err)}`, 400)})` : '';
+    const line = `refused ${where}: ${status} ${body.error}: ${logText(body.message)}${cause}`;
+    if (rlog) {
+      // JSON lines: a bug's stack goes in its `err` field (escaped: still one line); a refusal has none, a 503 included.
+      if (bug) rlog.error({ err }, line);
+      else if (status >= 500) rlog.warn(line);
+      else rlog.info(line);
+    } else {
+      log!(line);
+    }
   }
   if (res.headersSent) {
     res.destroy();

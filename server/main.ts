@@ -25,6 +25,11 @@ import { VerifyPool } from './verify-pool.ts';
 import { Publisher, publishFaultFromEnv } from './publish.ts';
 import { decodeBase64 } from '../core/encoding.ts';
 import { fail } from '../core/errors.ts';
+import { callbackLogger, createLogger, lineLog, type Logger } from '../runtime/logger.ts';
+import { createRegistry, type Registry } from '../runtime/metrics.ts';
+import { drainServer, HttpOps } from '../runtime/http-ops.ts';
+import { LogHealth } from './health.ts';
+import { LogMetrics } from './metrics.ts';
 
 /** A verified cosignature line `— <name> <base64(keyId ‖ …)>` as a store row. */
 function cosignatureRow(line: string): { keyName: string; keyId: Buffer; line: string } {
@@ -48,6 +53,13 @@ export interface OpenLog {
   verifyPool?: VerifyPool;
   /** With --publish-dir: writes the tlog-tiles layout into that directory (started by startLog after listening). */
   publisher?: Publisher;
+  /** The root logger (component loggers are its children). */
+  logger: Logger;
+  /** This log's own metrics registry (GET /metrics). */
+  metrics: Registry;
+  /** Request ids, /healthz, /readyz, /metrics and the drain state. */
+  ops: HttpOps;
+  health: LogHealth;
   /** Flushes the pool and closes the store. */
   close(): Promise<void>;
 }
@@ -67,10 +79,25 @@ export interface OpenOptions {
   onFatal?: (message: string) => void;
   /** Start-up witness check: per-witness timeout (default 5000 ms). */
   witnessCheckTimeoutMs?: number;
+  /** Also export the Node.js process metrics (the CLI does; in-process tests need not). */
+  processMetrics?: boolean;
+  /** Graceful shutdown: how long close() waits for requests in flight (default 60 s). */
+  drainTimeoutMs?: number;
+}
+
+/** Where a log's lines go: a logger, or a `(msg) => void` callback (tests), or by default stderr (runtime/logger.ts). */
+export type LogSink = Logger | ((msg: string) => void);
+
+function toLogger(log: LogSink | undefined): Logger {
+  if (log === undefined) return createLogger({ base: { service: 'pkglog-log' } });
+  return typeof log === 'function' ? callbackLogger(log) : log;
 }
 
 /** Opens the store and key and builds the app, without listening. */
-export function openLog(config: LogConfig, log: (msg: string) => void = (m) => console.error(m), options: OpenOptions = {}): OpenLog {
+export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions = {}): OpenLog {
+  const logger = toLogger(sink);
+  const componentLog = (component: string) => lineLog(logger.child({ component }));
+  const log = componentLog('log');
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const key = loadOrCreateLogKey(config.keyFile, config.origin);
   const verifier = parseVerifierKey(key.vkey);
@@ -103,7 +130,7 @@ export function openLog(config: LogConfig, log: (msg: string) => void = (m) => c
         throw new Error(`witness quorum ${config.witnessQuorum} is more than the ${witnesses.length} configured witnesses`);
       }
       guard = SigningGuard.open({
-        store, verifier, origin: key.origin, hwmFile, log,
+        store, verifier, origin: key.origin, hwmFile, log: componentLog('safety'),
         witnessVerifiers: witnesses.map((w) => parseVerifierKey(w.vkey)),
         ...(options.onFatal ? { onFatal: options.onFatal } : {}),
       });
@@ -140,7 +167,7 @@ export function openLog(config: LogConfig, log: (msg: string) => void = (m) => c
   let publisher: Publisher | undefined;
   try {
     publisher = config.publishDir === undefined ? undefined : new Publisher({
-      dir: config.publishDir, store, origin: key.origin, verifier, log,
+      dir: config.publishDir, store, origin: key.origin, verifier, log: componentLog('publish'),
       publishableSize: () => guard.highWaterMark.treeSize,
       checkpoint: () => {
         // What GET /checkpoint serves, but never beyond the high-water mark.
@@ -170,18 +197,25 @@ export function openLog(config: LogConfig, log: (msg: string) => void = (m) => c
       checkpoints.cosignaturesChanged(treeSize);
       publisher?.notify();
     },
-    log,
+    log: componentLog('witnessing'),
     quorum: config.witnessQuorum,
     minIntervalMs: config.witnessIntervalMs,
   });
   const sequencer = new Sequencer({
     store, signer: key.signer, origin: key.origin, now: Date.now,
-    batchIntervalMs: config.batchIntervalMs, maxBatch: config.maxBatch, maxPending: config.maxPending, log,
-    onCheckpoint: () => {
+    batchIntervalMs: config.batchIntervalMs, maxBatch: config.maxBatch, maxPending: config.maxPending, log: componentLog('sequencer'),
+    onCheckpoint: (state) => {
+      health.committed(state.treeSize);
       witnessing?.notify();
       publisher?.notify();
     },
+    onBatch: (b) => metrics.batch(b),
     guard,
+  });
+  const health = new LogHealth({
+    store, guard, sequencer, checkpoints,
+    stallMs: Math.max(10_000, 20 * config.batchIntervalMs),
+    cosignWaitMs: Math.max(30_000, 2 * config.witnessWaitMs),
   });
   // Nothing is signed before every witness was asked what it last cosigned for this log.
   const ready = witnesses.length === 0
@@ -189,7 +223,7 @@ export function openLog(config: LogConfig, log: (msg: string) => void = (m) => c
     : (() => {
       const t = store.treeState()!;
       return checkWitnesses({
-        witnesses, treeSize: t.treeSize, note: t.checkpoint, log,
+        witnesses, treeSize: t.treeSize, note: t.checkpoint, log: componentLog('witness-check'),
         ...(options.witnessCheckTimeoutMs !== undefined ? { timeoutMs: options.witnessCheckTimeoutMs } : {}),
       });
     })();
@@ -198,12 +232,28 @@ export function openLog(config: LogConfig, log: (msg: string) => void = (m) => c
     guard.allowSigning();
     witnessing?.notify(); // bring witnesses up to date after a restart
   }, (e: Error) => guard.stop(e.message, false));
-  const verifyPool = config.verifyThreads > 0 ? new VerifyPool(config.verifyThreads, { log }) : undefined;
-  const app = createApp({ store, sequencer, registries: currentRegistries, vkey: key.vkey, checkpoints, reader, log, ...(verifyPool ? { verifyPool } : {}) });
+  const verifyPool = config.verifyThreads > 0 ? new VerifyPool(config.verifyThreads, { log: componentLog('verify') }) : undefined;
+  const registry = createRegistry({ processMetrics: options.processMetrics === true });
+  const metrics = new LogMetrics(registry, {
+    treeSize: () => store.treeState()?.treeSize ?? 0,
+    publishedSize: () => checkpoints.publishedSize(),
+    pending: () => sequencer.pending,
+    isRegistry: (name) => currentRegistries().has(name),
+    ...(witnessing ? { witnesses: () => witnessing.status() } : {}),
+    ...(verifyPool ? { verifyRestarts: () => verifyPool.restarts } : {}),
+  });
+  const ops = new HttpOps({ logger: logger.child({ component: 'http' }), registry, readiness: () => health.checks() });
+  const app = createApp({
+    store, sequencer, registries: currentRegistries, vkey: key.vkey, checkpoints, reader, log: componentLog('http'),
+    ...(verifyPool ? { verifyPool } : {}),
+    before: [ops.middleware],
+    onSubmission: (registryName, outcome) => metrics.submission(registryName, outcome),
+  });
   let closed = false;
   return {
     origin: key.origin, vkey: key.vkey, store, sequencer, checkpoints, app, ...(witnessing ? { witnessing } : {}), guard, ready, ...(verifyPool ? { verifyPool } : {}),
     ...(publisher ? { publisher } : {}),
+    logger, metrics: registry, ops, health,
     async close() {
       if (closed) return;
       closed = true;
@@ -219,8 +269,8 @@ export function openLog(config: LogConfig, log: (msg: string) => void = (m) => c
   };
 }
 
-export async function startLog(config: LogConfig, log: (msg: string) => void = (m) => console.error(m), options: OpenOptions = {}): Promise<RunningLog> {
-  const opened = openLog(config, log, options);
+export async function startLog(config: LogConfig, sink?: LogSink, options: OpenOptions = {}): Promise<RunningLog> {
+  const opened = openLog(config, sink, options);
   try {
     await opened.ready;
   } catch (e) {
@@ -229,23 +279,30 @@ export async function startLog(config: LogConfig, log: (msg: string) => void = (
   }
   const { app } = opened;
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = createLimitedServer(app, config, log);
+    const s = createLimitedServer(app, config, lineLog(opened.logger.child({ component: 'http' })));
     s.once('error', reject);
     s.listen(config.port, config.host, () => resolve(s));
   });
   opened.publisher?.start(); // catches up in the background (after a crash: from the directory's checkpoint size)
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  let closing: Promise<void> | undefined;
   return {
     ...opened,
     url: `http://${host}:${addr.port}`,
     server,
+    /**
+     * Graceful: new requests are answered 503 while every request in flight — each accepted submission — is committed
+     * and answered; then the connections close, the sequencer, workers and witnessing stop, and the store closes.
+     */
     async close() {
-      await new Promise<void>((r) => {
-        server.close(() => r());
-        server.closeAllConnections();
-      });
-      await opened.close();
+      closing ??= (async () => {
+        opened.logger.info('shutting down: answering the requests in flight, refusing new ones (503)');
+        await drainServer(server, opened.ops, { logger: opened.logger, ...(options.drainTimeoutMs !== undefined ? { timeoutMs: options.drainTimeoutMs } : {}) });
+        await opened.close();
+        opened.logger.info('shut down: every accepted request was answered; the store is closed');
+      })();
+      return closing;
     },
   };
 }

@@ -19,11 +19,16 @@ import { MAX_NOTE_SIZE } from '../core/note.ts';
 import type { Witness } from './witness.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { rawBody } from './raw-body.ts';
+import { requestLog } from '../runtime/http-ops.ts';
+import type { WitnessMetrics } from './metrics.ts';
 
 export interface AppDeps {
   witness: Witness;
   /** Per-client limit on POST /v1/gossip (default: DEFAULT_GOSSIP_RATE per second, burst DEFAULT_GOSSIP_BURST). */
   gossipLimiter?: RateLimiter;
+  /** Mounted before every route (the ops middleware: request ids, /healthz, /readyz, /metrics, draining). */
+  before?: Array<(req: Request, res: Response, next: NextFunction) => void>;
+  metrics?: WitnessMetrics;
 }
 
 export const DEFAULT_GOSSIP_RATE = 1;
@@ -60,6 +65,11 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  for (const h of deps.before ?? []) app.use(h);
+  const counted = (req: Request, outcome: string) => {
+    if (req.path === '/add-checkpoint') deps.metrics?.addCheckpointAnswered(outcome);
+    else if (req.path === '/v1/gossip') deps.metrics?.gossipAnswered(outcome);
+  };
 
   /**
    * Every refusal goes through here: ONE log line (never a stack trace), then the answer — text on the C2SP paths,
@@ -67,7 +77,9 @@ export function createApp(deps: AppDeps): express.Express {
    */
   const refuse = (req: Request, res: Response, status: number, code: string, message: string, extra: { type?: string; body?: string; retryAfter?: number; publicMessage?: string } = {}): void => {
     const level = status >= 500 ? 'error' : 'info';
-    witness.log(level, `refused ${req.method} ${oneLine(req.originalUrl, 200)} from ${clientOf(req)}: ${status} ${code}: ${oneLine(message)}`);
+    counted(req, code);
+    const rlog = requestLog(req);
+    (rlog ? (l: typeof level, m: string) => rlog[l](m) : witness.log)(level, `refused ${req.method} ${oneLine(req.originalUrl, 200)} from ${clientOf(req)}: ${status} ${code}: ${oneLine(message)}`);
     if (res.headersSent) {
       res.destroy();
       return;
@@ -115,7 +127,10 @@ export function createApp(deps: AppDeps): express.Express {
   app.post(
     '/add-checkpoint',
     raw(MAX_ADD_CHECKPOINT_BODY),
-    route(async (req, res) => sendText(res, 200, await witness.addCheckpoint(bodyOf(req)))),
+    route(async (req, res) => {
+      sendText(res, 200, await witness.addCheckpoint(bodyOf(req)));
+      counted(req, 'cosigned');
+    }),
   );
 
   app.get('/vkey', (_req, res) => sendText(res, 200, witness.vkey + '\n'));
@@ -155,6 +170,7 @@ export function createApp(deps: AppDeps): express.Express {
     raw(MAX_NOTE_SIZE),
     route(async (req, res) => {
       const v = await witness.checkCheckpoint(bodyOf(req), `gossip from ${clientOf(req)}`, { bounded: true });
+      counted(req, v.result);
       res.status(200).set('Cache-Control', 'no-store').json({
         result: v.result,
         reason: v.reason,

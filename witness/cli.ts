@@ -9,7 +9,9 @@ import { LOG_KEY_TYPES } from '../core/policy.ts';
 import { parsePublicKeyVerifier } from '../core/public-key.ts';
 import { parseEvidence, verifyEvidence } from '../core/evidence.ts';
 import { WitnessStore } from './store.ts';
-import { validateLogVkey, type LogLevel } from './witness.ts';
+import { validateLogVkey } from './witness.ts';
+import { createLogger, resolveLogLevel } from '../runtime/logger.ts';
+import { onShutdownSignal } from '../runtime/shutdown.ts';
 import { startWitness, DEFAULT_GOSSIP_INTERVAL_MS, DEFAULT_LIMITS, DEFAULT_POLL_INTERVAL_MS, type HttpLimits } from './main.ts';
 
 const DEFAULT_DATA_DIR = 'pkglog-witness-data';
@@ -36,6 +38,11 @@ Options (environment variable in parentheses):
   --max-connections-per-client N   open connections per IP address (default ${DEFAULT_LIMITS.maxConnectionsPerClient})
   --gossip-rate R       POST /v1/gossip requests per second per client (default ${DEFAULT_LIMITS.gossipRate})
   --gossip-burst N      POST /v1/gossip requests per client at once (default ${DEFAULT_LIMITS.gossipBurst})
+  --log-level LEVEL     fatal, error, warn, info, debug (one line per request), trace, silent
+                        (env PKGLOG_LOG_LEVEL, default info); JSON lines on stderr, readable on a terminal
+
+SIGTERM or SIGINT: new requests get 503, those in flight finish, then it exits 0 (a second signal: at once).
+GET /healthz, /readyz, /metrics: docs/operations.md.
 
 Only one witness runs on a data dir (it holds D/witness.lock). The key file must be readable by its owner only
 (mode 0600): a key file that group or others can read is refused.
@@ -60,9 +67,6 @@ function err(s: string): void {
   process.stderr.write(s.endsWith('\n') ? s : s + '\n');
 }
 
-function logger(level: LogLevel, msg: string): void {
-  err(`${new Date().toISOString()} pkglog witness: ${level}: ${msg}`);
-}
 
 function interval(v: string | undefined, dflt: number, what: string): number {
   if (v === undefined) return dflt;
@@ -117,6 +121,7 @@ async function witnessMain(args: string[]): Promise<number> {
       'max-connections-per-client': { type: 'string' },
       'gossip-rate': { type: 'string' },
       'gossip-burst': { type: 'string' },
+      'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -178,8 +183,11 @@ async function witnessMain(args: string[]): Promise<number> {
   set('maxConnectionsPerClient', positive(values['max-connections-per-client'], '--max-connections-per-client'));
   set('gossipRate', positive(values['gossip-rate'], '--gossip-rate', { fraction: true }));
   set('gossipBurst', positive(values['gossip-burst'], '--gossip-burst'));
+  const logger = createLogger({ level: resolveLogLevel(values['log-level']), base: { service: 'pkglog-witness' } });
   const running = await startWitness({
     limits,
+    logger,
+    processMetrics: true,
     dataDir,
     listen: values.listen ?? env.PKGLOG_WITNESS_LISTEN ?? DEFAULT_LISTEN,
     ...(name !== undefined ? { name } : {}),
@@ -188,18 +196,16 @@ async function witnessMain(args: string[]): Promise<number> {
     cosign,
     gossipIntervalMs: interval(values['gossip-interval'], DEFAULT_GOSSIP_INTERVAL_MS, '--gossip-interval'),
     pollIntervalMs: interval(values['poll-interval'], DEFAULT_POLL_INTERVAL_MS, '--poll-interval'),
-    log: logger,
+  });
+  // Signals are handled before the listening line is printed: whoever reads it may stop the witness at once.
+  const stopped = new Promise<number>((resolve) => {
+    onShutdownSignal(logger, () => running.close(), (code) => (code === 0 ? resolve(0) : process.exit(code)));
   });
   out(`pkglog witness: vkey ${running.vkey}`);
   for (const k of running.vkeys.slice(1)) out(`pkglog witness: also-vkey ${k}`);
   out(`pkglog witness: listening on ${running.url}`);
-  return new Promise<number>((resolve) => {
-    const stop = () => {
-      void running.close().then(() => resolve(0));
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  logger.info({ url: running.url, dataDir }, `listening on ${running.url}`);
+  return stopped;
 }
 
 async function evidenceMain(args: string[]): Promise<number> {

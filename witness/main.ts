@@ -16,6 +16,10 @@ import { DEFAULT_MAX_GOSSIP_FETCHES } from './witness.ts';
 import { startLoops } from './loops.ts';
 import { parseListen } from '../runtime/listen.ts';
 import type { Fetch } from './log-client.ts';
+import { callbackLogger, levelLog, type Logger as RootLogger } from '../runtime/logger.ts';
+import { createRegistry, type Registry } from '../runtime/metrics.ts';
+import { drainServer, HttpOps } from '../runtime/http-ops.ts';
+import { WitnessMetrics } from './metrics.ts';
 
 export interface WitnessConfig {
   dataDir: string;
@@ -32,7 +36,13 @@ export interface WitnessConfig {
   cosign?: { ed25519: boolean; mldsa: boolean };
   gossipIntervalMs?: number;
   pollIntervalMs?: number;
+  /** The structured logger (runtime/logger.ts); else `log`, else nothing is logged. */
+  logger?: RootLogger;
   log?: Logger;
+  /** Also export the Node.js process metrics (the CLI does). */
+  processMetrics?: boolean;
+  /** Graceful shutdown: how long close() waits for requests in flight (default 60 s). */
+  drainTimeoutMs?: number;
   fetch?: Fetch;
   now?: () => number;
   hooks?: WitnessHooks;
@@ -77,9 +87,17 @@ export interface RunningWitness {
   witness: Witness;
   store: WitnessStore;
   server: Server;
+  metrics: Registry;
+  ops: HttpOps;
+  /** Graceful: new requests get 503 while those in flight (add-checkpoint included) finish; then everything closes. */
   close(): Promise<void>;
 }
 
+
+/** A pino logger for the ops middleware when the caller gave only a `(level, msg)` callback: its lines go there. */
+function silentRoot(log: Logger): RootLogger {
+  return callbackLogger((m) => (m.startsWith('error: ') ? log('error', m.slice(7)) : m.startsWith('warning: ') ? log('warn', m.slice(9)) : log('info', m)));
+}
 
 export const DEFAULT_GOSSIP_INTERVAL_MS = 60_000;
 export const DEFAULT_POLL_INTERVAL_MS = 30_000;
@@ -88,7 +106,7 @@ export async function startWitness(cfg: WitnessConfig): Promise<RunningWitness> 
   const { host, port } = parseListen(cfg.listen);
   const limits: HttpLimits = { ...DEFAULT_LIMITS, ...cfg.limits };
   if (limits.headersTimeoutMs > limits.requestTimeoutMs) fail('malformed', 'the headers timeout must not exceed the request timeout');
-  const log: Logger = cfg.log ?? (() => {});
+  const log: Logger = cfg.logger ? levelLog(cfg.logger.child({ component: 'witness' })) : cfg.log ?? (() => {});
   const lock = DataDirLock.acquire(cfg.dataDir); // before anything else touches the directory
   let store: WitnessStore | undefined;
   let witness: Witness;
@@ -115,7 +133,30 @@ export async function startWitness(cfg: WitnessConfig): Promise<RunningWitness> 
     lock.release();
     throw e;
   }
-  const app = createApp({ witness, gossipLimiter: new RateLimiter({ rate: limits.gossipRate, burst: limits.gossipBurst }) });
+  const registry = createRegistry({ processMetrics: cfg.processMetrics === true });
+  const metrics = new WitnessMetrics(registry, store);
+  const opsLogger = cfg.logger?.child({ component: 'http' });
+  const ops = new HttpOps({
+    logger: opsLogger ?? silentRoot(log),
+    registry,
+    readiness: () => {
+      const open = store!.isOpen();
+      return [
+        open ? { name: 'store', ok: true } : { name: 'store', ok: false, detail: 'the store is not open' },
+        witness.vkey ? { name: 'key', ok: true } : { name: 'key', ok: false, detail: 'no cosigning key is loaded' },
+      ];
+    },
+    refuseWhileDraining: (req, res) => {
+      res.statusCode = 503;
+      res.setHeader('Retry-After', '1');
+      const json = (req.url ?? '').startsWith('/v1/');
+      res.setHeader('Content-Type', json ? 'application/json; charset=utf-8' : 'text/plain; charset=utf-8');
+      res.end(json ? JSON.stringify({ error: 'overloaded', message: 'the witness is shutting down' }) : 'the witness is shutting down\n');
+    },
+  });
+  const app = createApp({
+    witness, gossipLimiter: new RateLimiter({ rate: limits.gossipRate, burst: limits.gossipBurst }), before: [ops.middleware], metrics,
+  });
   const server = createServer(
     {
       keepAliveTimeout: limits.idleTimeoutMs,
@@ -185,13 +226,12 @@ export async function startWitness(cfg: WitnessConfig): Promise<RunningWitness> 
     witness,
     store: opened,
     server,
+    metrics: registry,
+    ops,
     close() {
       closed ??= (async () => {
         await loops.stop();
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        });
+        await drainServer(server, ops, { ...(cfg.logger ? { logger: cfg.logger } : {}), ...(cfg.drainTimeoutMs !== undefined ? { timeoutMs: cfg.drainTimeoutMs } : {}) });
         opened.close();
         lock.release();
       })();

@@ -169,7 +169,7 @@ describe('e2e: a split view is refused, detected by gossip, and proven', functio
     const took = Date.now() - t0;
     assert.ok(took < DETECTION_BOUND_MS, `detected in ${took} ms`);
     for (const list of evidence) for (const e of list) verifyEvidence(parseEvidence(e), logVerifier);
-    assert.match(ws[0]!.stderr() + ws[1]!.stderr(), /error: FORK DETECTED/);
+    assert.match(ws[0]!.stderr() + ws[1]!.stderr(), /"level":"error"[^\n]*"msg":"FORK DETECTED/);
 
     // --- a client shown the fork asks a witness: it learns it is being targeted ---
     const g = await fetch(`${ws[1]!.url}/v1/gossip`, { method: 'POST', body: forkNote });
