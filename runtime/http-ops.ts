@@ -188,7 +188,9 @@ export async function drainServer(server: Server, ops: HttpOps, opts: DrainOptio
   const sweeper = setInterval(() => server.closeIdleConnections(), 50);
   const settled = async (): Promise<boolean> => {
     // Every request in flight answered, and none arrived for quietMs (a client whose request was on its way when the
-    // drain began gets its 503 instead of a closed connection).
+    // drain began gets its 503 instead of a closed connection) — waiting for quiet at most a second, since steady
+    // traffic (a peer polling every 100 ms) would never let it come.
+    let quietUntil: number | undefined;
     for (;;) {
       const left = deadline - performance.now();
       if (left <= 0) return false;
@@ -196,9 +198,10 @@ export async function drainServer(server: Server, ops: HttpOps, opts: DrainOptio
       const idle = await Promise.race([ops.idle().then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), left)))]);
       clearTimeout(timer);
       if (!idle) return false;
+      quietUntil ??= performance.now() + 1000;
       const wait = quietMs - ops.quietMs;
-      if (wait <= 0 && ops.inFlight === 0) return true;
-      await new Promise((r) => setTimeout(r, Math.max(10, Math.min(wait, deadline - performance.now()))));
+      if ((wait <= 0 || performance.now() >= quietUntil) && ops.inFlight === 0) return true;
+      await new Promise((r) => setTimeout(r, Math.max(10, Math.min(wait, quietUntil! - performance.now(), deadline - performance.now()))));
     }
   };
   try {

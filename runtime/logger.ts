@@ -90,15 +90,17 @@ export function createLogger(opts: LoggerOptions = {}, env: NodeJS.ProcessEnv = 
 
 /**
  * A logger whose lines go to a `(msg) => void` callback (in-process tests and embedders that collect messages): the
- * callback gets each line's message, prefixed `error: ` / `warning: ` at those levels (as the old callbacks did).
+ * callback gets each line's message; one logged at error or warn level without the `error: ` / `warning: ` prefix
+ * gets it (as the old callbacks' messages had).
  */
 export function callbackLogger(fn: (msg: string) => void, level: LogLevel = 'info'): Logger {
   const stream: DestinationStream = {
     write(line: string) {
       try {
         const o = JSON.parse(line) as { level?: string; msg?: string };
+        const msg = String(o.msg ?? '');
         const prefix = o.level === 'error' || o.level === 'fatal' ? 'error: ' : o.level === 'warn' ? 'warning: ' : '';
-        fn(prefix + String(o.msg ?? ''));
+        fn(prefix !== '' && !msg.startsWith(prefix) ? prefix + msg : msg);
       } catch {
         fn(line.trimEnd());
       }
@@ -113,13 +115,14 @@ export function silentLogger(): Logger {
 }
 
 /**
- * Adapts a logger to the `(msg: string) => void` callbacks some components still take: a message starting with
- * `error: ` (the alarm prefix those components use) is logged at error level without the prefix, others at `level`.
+ * Adapts a logger to the `(msg: string) => void` callbacks some components still take. The message is kept as the call
+ * site wrote it; one starting with `error: ` (the alarm prefix those components use) is logged at error level, one
+ * starting with `warning: ` at warn, others at `level`.
  */
 export function lineLog(logger: Logger, level: 'info' | 'warn' | 'error' | 'debug' = 'info'): (msg: string) => void {
   return (msg: string) => {
-    if (msg.startsWith('error: ')) logger.error(msg.slice(7));
-    else if (msg.startsWith('warning: ')) logger.warn(msg.slice(9));
+    if (msg.startsWith('error: ')) logger.error(msg);
+    else if (msg.startsWith('warning: ')) logger.warn(msg);
     else logger[level](msg);
   };
 }

@@ -92,7 +92,14 @@ describe('adversarial: the log HTTP service as a real process', function () {
   let peakRss = 0;
   let sampler: NodeJS.Timeout;
   const sample = () => (peakRss = Math.max(peakRss, procStat(log.child.pid!).rssMB));
-  const stderrLines = () => log.stderr().split('\n');
+  /** The messages of the log's stderr lines (JSON lines, runtime/logger.ts). */
+  const stderrLines = () => log.stderr().split('\n').filter((l) => l !== '').map((l) => {
+    try {
+      return String((JSON.parse(l) as { msg?: unknown }).msg);
+    } catch {
+      return l;
+    }
+  });
 
   before(async () => {
     dir = tempDir('pkglog-adversarial-');
