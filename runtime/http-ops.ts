@@ -166,8 +166,12 @@ export class HttpOps {
 export interface DrainOptions {
   /** Give up waiting for requests in flight after this long (default 60 s), then close every connection. */
   timeoutMs?: number;
-  /** The listener closes only after no request arrived for this long (default 300 ms; each gets its 503). */
+  /**
+   * When requests keep arriving during the drain, the listener closes only once none arrived for quietMs (default
+   * 300 ms; each gets its 503), waiting for that at most maxQuietWaitMs (default 1 s) after the last one in flight.
+   */
   quietMs?: number;
+  maxQuietWaitMs?: number;
   logger?: Logger;
   /** Runs once the requests in flight are answered, before the connections are closed (e.g. a final flush). */
   beforeClose?: () => Promise<void> | void;
@@ -182,7 +186,9 @@ export interface DrainOptions {
 export async function drainServer(server: Server, ops: HttpOps, opts: DrainOptions = {}): Promise<void> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const quietMs = opts.quietMs ?? 300;
-  const deadline = performance.now() + timeoutMs;
+  const maxQuietWaitMs = opts.maxQuietWaitMs ?? 1000;
+  const drainStartedAt = performance.now();
+  const deadline = drainStartedAt + timeoutMs;
   ops.startDrain();
   server.closeIdleConnections();
   const sweeper = setInterval(() => server.closeIdleConnections(), 50);
@@ -198,7 +204,9 @@ export async function drainServer(server: Server, ops: HttpOps, opts: DrainOptio
       const idle = await Promise.race([ops.idle().then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), left)))]);
       clearTimeout(timer);
       if (!idle) return false;
-      quietUntil ??= performance.now() + 1000;
+      quietUntil ??= performance.now() + maxQuietWaitMs;
+      // No request since the drain began: nobody is still sending, nothing to wait for.
+      if (performance.now() - ops.quietMs < drainStartedAt) return true;
       const wait = quietMs - ops.quietMs;
       if ((wait <= 0 || performance.now() >= quietUntil) && ops.inFlight === 0) return true;
       await new Promise((r) => setTimeout(r, Math.max(10, Math.min(wait, quietUntil! - performance.now(), deadline - performance.now()))));

@@ -298,7 +298,7 @@ export async function startLog(config: LogConfig, sink?: LogSink, options: OpenO
     async close() {
       closing ??= (async () => {
         opened.logger.info('shutting down: answering the requests in flight, refusing new ones (503)');
-        await drainServer(server, opened.ops, { logger: opened.logger, ...(options.drainTimeoutMs !== undefined ? { timeoutMs: options.drainTimeoutMs } : {}) });
+        await drainServer(server, opened.ops, { logger: opened.logger, quietMs: 500, maxQuietWaitMs: 5000, ...(options.drainTimeoutMs !== undefined ? { timeoutMs: options.drainTimeoutMs } : {}) });
         await opened.close();
         opened.logger.info('shut down: every accepted request was answered; the store is closed');
       })();
