@@ -190,8 +190,9 @@ export async function drainServer(server: Server, ops: HttpOps, opts: DrainOptio
   const drainStartedAt = performance.now();
   const deadline = drainStartedAt + timeoutMs;
   ops.startDrain();
-  server.closeIdleConnections();
-  const sweeper = setInterval(() => server.closeIdleConnections(), 50);
+  // No closeIdleConnections() during the drain: to Node a connection just accepted, whose request is still on its way,
+  // is idle too, and closing it would reset a client that gets its 503 otherwise. Every response from now on closes its
+  // connection (Connection: close); idle keep-alive connections are closed at the end.
   const settled = async (): Promise<boolean> => {
     // Every request in flight answered, and none arrived for quietMs (a client whose request was on its way when the
     // drain began gets its 503 instead of a closed connection) — waiting for quiet at most a second, since steady
@@ -216,13 +217,12 @@ export async function drainServer(server: Server, ops: HttpOps, opts: DrainOptio
     if (!(await settled())) opts.logger?.warn(`shutdown: ${ops.inFlight} request(s) still in flight after ${timeoutMs} ms; closing their connections`);
     await opts.beforeClose?.();
   } finally {
-    // Stop listening; connections left are idle keep-alive ones (closed by the sweeper) or one whose request is just
-    // arriving (answered 503 and closed): give those a moment, then close whatever remains.
+    // Stop listening; connections left are idle keep-alive ones or one whose request is just arriving (answered 503
+    // and closed): give those a moment to end by themselves, then close whatever remains.
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([closed, new Promise<void>((r) => (timer = setTimeout(r, Math.min(2000, Math.max(100, deadline - performance.now())))))]);
+    await Promise.race([closed, new Promise<void>((r) => (timer = setTimeout(r, Math.min(1000, Math.max(100, deadline - performance.now())))))]);
     clearTimeout(timer);
-    clearInterval(sweeper);
     server.closeAllConnections();
     await closed;
   }
