@@ -15,6 +15,7 @@
  * `git add --dry-run` in the copy).
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -146,5 +147,25 @@ describe('README walk-through, pasted as is (real npm start, npx pkglog, bash -e
     const added = dry.stdout.split('\n').filter((l) => l.startsWith('add ')).map((l) => l.slice(5, -1));
     assert.deepEqual(added.filter((f) => !tracked.has(f)), [], 'files the walk-through created that .gitignore does not cover');
     assert.ok(added.length > 100, 'git would add the tracked files (the dry run saw the copy)');
+  });
+
+  it('every GET example of the README "HTTP API" section answers 200 from the walk-through log', async () => {
+    const api = section(readDoc('README.md'), 'HTTP API');
+    const sha256 = createHash('sha256').update(readFileSync(join(work, 'requests-2.32.3-py3-none-any.whl'))).digest('hex');
+    const urls = fencedBlocks(api, 'sh').join('').split('\n')
+      .map((l) => /^curl -s '?(http:\/\/127\.0\.0\.1:8080\/[^'\s]*)'?(?:\s|$)/.exec(l)?.[1])
+      .filter((u): u is string => u !== undefined);
+    assert.ok(urls.length >= 10, `found the GET examples: ${urls.join(' ')}`);
+    for (const u of urls) {
+      const url = u.replace(README_PORT, `127.0.0.1:${port}`).replace('<hex>', sha256);
+      const res = await fetch(url);
+      const body = Buffer.from(await res.arrayBuffer());
+      assert.equal(res.status, 200, `${u}: ${body.toString('utf8').slice(0, 300)}`);
+      assert.ok(body.length > 0, u);
+      if (res.headers.get('content-type')?.startsWith('application/json')) {
+        const json = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+        if (u.includes('/lookup/')) assert.equal((json.entries as unknown[]).length, 1, `${u} finds the entry`);
+      }
+    }
   });
 });
