@@ -3,34 +3,23 @@
  * log, terminates TLS and passes the log's answers through (status, JSON errors, Cache-Control). Only these lines are
  * replaced: `listen` (a free 127.0.0.1 port), `ssl_certificate`/`ssl_certificate_key` (a self-signed certificate for
  * 127.0.0.1 made with openssl), and the port of `proxy_pass` (the log's port 0). Never skipped: without nginx or
- * openssl it fails and says what to install.
+ * openssl it fails and says what to install (nginx runs through test/support/nginx.ts).
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
-import { createServer } from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startProcess, type Started } from '../support/process.ts';
+import { startNginx, type RunningNginx } from '../support/nginx.ts';
 import { fencedBlocks, readDoc, section } from '../support/markdown.ts';
 
 function which(bin: string): string | undefined {
-  for (const d of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/local/sbin', '/sbin']) {
+  for (const d of [...(process.env.PATH ?? '').split(':'), '/usr/bin', '/usr/local/bin']) {
     if (d && existsSync(join(d, bin))) return join(d, bin);
   }
   return undefined;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 interface Reply { status: number; headers: Record<string, string | string[] | undefined>; body: string }
@@ -52,16 +41,13 @@ describe('docs/operations.md: the nginx TLS block in front of a real log', funct
   this.timeout(120_000);
   let dir: string;
   let log: Started | undefined;
-  let nginx: ChildProcess | undefined;
+  let nginx: RunningNginx | undefined;
   let nginxPort = 0;
   let ca = '';
-  let nginxErr = '';
 
   before(async () => {
-    const nginxBin = which('nginx');
     const openssl = which('openssl');
-    assert.ok(nginxBin, 'nginx is not installed (this test needs it; it is never skipped): apt-get install -y nginx');
-    assert.ok(openssl, 'openssl is not installed (this test needs it): apt-get install -y openssl');
+    assert.ok(openssl, 'openssl is not installed (this test needs it; it is never skipped): apt-get install -y openssl');
     dir = mkdtempSync(join(tmpdir(), 'pkglog-tls-'));
     const cert = join(dir, 'cert.pem');
     const key = join(dir, 'key.pem');
@@ -75,45 +61,19 @@ describe('docs/operations.md: the nginx TLS block in front of a real log', funct
 
     const blocks = fencedBlocks(section(readDoc('docs/operations.md'), 'TLS via a reverse proxy'), 'nginx');
     assert.equal(blocks.length, 1, 'the TLS section has one ```nginx block');
-    nginxPort = await freePort();
     const counts = { listen: 0, cert: 0, key: 0, proxy: 0 };
-    const block = blocks[0]!
-      .replace(/^(\s*)listen\s+443\s+ssl(\s+http2)?;/m, (_m, sp: string, h2?: string) => (counts.listen++, `${sp}listen 127.0.0.1:${nginxPort} ssl${h2 ?? ''};`))
+    const block = (port: number) => blocks[0]!
+      .replace(/^(\s*)listen\s+443\s+ssl(\s+http2)?;/m, (_m, sp: string, h2?: string) => (counts.listen++, `${sp}listen 127.0.0.1:${port} ssl${h2 ?? ''};`))
       .replace(/^(\s*)ssl_certificate\s+\S+;/m, (_m, sp: string) => (counts.cert++, `${sp}ssl_certificate ${cert};`))
       .replace(/^(\s*)ssl_certificate_key\s+\S+;/m, (_m, sp: string) => (counts.key++, `${sp}ssl_certificate_key ${key};`))
       .replace(/proxy_pass http:\/\/127\.0\.0\.1:8080;/, () => (counts.proxy++, `proxy_pass http://127.0.0.1:${logPort};`));
+    nginx = await startNginx(dir, { block });
     assert.deepEqual(counts, { listen: 1, cert: 1, key: 1, proxy: 1 }, 'the block has the lines this test replaces');
-
-    for (const d of ['logs', 'tmp']) mkdirSync(join(dir, d));
-    const root = process.getuid?.() === 0;
-    writeFileSync(join(dir, 'nginx.conf'), [
-      root ? `user ${userInfo().username};` : '',
-      'daemon off;', 'worker_processes 1;', `pid ${join(dir, 'nginx.pid')};`, `error_log ${join(dir, 'logs', 'error.log')} warn;`,
-      'events { worker_connections 64; }',
-      'http {', '  access_log off;',
-      ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${join(dir, 'tmp', t)};`),
-      block, '}', '',
-    ].join('\n'));
-    nginx = spawn(nginxBin, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    nginx.stderr!.on('data', (d: Buffer) => (nginxErr += d.toString()));
-    // Ready when it accepts a TLS connection.
-    for (let i = 0; ; i++) {
-      try {
-        await get(nginxPort, ca, '/vkey');
-        break;
-      } catch (e) {
-        if (nginx.exitCode !== null || i > 200) throw new Error(`nginx did not start: ${nginxErr} ${readErrorLog(dir)} ${(e as Error).message}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    nginxPort = Number(new URL(nginx.url).port);
   });
 
   after(async () => {
-    if (nginx && nginx.exitCode === null) {
-      const exited = new Promise((r) => nginx!.once('exit', r));
-      nginx.kill('SIGQUIT');
-      await exited;
-    }
+    await nginx?.stop();
     await log?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -139,11 +99,3 @@ describe('docs/operations.md: the nginx TLS block in front of a real log', funct
     assert.equal((JSON.parse(beyond.body) as { error: string }).error, 'not_found');
   });
 });
-
-function readErrorLog(dir: string): string {
-  try {
-    return readFileSync(join(dir, 'logs', 'error.log'), 'utf8');
-  } catch {
-    return '';
-  }
-}

@@ -49,7 +49,11 @@ export function serverBlock(root: string, port: number, example = readFileSync(N
   return out.replace(/^\s*#.*$/gm, '');
 }
 
-export async function startNginx(root: string, opts: { workers?: number } = {}): Promise<RunningNginx> {
+/**
+ * `block(port)`: another server block to run instead of the example's (e.g. docs/operations.md's TLS proxy); it must
+ * listen on 127.0.0.1:port. Readiness is any HTTP answer on the port (a TLS port answers plain HTTP with a 400).
+ */
+export async function startNginx(root: string, opts: { workers?: number; block?: (port: number) => string } = {}): Promise<RunningNginx> {
   const bin = findNginx();
   if (bin === undefined) {
     throw new Error('nginx is not installed (this test needs it; it is never skipped): install the Debian package, ' +
@@ -75,7 +79,7 @@ http {
   fastcgi_temp_path ${prefix}/tmp/fastcgi;
   uwsgi_temp_path ${prefix}/tmp/uwsgi;
   scgi_temp_path ${prefix}/tmp/scgi;
-${serverBlock(root, port)}
+${opts.block ? opts.block(port) : serverBlock(root, port)}
 }
 `;
   writeFileSync(join(prefix, 'nginx.conf'), conf);
