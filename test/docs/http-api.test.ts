@@ -9,7 +9,13 @@ import type express from 'express';
 import { createApp as createLogApp, type AppDeps as LogDeps } from '../../server/app.ts';
 import { createApp as createWitnessApp } from '../../witness/app.ts';
 import type { Witness } from '../../witness/witness.ts';
-import { readDoc, section } from '../support/markdown.ts';
+import { readFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import request from 'supertest';
+import { HttpOps } from '../../runtime/http-ops.ts';
+import { createLogger } from '../../runtime/logger.ts';
+import { createRegistry } from '../../runtime/metrics.ts';
+import { readDoc, section, REPO } from '../support/markdown.ts';
 
 interface RouteLayer {
   route?: { path: string | RegExp | Array<string | RegExp>; methods: Record<string, boolean> };
@@ -58,6 +64,28 @@ describe('docs/http-api.md: every route of the log and the witness', () => {
     const routes = routesOf(createWitnessApp({ witness: {} as Witness }));
     assert.ok(routes.length >= 5, `found the witness's routes: ${routes.join(', ')}`);
     assert.deepEqual(documented(doc, 'The witness'), routes);
+  });
+
+  it('the operations routes: the paths runtime/http-ops.ts answers are exactly the documented ones, on both apps', async () => {
+    const source = readFileSync(`${REPO}runtime/http-ops.ts`, 'utf8');
+    const answered = [...source.matchAll(/path === '(\/[^']*)'/g)].map((m) => `GET ${m[1]}`).sort();
+    const table = section(doc, 'Operations routes');
+    const listed = [...table.matchAll(/^\| `(GET|POST) (\/\S*)` \|/gm)].map((m) => `${m[1]} ${m[2]}`).sort();
+    assert.ok(answered.length >= 3, `found the ops paths: ${answered.join(', ')}`);
+    assert.deepEqual(listed, answered);
+    const quiet = new Writable({ write(_c, _e, cb) { cb(); } });
+    const logger = createLogger({ level: 'info', stream: quiet as unknown as NodeJS.WritableStream & { write(s: string): boolean }, format: 'json' });
+    const none = {} as never;
+    for (const app of [
+      createLogApp({ store: none, sequencer: none, registries: () => new Map(), vkey: 'x', checkpoints: none, reader: none, before: [new HttpOps({ logger, registry: createRegistry(), readiness: () => [] }).middleware] }),
+      createWitnessApp({ witness: {} as Witness, before: [new HttpOps({ logger, registry: createRegistry(), readiness: () => [] }).middleware] }),
+    ]) {
+      for (const route of listed) {
+        const res = await request(app).get(route.slice(4));
+        assert.equal(res.status, 200, `${route}: ${res.text.slice(0, 200)}`);
+        assert.ok(res.headers['x-request-id'], `${route} carries X-Request-Id`);
+      }
+    }
   });
 
   it('every error status named on the page is the one in core/errors.ts', async () => {
