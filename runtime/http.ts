@@ -1,9 +1,10 @@
 /**
- * The one capped HTTP read of every pkglog party (client, witness, log): global fetch (or an injected one), the whole
+ * The one capped HTTP read of every pkglog party (client, witness, log): a fetch over node:http (runtime/node-fetch.ts, or an injected one), the whole
  * exchange time-limited, the body counted while streaming and never buffered past its cap. Every failure is a
  * PkglogError naming the URL: 'network' for transport failures, timeouts and over-limit bodies.
  */
 import { PkglogError, fail } from '../core/errors.ts';
+import { nodeFetch } from './node-fetch.ts';
 
 export type Fetch = typeof fetch;
 
@@ -13,7 +14,7 @@ export interface HttpOptions {
   /** Cap on a 2xx body (default 16 MiB); error replies are read at most MAX_ERROR_BODY and truncated. */
   maxBytes?: number;
   userAgent?: string;
-  /** Another fetch (tests, a proxy-aware one); default the global fetch. */
+  /** Another fetch (tests, a proxy-aware one); default nodeFetch (node:http: see node-fetch.ts for why not the global fetch). */
   fetch?: Fetch;
   /**
    * Error replies (non-2xx): 'truncate' (default) keeps their first MAX_ERROR_BODY bytes, enough for a message;
@@ -97,7 +98,7 @@ export async function request(url: string, init: RequestInit = {}, opts: HttpOpt
   const timeout = AbortSignal.timeout(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   let res: Response;
   try {
-    res = await (opts.fetch ?? fetch)(url, {
+    res = await (opts.fetch ?? nodeFetch)(url, {
       ...init,
       headers: { 'user-agent': opts.userAgent ?? 'pkglog/0.1', ...(init.headers as Record<string, string> | undefined) },
       signal: init.signal ? AbortSignal.any([init.signal, timeout]) : timeout,

@@ -62,6 +62,18 @@ describe('e2e: pkglog monitor and audit', function () {
     return state.treeSize;
   }
 
+  /** Waits until the log serves a checkpoint of `size` (an injected one is public once the log's high-water mark
+   *  reaches it, which happens asynchronously): the monitor must see the injected entry, not race the mark. */
+  async function untilServed(size: number): Promise<void> {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const text = await (await fetch(`${log.url}/checkpoint`)).text();
+      if (Number(text.split('\n')[1]) >= size) return;
+      assert.ok(Date.now() < deadline, `the log never served size ${size}; it serves:\n${text}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   it('audit of the clean log passes; monitor catches up and reports watched packages', async () => {
     const a = await runAsync(['audit', ...trust(), '--json']);
     assert.equal(a.code, 0, a.stdout + a.stderr);
@@ -75,6 +87,7 @@ describe('e2e: pkglog monitor and audit', function () {
     const a0 = { ...artifact(0), name: 'pkg0' };
     const conflicting = { ...sign({ ...a0, sha256: createHash('sha256').update('a different artifact').digest('hex') }), integratedTime: Date.now() };
     const index = injectBehindTheLogsBack(encodeLeaf(conflicting));
+    await untilServed(index + 1);
     const m = await runAsync(['monitor', ...trust(), '--watch', 'pypi/pkg3', '--json']);
     assert.equal(m.code, 8, m.stdout + m.stderr);
     const j = JSON.parse(m.stdout);
