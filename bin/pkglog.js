@@ -22,7 +22,7 @@ const COMMANDS = {
 
 const USAGE = `pkglog — a transparency log for software package uploads
 
-Usage: pkglog <command> [options]   (pkglog <command> --help for details)
+Usage: pkglog <command> [options]   (pkglog <command> --help or pkglog help <command> for details)
        pkglog --version
 
 The log:
@@ -43,22 +43,41 @@ Clients:
   audit                 replay the whole log and check every promise
 `;
 
-const [command, ...rest] = process.argv.slice(2);
-if (command === '--version' || command === '-V') {
+const DEBUG = process.env.PKGLOG_DEBUG === '1';
+
+/** One line for a failure nobody handled (a bug): the stack only with PKGLOG_DEBUG=1 (docs/errors.md). */
+function crash(command, e) {
+  const message = e instanceof Error ? e.message : String(e);
+  process.stderr.write(`pkglog${command ? ` ${command}` : ''}: internal error: ${message}${DEBUG ? '' : ' (PKGLOG_DEBUG=1 shows the stack)'}\n`);
+  if (DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  process.exit(1);
+}
+
+function usageError(message) {
+  process.stderr.write(`pkglog: ${message} (see pkglog --help)\n`);
+  process.exit(2);
+}
+
+const [first, ...args] = process.argv.slice(2);
+if (first === '--version' || first === '-V') {
   const { readFileSync } = await import('node:fs');
   const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
   process.stdout.write(`pkglog ${version}\n`);
   process.exit(0);
 }
-if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+if (first === '--help' || first === '-h' || (first === 'help' && args.length === 0)) {
   process.stdout.write(USAGE);
-  process.exit(command === undefined ? 2 : 0);
+  process.exit(0);
 }
-const target = COMMANDS[command];
-if (target === undefined) {
-  process.stderr.write(`pkglog: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+if (first === undefined) {
+  process.stderr.write(USAGE);
   process.exit(2);
 }
+if (first.startsWith('-')) usageError(`unknown option '${first}'`);
+// `pkglog help CMD [SUB]` is `pkglog CMD [SUB] --help`.
+const [command, rest] = first === 'help' ? [args[0], [...args.slice(1), '--help']] : [first, args];
+if (!Object.hasOwn(COMMANDS, command)) usageError(`unknown command '${command}'`);
+const target = COMMANDS[command];
 const url = new URL(target, import.meta.url);
 let mod;
 try {
@@ -68,7 +87,14 @@ try {
     process.stderr.write(`pkglog: ${target.slice(3)} is missing: build the JavaScript first with 'npm run build' (npm ci does it)\n`);
     process.exit(1);
   }
-  throw e;
+  crash(command, e);
 }
-const code = await mod.main([command, ...rest]);
-if (typeof code === 'number') process.exitCode = code;
+// Whatever escapes a running server or witness later is one line too.
+process.on('uncaughtException', (e) => crash(command, e));
+process.on('unhandledRejection', (e) => crash(command, e));
+try {
+  const code = await mod.main([command, ...rest]);
+  if (typeof code === 'number') process.exitCode = code;
+} catch (e) {
+  crash(command, e);
+}

@@ -1,25 +1,11 @@
-/** Shared pieces of the client commands: I/O, trust roots from flags, state, and error → exit code mapping. */
-import { PkglogError, exitCode, fail, isPkglogError } from '../core/errors.ts';
+/** Shared pieces of the client commands: trust roots from flags, state, reports, times. */
+import { fail } from '../core/errors.ts';
 import type { Policy } from '../core/policy.ts';
+import type { Io, Parsed, CommandSpec } from '../runtime/cli.ts';
 import { LogClient } from './http.ts';
 import { StateStore } from './state.ts';
-import { EXIT, formatHuman, type Report } from './report.ts';
+import { formatHuman, type Report } from './report.ts';
 import { loadPolicyFile, policyForLogKey, logURLFromPolicy, loadRegistryKeys, type RegistryKeys } from './trust.ts';
-import type { Parsed, CommandSpec } from './cli-args.ts';
-
-export interface IO {
-  out: (s: string) => void;
-  err: (s: string) => void;
-  env: NodeJS.ProcessEnv;
-  now: () => number;
-}
-
-export const defaultIO: IO = {
-  out: (s) => process.stdout.write(s),
-  err: (s) => process.stderr.write(s),
-  env: process.env,
-  now: () => Date.now(),
-};
 
 export const TRUST_FLAGS: CommandSpec['flags'] = {
   policy: 'string',
@@ -58,7 +44,7 @@ export function loadTrust(p: Parsed, needPolicy = true): Trust | undefined {
   return { policy, registries, ...(logURL !== undefined ? { logURL } : {}) };
 }
 
-export function stateFrom(p: Parsed, io: IO): StateStore {
+export function stateFrom(p: Parsed, io: Io): StateStore {
   return new StateStore(p.str['state-dir'] ?? (io.env.PKGLOG_STATE_DIR || undefined));
 }
 
@@ -67,19 +53,16 @@ export function logClient(url: string): LogClient {
 }
 
 /** Prints a report (human or JSON) and returns its exit code. */
-export function printReport(io: IO, p: Parsed, title: string, report: Report): number {
-  if (p.bool.json) io.out(JSON.stringify(report.toJSON(), null, 2) + '\n');
-  else io.out(formatHuman(title, report));
+export function printReport(io: Io, p: Parsed, title: string, report: Report): number {
+  if (p.bool.json) io.stdout(JSON.stringify(report.toJSON(), null, 2) + '\n');
+  else io.stdout(formatHuman(title, report));
   return report.exitCode;
 }
 
-/** Maps an exception escaping a command to a message and exit code. */
-export function handleError(io: IO, command: string, e: unknown, json: boolean): number {
-  const code: number = exitCode(e);
-  let message = e instanceof Error ? e.message : String(e);
-  if (isPkglogError(e, 'usage')) message = `${message} (see pkglog ${command} --help)`;
-  else if (!(e instanceof PkglogError)) message = `internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`;
-  if (json) io.out(JSON.stringify({ ok: false, exitCode: code, error: message }) + '\n');
-  else io.err(`pkglog ${command}: ${message}\n`);
-  return code;
+/** Parses a time given as unix seconds or an ISO 8601 date into milliseconds. */
+export function parseTime(s: string): number {
+  if (/^\d{1,12}$/.test(s)) return Number(s) * 1000;
+  const t = Date.parse(s);
+  if (Number.isNaN(t)) fail('usage', `bad time ${JSON.stringify(s)} (use unix seconds or ISO 8601)`);
+  return t;
 }

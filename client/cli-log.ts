@@ -1,7 +1,7 @@
 /** `pkglog monitor` and `pkglog audit`. */
 import { fail } from '../core/errors.ts';
-import { parseArgs, type CommandSpec, type Parsed } from './cli-args.ts';
-import { TRUST_FLAGS, TRUST_HELP, loadTrust, stateFrom, logClient, printReport, type IO } from './cli-common.ts';
+import type { CommandSpec, Io, Parsed } from '../runtime/cli.ts';
+import { TRUST_FLAGS, TRUST_HELP, loadTrust, stateFrom, logClient, printReport } from './cli-common.ts';
 import { monitor } from './monitor.ts';
 import { audit } from './audit.ts';
 import { DirTileSource, type Progress } from './follow.ts';
@@ -19,16 +19,16 @@ function sampleRate(p: Parsed): number {
   return v;
 }
 
-function progress(io: IO, what: string, quiet: boolean) {
+function progress(io: Io, what: string, quiet: boolean) {
   return (p: Progress) => {
     if (quiet) return;
     const pct = p.total ? ((100 * p.done) / p.total).toFixed(1) : '100';
-    io.err(`pkglog ${what}: ${p.start + p.done}/${p.start + p.total} entries (${pct}%), ${Math.round(p.rate)} entries/s\n`);
+    io.stderr(`pkglog ${what}: ${p.start + p.done}/${p.start + p.total} entries (${pct}%), ${Math.round(p.rate)} entries/s\n`);
   };
 }
 
 export const MONITOR_SPEC: CommandSpec = {
-  positionals: 0,
+  args: [],
   flags: { ...TRUST_FLAGS, watch: 'list', 'watch-key': 'list', sample: 'string', 'from-latest': 'boolean', follow: 'string', quiet: 'boolean' },
   usage: `Usage: pkglog monitor --log URL --policy P [--watch ECOSYSTEM/NAME]... [--watch-key KEY]... [options]
 
@@ -51,12 +51,7 @@ written under the state directory). See docs/client.md.
 `,
 };
 
-export async function monitorCommand(argv: string[], io: IO): Promise<number> {
-  const p = parseArgs(argv, MONITOR_SPEC);
-  if (p.help) {
-    io.out(MONITOR_SPEC.usage);
-    return 0;
-  }
+export async function monitorCommand(p: Parsed, io: Io): Promise<number> {
   const trust = loadTrust(p)!;
   if (trust.logURL === undefined) fail('usage', '--log URL is required (or a policy with a log URL)');
   for (const w of p.list.watch!) if (!/^[a-z0-9-]{1,32}\/\S+$/.test(w)) fail('usage', `--watch ${w}: expected ECOSYSTEM/NAME, e.g. pypi/requests`);
@@ -78,7 +73,7 @@ export async function monitorCommand(argv: string[], io: IO): Promise<number> {
       fromLatest: p.bool['from-latest'],
       onProgress: progress(io, 'monitor', p.bool.quiet || p.bool.json),
       onEvent: (e) => {
-        if (!p.bool.json) io.out(`${e.kind === 'key-change' ? 'KEY CHANGE' : 'NEW'}: ${e.message}\n`);
+        if (!p.bool.json) io.stdout(`${e.kind === 'key-change' ? 'KEY CHANGE' : 'NEW'}: ${e.message}\n`);
       },
     });
     const code = printReport(io, p, `pkglog monitor ${log.base}`, report);
@@ -88,7 +83,7 @@ export async function monitorCommand(argv: string[], io: IO): Promise<number> {
 }
 
 export const AUDIT_SPEC: CommandSpec = {
-  positionals: 0,
+  args: [],
   flags: { ...TRUST_FLAGS, sample: 'string', tiles: 'string', quiet: 'boolean', 'work-dir': 'string' },
   usage: `Usage: pkglog audit --log URL [--policy P | --log-key VKEY] [--registry-key KEY]... [options]
 
@@ -108,12 +103,7 @@ Exit codes: 0 the log kept its promises, 2 usage, 3 checkpoint fails the policy,
 `,
 };
 
-export async function auditCommand(argv: string[], io: IO): Promise<number> {
-  const p = parseArgs(argv, AUDIT_SPEC);
-  if (p.help) {
-    io.out(AUDIT_SPEC.usage);
-    return 0;
-  }
+export async function auditCommand(p: Parsed, io: Io): Promise<number> {
   let trust = loadTrust(p, false);
   let log: LogClient | undefined;
   const url = p.str.log ?? trust?.logURL;
@@ -121,7 +111,7 @@ export async function auditCommand(argv: string[], io: IO): Promise<number> {
   if (trust === undefined) {
     if (log === undefined) fail('usage', '--log URL (or --tiles DIR with --log-key) is required');
     const vkey = (await log.get('vkey', 64 * 1024)).toString('utf8').trim();
-    io.err(`pkglog audit: warning: no --policy or --log-key; trusting the key the log serves: ${vkey}\n`);
+    io.stderr(`pkglog audit: warning: no --policy or --log-key; trusting the key the log serves: ${vkey}\n`);
     trust = { policy: policyForLogKey(vkey, url), registries: (loadTrust({ ...p, str: { ...p.str, 'log-key': vkey } })!).registries };
   }
   const source = p.str.tiles !== undefined ? new DirTileSource(p.str.tiles) : log;

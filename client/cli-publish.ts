@@ -1,15 +1,15 @@
 /** `pkglog keygen` and `pkglog submit`. */
 import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { parseArgs, required, type CommandSpec } from './cli-args.ts';
-import { logClient, type IO } from './cli-common.ts';
+import { required, type CommandSpec, type Io, type Parsed } from '../runtime/cli.ts';
+import { logClient } from './cli-common.ts';
 import { keygen, loadSignerKey, signSubmission, submit, SubmitRejected } from './submit.ts';
 import { hashFile } from './artifact.ts';
 import { EXIT } from './report.ts';
 import { fail } from '../core/errors.ts';
 
 export const KEYGEN_SPEC: CommandSpec = {
-  positionals: 0,
+  args: [],
   flags: { name: 'string', out: 'string', cosigner: 'boolean', alg: 'string', json: 'boolean' },
   usage: `Usage: pkglog keygen --name NAME [--out FILE] [--cosigner] [--alg ed25519|ml-dsa-44] [--json]
 
@@ -23,35 +23,23 @@ Exit codes: 0 created, 1 the file exists, 2 usage.
 `,
 };
 
-export async function keygenCommand(argv: string[], io: IO): Promise<number> {
-  const p = parseArgs(argv, KEYGEN_SPEC);
-  if (p.help) {
-    io.out(KEYGEN_SPEC.usage);
-    return 0;
-  }
+export async function keygenCommand(p: Parsed, io: Io): Promise<number> {
   const name = required(p, 'name');
   const out = p.str.out ?? `${name.replace(/[/\\]/g, '_')}.key`;
-  try {
-    const alg = p.str.alg ?? 'ed25519';
-    if (alg !== 'ed25519' && alg !== 'ml-dsa-44') fail('usage', `--alg must be ed25519 or ml-dsa-44, not ${JSON.stringify(alg)}`);
-    const { vkey } = keygen(name, out, p.bool.cosigner, alg);
-    if (p.bool.json) io.out(JSON.stringify({ ok: true, keyFile: out, vkey }) + '\n');
-    else {
-      io.out(`${vkey}\n`);
-      io.err(`pkglog keygen: wrote the signer key to ${out} (keep it secret); its verifier key is printed above\n`);
-    }
-    return EXIT.OK;
-  } catch (e) {
-    if ((e as { code?: string }).code === 'conflict') {
-      io.err(`pkglog keygen: ${(e as Error).message}\n`);
-      return EXIT.VERIFY_FAILED;
-    }
-    throw e;
+  const alg = p.str.alg ?? 'ed25519';
+  if (alg !== 'ed25519' && alg !== 'ml-dsa-44') fail('usage', `--alg must be ed25519 or ml-dsa-44, not ${JSON.stringify(alg)}`);
+  // An existing file is a `conflict` (exit 1), reported by runtime/cli.ts like every failure.
+  const { vkey } = keygen(name, out, p.bool.cosigner, alg);
+  if (p.bool.json) io.stdout(JSON.stringify({ ok: true, keyFile: out, vkey }) + '\n');
+  else {
+    io.stdout(`${vkey}\n`);
+    io.stderr(`pkglog keygen: wrote the signer key to ${out} (keep it secret); its verifier key is printed above\n`);
   }
+  return EXIT.OK;
 }
 
 export const SUBMIT_SPEC: CommandSpec = {
-  positionals: 1,
+  args: ['FILE'],
   flags: {
     ecosystem: 'string',
     name: 'string',
@@ -76,12 +64,7 @@ signature or unknown registry; 400/413 malformed), 2 usage, 7 network or log err
 `,
 };
 
-export async function submitCommand(argv: string[], io: IO): Promise<number> {
-  const p = parseArgs(argv, SUBMIT_SPEC);
-  if (p.help) {
-    io.out(SUBMIT_SPEC.usage);
-    return 0;
-  }
+export async function submitCommand(p: Parsed, io: Io): Promise<number> {
   const file = p.positionals[0]!;
   const artifact = {
     ecosystem: required(p, 'ecosystem'),
@@ -98,13 +81,13 @@ export async function submitCommand(argv: string[], io: IO): Promise<number> {
     const r = await submit(log, s);
     const out = p.str['proof-out'] ?? `${file}.tlog-proof`;
     writeFileSync(out, r.proof);
-    if (p.bool.json) io.out(JSON.stringify({ ok: true, index: r.index, leafHash: r.leafHash, integratedTime: r.integratedTime, treeSize: r.treeSize, proofFile: out }) + '\n');
-    else io.out(`logged ${artifact.ecosystem}/${artifact.name} ${artifact.version} ${artifact.filename} as entry ${r.index} (sha256 ${artifact.sha256})\ntlog-proof written to ${out}\n`);
+    if (p.bool.json) io.stdout(JSON.stringify({ ok: true, index: r.index, leafHash: r.leafHash, integratedTime: r.integratedTime, treeSize: r.treeSize, proofFile: out }) + '\n');
+    else io.stdout(`logged ${artifact.ecosystem}/${artifact.name} ${artifact.version} ${artifact.filename} as entry ${r.index} (sha256 ${artifact.sha256})\ntlog-proof written to ${out}\n`);
     return EXIT.OK;
   } catch (e) {
     if (e instanceof SubmitRejected) {
-      if (p.bool.json) io.out(JSON.stringify({ ok: false, exitCode: EXIT.VERIFY_FAILED, status: e.status, error: e.message, ...(e.details ?? {}) }) + '\n');
-      else io.err(`pkglog submit: ${e.message}\n`);
+      if (p.bool.json) io.stdout(JSON.stringify({ ok: false, exitCode: EXIT.VERIFY_FAILED, status: e.status, error: e.message, ...(e.details ?? {}) }) + '\n');
+      else io.stderr(`pkglog submit: ${e.message}\n`);
       return EXIT.VERIFY_FAILED;
     }
     throw e;

@@ -2,8 +2,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fail } from '../core/errors.ts';
-import { parseArgs, required, parseTime, type CommandSpec } from './cli-args.ts';
-import { TRUST_FLAGS, TRUST_HELP, loadTrust, stateFrom, logClient, printReport, type IO } from './cli-common.ts';
+import { required, type CommandSpec, type Io, type Parsed } from '../runtime/cli.ts';
+import { TRUST_FLAGS, TRUST_HELP, loadTrust, stateFrom, logClient, printReport, parseTime } from './cli-common.ts';
 import { hashFile } from './artifact.ts';
 import { verifyArtifact } from './verify.ts';
 import { parseDuration } from './trust.ts';
@@ -13,7 +13,7 @@ import { EXIT } from './report.ts';
 const PACKAGE_FLAGS: CommandSpec['flags'] = { ecosystem: 'string', name: 'string', version: 'string', filename: 'string' };
 
 export const VERIFY_SPEC: CommandSpec = {
-  positionals: 1,
+  args: ['FILE'],
   flags: {
     ...TRUST_FLAGS,
     ...PACKAGE_FLAGS,
@@ -59,12 +59,7 @@ max-age), 4 fork, 5 publisher key change (--strict-keys), 6 too young (--min-age
 `,
 };
 
-export async function verifyCommand(argv: string[], io: IO): Promise<number> {
-  const p = parseArgs(argv, VERIFY_SPEC);
-  if (p.help) {
-    io.out(VERIFY_SPEC.usage);
-    return 0;
-  }
+export async function verifyCommand(p: Parsed, io: Io): Promise<number> {
   const file = p.positionals[0]!;
   const want = {
     ecosystem: required(p, 'ecosystem'),
@@ -117,7 +112,7 @@ function readProof(path: string): Buffer {
 }
 
 export const PROOF_SPEC: CommandSpec = {
-  positionals: 1,
+  args: ['FILE'],
   flags: { ...TRUST_FLAGS, ...PACKAGE_FLAGS, out: 'string', 'no-state': 'boolean', index: 'string' },
   usage: `Usage: pkglog proof FILE --ecosystem E --name N --version V [--filename F] [--out FILE.tlog-proof] [options]
 
@@ -132,12 +127,7 @@ Exit codes: as pkglog verify; the proof is written only when it verifies.
 `,
 };
 
-export async function proofCommand(argv: string[], io: IO): Promise<number> {
-  const p = parseArgs(argv, PROOF_SPEC);
-  if (p.help) {
-    io.out(PROOF_SPEC.usage);
-    return 0;
-  }
+export async function proofCommand(p: Parsed, io: Io): Promise<number> {
   const file = p.positionals[0]!;
   const want = { ecosystem: required(p, 'ecosystem'), name: required(p, 'name'), version: required(p, 'version'), filename: p.str.filename ?? basename(file) };
   const trust = loadTrust(p)!;

@@ -21,8 +21,8 @@ export async function cli(argv: string[], opts: { now?: number; env?: NodeJS.Pro
   let out = '';
   let err = '';
   const code = await main(argv, {
-    out: (s) => (out += s),
-    err: (s) => (err += s),
+    stdout: (s) => void (out += s),
+    stderr: (s) => void (err += s),
     env: opts.env ?? {},
     now: () => opts.now ?? Date.now(),
   });
