@@ -121,6 +121,9 @@ like pkglog verify, and writes it (default FILE.tlog-proof) so a registry can pu
 pkglog verify --proof then works with no network at all. With --index N the entry is read from the log's tiles
 and no lookup service is needed (any C2SP tlog-tiles URL will do).
 
+  --filename F           the logged filename (default: FILE's base name)
+  --out FILE             where to write the proof (default FILE.tlog-proof)
+  --no-state             do not read or update the saved checkpoints
 ${TRUST_HELP}
 
 Exit codes: as pkglog verify; the proof is written only when it verifies.

@@ -120,7 +120,7 @@ function isGroup(c: Command | CommandGroup): c is CommandGroup {
 function resolve(argv: string[], table: CommandTable): { name: string; command?: Command; rest: string[]; groupUsage?: string } {
   const [top, ...rest] = argv;
   const entry = top === undefined ? undefined : Object.hasOwn(table, top) ? table[top] : undefined;
-  if (top === undefined || entry === undefined) usage(`unknown command '${top ?? ''}'; one of: ${Object.keys(table).join(', ')}`);
+  if (top === undefined || entry === undefined) usageFor('', `unknown command '${top ?? ''}'; one of: ${Object.keys(table).join(', ')}`);
   if (!isGroup(entry)) return { name: top, command: entry, rest };
   const [sub, ...subRest] = rest;
   if (sub !== undefined && Object.hasOwn(entry.subcommands, sub)) return { name: `${top} ${sub}`, command: entry.subcommands[sub]!, rest: subRest };
@@ -170,9 +170,10 @@ export async function runMain(argv: string[], io: Io, table: CommandTable): Prom
   } catch (e) {
     if (e instanceof NamedUsage) name = e.command;
     const f = describeFailure(e, io.env);
-    const message = isPkglogError(e, 'usage') ? `${f.message} (see pkglog ${name} --help)` : f.message;
+    const pkglog = name === '' ? 'pkglog' : `pkglog ${name}`;
+    const message = isPkglogError(e, 'usage') ? `${f.message} (see ${pkglog} --help)` : f.message;
     if (json) io.stdout(JSON.stringify({ ok: false, exitCode: f.exit, error: message }) + '\n');
-    else io.stderr(`pkglog ${name}: ${message}\n`);
+    else io.stderr(`${pkglog}: ${message}\n`);
     if (f.stack !== undefined) io.stderr(f.stack + '\n');
     return f.exit;
   }
@@ -204,8 +205,9 @@ function systemErrorCode(e: NodeJS.ErrnoException): ErrorCode {
   if (e.code === 'ENOSPC' || e.code === 'EDQUOT') return 'disk_full';
   if (e.syscall === 'listen' || e.syscall === 'bind') return 'conflict';
   if (e.syscall === 'connect' || e.syscall === 'getaddrinfo' || e.code === 'ECONNRESET') return 'network';
-  if (e.code === 'ENOENT' || e.code === 'ENOTDIR' || e.code === 'EISDIR') return 'not_found';
   if (e.code === 'EEXIST' || e.code === 'ENOTEMPTY') return 'conflict';
+  // A file that is missing, unreadable or unwritable is a bad input of the command line (exit 2).
+  if (e.path !== undefined) return 'not_found';
   return 'internal';
 }
 

@@ -278,11 +278,18 @@ export async function startLog(config: LogConfig, sink?: LogSink, options: OpenO
     throw e;
   }
   const { app } = opened;
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = createLimitedServer(app, config, lineLog(opened.logger.child({ component: 'http' })));
-    s.once('error', reject);
-    s.listen(config.port, config.host, () => resolve(s));
-  });
+  let server: Server;
+  try {
+    server = await new Promise<Server>((resolve, reject) => {
+      const s = createLimitedServer(app, config, lineLog(opened.logger.child({ component: 'http' })));
+      s.once('error', reject);
+      s.listen(config.port, config.host, () => resolve(s));
+    });
+  } catch (e) {
+    // Listening failed (port in use, no such address): release the store and its lock before reporting it.
+    await opened.close();
+    throw e;
+  }
   opened.publisher?.start(); // catches up in the background (after a crash: from the directory's checkpoint size)
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
