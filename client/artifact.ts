@@ -12,6 +12,7 @@ import { ed25519Verify } from '../core/ed25519.ts';
 import { parseTlogProof, type TlogProof } from '../core/tlog-proof.ts';
 import type { Hash } from '../core/types.ts';
 import type { RegistryKeys } from './trust.ts';
+import { reason } from '../runtime/cli.ts';
 
 /** SHA-256 of a file, lowercase hex, read as a stream (bounded memory). */
 export async function hashFile(path: string): Promise<string> {
@@ -19,7 +20,7 @@ export async function hashFile(path: string): Promise<string> {
   await new Promise<void>((resolve, reject) => {
     const s = createReadStream(path);
     s.on('data', (c) => h.update(c));
-    s.on('error', (e) => reject(new PkglogError('not_found', `cannot read ${path}: ${e.message}`)));
+    s.on('error', (e) => reject(new PkglogError('not_found', `cannot read ${path}: ${reason(e)}`)));
     s.on('end', () => resolve());
   });
   return h.digest('hex');

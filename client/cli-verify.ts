@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fail } from '../core/errors.ts';
-import { required, type CommandSpec, type Io, type Parsed } from '../runtime/cli.ts';
+import { reason, required, type CommandSpec, type Io, type Parsed } from '../runtime/cli.ts';
 import { TRUST_FLAGS, TRUST_HELP, loadTrust, stateFrom, logClient, printReport, parseTime } from './cli-common.ts';
 import { hashFile } from './artifact.ts';
 import { verifyArtifact } from './verify.ts';
@@ -107,7 +107,7 @@ function readProof(path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {
-    return fail('not_found', `cannot read proof file ${path}: ${(e as Error).message}`);
+    return fail('not_found', `cannot read proof file ${path}: ${reason(e)}`);
   }
 }
 

@@ -12,13 +12,14 @@ import { EXIT, Report } from './report.ts';
 import { LRUCache } from 'lru-cache';
 import { readKeyFile } from '../runtime/key-file.ts';
 import { parseCheckpoint, type Checkpoint } from '../core/checkpoint.ts';
+import { reason } from '../runtime/cli.ts';
 
 export function loadPolicyFile(path: string): Policy {
   let text: Buffer;
   try {
     text = readFileSync(path);
   } catch (e) {
-    return fail('not_found', `cannot read policy file ${path}: ${(e as Error).message}`);
+    return fail('not_found', `cannot read policy file ${path}: ${reason(e)}`);
   }
   try {
     return parsePolicy(text);

@@ -200,6 +200,15 @@ const SYSTEM_ERRORS: Record<string, string> = {
   ETIMEDOUT: 'timed out',
 };
 
+/**
+ * The reason of a failed file or socket operation in plain words ("no such file or directory"), without the code, the
+ * system call and the path that Node repeats in its message; for messages that name the file themselves.
+ */
+export function reason(e: unknown): string {
+  if (isSystemError(e)) return SYSTEM_ERRORS[e.code!] ?? e.code!;
+  return e instanceof Error ? e.message : String(e);
+}
+
 /** Which PkglogError code a system error counts as (its exit code comes from the one table). */
 function systemErrorCode(e: NodeJS.ErrnoException): ErrorCode {
   if (e.code === 'ENOSPC' || e.code === 'EDQUOT') return 'disk_full';
