@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LogDouble, TestWitness, makeEntry, fileSha, REGISTRY_VKEY } from './log-double.ts';
 import { cli, tempDir, writeFile } from './helpers.ts';
-import { runPkglog } from '../support/process.ts';
+import { pkglog } from '../support/cli.ts';
 import { parseSignerKeyFields, parseVerifierKey } from '../../core/note.ts';
 import { keyPairFromSeed } from '../../core/ed25519.ts';
 
@@ -98,30 +98,29 @@ describe('public keys on every command line', function () {
     assert.equal(r.json().entries, 4);
   });
 
-  it('the log and the witness commands (real processes): vkey and base64 accepted, a private key named', () => {
+  it('the log and the witness commands: vkey and base64 accepted, a private key named (exit 2, one line)', async () => {
     const registryKey = join(tmp.dir, 'registry.key');
-    const registryVkey = runPkglog(['keygen', '--name', 'pypi.org', '--out', registryKey]).stdout.trim();
+    const registryVkey = (await pkglog(['keygen', '--name', 'pypi.org', '--out', registryKey])).out.trim();
     const b64 = parseVerifierKey(registryVkey).publicKey.toString('base64');
     const data = join(tmp.dir, 'logdata');
-    assert.equal(runPkglog(['registry', 'add', 'pypi.org', registryVkey, '--ecosystem', 'pypi', '--data-dir', data]).status, 0);
-    const add2 = runPkglog(['registry', 'add', 'npm', b64, '--ecosystem', 'npm', '--data-dir', data]);
-    assert.equal(add2.status, 0, add2.stderr);
-    const bad = runPkglog(['registry', 'add', 'other', readFileSync(registryKey, 'utf8').trim(), '--ecosystem', 'pypi', '--data-dir', data]);
-    assert.notEqual(bad.status, 0);
-    assert.match(bad.stderr, /registry key: this is a private key/);
-    assert.doesNotMatch(bad.stderr, /at .*\.ts:\d+/);
+    assert.equal((await pkglog(['registry', 'add', 'pypi.org', registryVkey, '--ecosystem', 'pypi', '--data-dir', data])).code, 0);
+    const add2 = await pkglog(['registry', 'add', 'npm', b64, '--ecosystem', 'npm', '--data-dir', data]);
+    assert.equal(add2.code, 0, add2.err);
+    const bad = await pkglog(['registry', 'add', 'other', readFileSync(registryKey, 'utf8').trim(), '--ecosystem', 'pypi', '--data-dir', data]);
+    assert.equal(bad.code, 2, bad.err);
+    assert.match(bad.err, /^pkglog registry add: registry key: this is a private key[^\n]*\n$/);
 
     const wdata = join(tmp.dir, 'wdata');
     const logB64 = parseVerifierKey(log.vkey).publicKey.toString('base64');
-    const addLog = runPkglog(['witness', 'add-log', log.origin, logB64, '--data-dir', wdata]);
-    assert.equal(addLog.status, 0, addLog.stdout + addLog.stderr);
-    const again = runPkglog(['witness', 'add-log', log.origin, log.vkey, '--data-dir', wdata]);
-    assert.equal(again.status, 0, `the base64 key was stored as its vkey, so re-adding the vkey is the same log: ${again.stdout}${again.stderr}`);
-    const wbad = runPkglog(['witness', 'add-log', 'example.test/other', readFileSync(registryKey, 'utf8'), '--data-dir', wdata]);
-    assert.notEqual(wbad.status, 0);
-    assert.match(wbad.stdout + wbad.stderr, /LOG_VKEY: this is a private key/);
-    const wits = runPkglog(['witnesses', 'add', 'http://127.0.0.1:1', readFileSync(registryKey, 'utf8').trim(), '--data-dir', data]);
-    assert.notEqual(wits.status, 0);
-    assert.match(wits.stdout + wits.stderr, /witness vkey: this is a private key/);
+    const addLog = await pkglog(['witness', 'add-log', log.origin, logB64, '--data-dir', wdata]);
+    assert.equal(addLog.code, 0, addLog.out + addLog.err);
+    const again = await pkglog(['witness', 'add-log', log.origin, log.vkey, '--data-dir', wdata]);
+    assert.equal(again.code, 0, `the base64 key was stored as its vkey, so re-adding the vkey is the same log: ${again.out}${again.err}`);
+    const wbad = await pkglog(['witness', 'add-log', 'example.test/other', readFileSync(registryKey, 'utf8'), '--data-dir', wdata]);
+    assert.equal(wbad.code, 2, wbad.err);
+    assert.match(wbad.err, /^pkglog witness add-log: LOG_VKEY: this is a private key[^\n]*\n$/);
+    const wits = await pkglog(['witnesses', 'add', 'http://127.0.0.1:1', readFileSync(registryKey, 'utf8').trim(), '--data-dir', data]);
+    assert.equal(wits.code, 2, wits.err);
+    assert.match(wits.err, /^pkglog witnesses add: witness vkey: this is a private key[^\n]*\n$/);
   });
 });

@@ -13,6 +13,7 @@ import { parseTlogProof } from '../../core/tlog-proof.ts';
 import { REGISTRY, REGISTRY_NAME, submissionBody } from '../support/submissions.ts';
 import { removeDir, tempDir } from '../support/log-harness.ts';
 import { runPkglog, startProcess, type Started } from '../support/process.ts';
+import { pkglog } from '../support/cli.ts';
 
 async function submit(url: string, i: number) {
   const r = await fetch(`${url}/v1/entries`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(submissionBody(i)) });
@@ -84,12 +85,11 @@ describe('e2e: pkglog serve survives restarts', function () {
     await submit(proc.url, 0); // the first one is unaffected
   });
 
-  it('prints --help and refuses a bad listen address with a clear message', () => {
-    const help = runPkglog(['serve', '--help']);
-    assert.equal(help.status, 0);
-    assert.match(help.stdout, /PKGLOG_DATA_DIR/);
-    const bad = runPkglog(['serve', '--listen', 'nonsense'], env());
-    assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /host:port/);
+  it('prints --help and refuses a bad listen address with a clear message (in-process)', async () => {
+    const help = await pkglog(['serve', '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.out, /PKGLOG_DATA_DIR/);
+    const bad = await pkglog(['serve', '--listen', 'nonsense'], { env: env() });
+    assert.deepEqual(bad, { code: 2, out: '', err: 'pkglog serve: listen address "nonsense" must be host:port\n' });
   });
 });

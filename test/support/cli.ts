@@ -5,6 +5,8 @@
 import type { Io } from '../../runtime/io.ts';
 import type { CommandTable } from '../../runtime/cli.ts';
 import { COMMANDS as CLIENT_COMMANDS, main as clientMain } from '../../client/cli.ts';
+import { COMMANDS as WITNESS_COMMANDS, main as witnessMain } from '../../witness/cli.ts';
+import { COMMANDS as SERVER_COMMANDS, main as serverMain } from '../../server/cli.ts';
 
 export interface Captured {
   io: Io;
@@ -25,6 +27,8 @@ export function captureIo(opts: { env?: NodeJS.ProcessEnv; now?: () => number } 
 
 /** The modules that own the commands, with their tables (bin/pkglog.js maps the same names to the same modules). */
 export const MODULES: Array<{ module: string; commands: CommandTable; main: (argv: string[], io: Io) => Promise<number> }> = [
+  { module: 'server/cli.ts', commands: SERVER_COMMANDS, main: serverMain },
+  { module: 'witness/cli.ts', commands: WITNESS_COMMANDS, main: witnessMain },
   { module: 'client/cli.ts', commands: CLIENT_COMMANDS, main: clientMain },
 ];
 
