@@ -57,7 +57,7 @@ export const SUBMIT_SPEC: CommandSpec = {
 Signs FILE's artifact (ecosystem, name, version, filename, SHA-256) with the publisher key, countersigns it with
 the registry key (the registry name is the registry key's name; the log must know it: pkglog registry add NAME VKEY --ecosystem E),
 submits it to the log, checks the answer, prints the entry index and writes the tlog-proof
-(default FILE.tlog-proof). Resubmitting the identical artifact returns the original entry.
+(default FILE.tlog-proof). Resubmitting the identical artifact returns the original entry ("already logged as entry N").
 
 Exit codes: 0 logged, 1 rejected (409 conflict: a different artifact is already logged for this file; 403 bad
 signature or unknown registry; 400/413 malformed), 2 usage, 7 network or log error.
@@ -81,8 +81,11 @@ export async function submitCommand(p: Parsed, io: Io): Promise<number> {
     const r = await submit(log, s);
     const out = p.str['proof-out'] ?? `${file}.tlog-proof`;
     writeFileSync(out, r.proof);
-    if (p.bool.json) io.stdout(JSON.stringify({ ok: true, index: r.index, leafHash: r.leafHash, integratedTime: r.integratedTime, treeSize: r.treeSize, proofFile: out }) + '\n');
-    else io.stdout(`logged ${artifact.ecosystem}/${artifact.name} ${artifact.version} ${artifact.filename} as entry ${r.index} (sha256 ${artifact.sha256})\ntlog-proof written to ${out}\n`);
+    if (p.bool.json) io.stdout(JSON.stringify({ ok: true, index: r.index, existing: r.existing, leafHash: r.leafHash, integratedTime: r.integratedTime, treeSize: r.treeSize, proofFile: out }) + '\n');
+    else {
+      const what = `${artifact.ecosystem}/${artifact.name} ${artifact.version} ${artifact.filename}`;
+      io.stdout(`${r.existing ? `${what} is already logged as entry ${r.index}` : `logged ${what} as entry ${r.index}`} (sha256 ${artifact.sha256})\ntlog-proof written to ${out}\n`);
+    }
     return EXIT.OK;
   } catch (e) {
     if (e instanceof SubmitRejected) {

@@ -61,6 +61,8 @@ export function signSubmission(artifact: Artifact, publisher: SignerKeyFields, r
 
 export interface SubmitResult {
   index: number;
+  /** The log already had this very submission (an idempotent resubmission): index is the original entry. */
+  existing: boolean;
   integratedTime: number;
   leafHash: string;
   proof: string;
@@ -113,5 +115,5 @@ function checkAnswer(j: Record<string, unknown>, s: Submission, base: string): S
   const cp = parseCheckpoint(parseSignedNote(proof.checkpoint).text);
   const root = rootFromInclusionProof(proof.index, cp.treeSize, lh, proof.inclusionProof);
   if (!root.equals(cp.rootHash)) fail('invalid_proof', `${where}: the inclusion proof does not lead to the checkpoint root`);
-  return { index: j.index, integratedTime: entry.integratedTime, leafHash: encodeBase64(lh), proof: j.proof, treeSize: cp.treeSize };
+  return { index: j.index, existing: j.existing === true, integratedTime: entry.integratedTime, leafHash: encodeBase64(lh), proof: j.proof, treeSize: cp.treeSize };
 }

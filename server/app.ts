@@ -95,6 +95,7 @@ export function createApp(deps: AppDeps): express.Express {
       entry: encodeBase64(r.leaf),
       proof: formatTlogProof({ extra: r.leaf, index: r.index, inclusionProof: reader.inclusionProof(r.index, note.treeSize), checkpoint: note.note }),
       ...(note.cosigned ? {} : { cosigned: false }),
+      ...(r.existing ? { existing: true } : {}),
     };
   };
 

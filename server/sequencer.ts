@@ -20,6 +20,8 @@ export interface Sequenced {
   entry: Entry;
   /** The tree (just committed) that includes the entry. */
   treeSize: number;
+  /** An identical submission was already logged (earlier, or earlier in this batch): this is that entry. */
+  existing?: true;
 }
 
 export interface SequencerOptions {
@@ -158,7 +160,7 @@ export class Sequencer {
               p.reject(new PkglogError('conflict', `a different artifact is already logged for ${s.ecosystem}/${s.name}/${s.version}/${s.filename}`, { index: existing.index })),
             );
           } else {
-            waiting.push({ p, existing: { ...existing, treeSize: 0 } });
+            waiting.push({ p, existing: { ...existing, treeSize: 0, existing: true } });
           }
           continue;
         }

@@ -86,8 +86,11 @@ describe('e2e: pkglog verify against a real log and witnesses', function () {
     wheel = file('demo-1.0.whl', 'demo 1.0 wheel');
     const s = await submit(wheel, '1.0');
     assert.equal(s.code, 0, s.stdout + s.stderr);
-    assert.match(s.stdout, /as entry 0/);
+    assert.match(s.stdout, /^logged pypi\/demo 1\.0 demo-1\.0\.whl as entry 0 \(sha256 [0-9a-f]{64}\)\n/);
     await cosigned(1);
+    const again = await submit(wheel, '1.0');
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    assert.match(again.stdout, /^pypi\/demo 1\.0 demo-1\.0\.whl is already logged as entry 0 \(sha256 [0-9a-f]{64}\)\ntlog-proof written to /);
     const online = await verify(wheel, '1.0');
     assert.equal(online.code, 0, online.stdout + online.stderr);
     assert.match(online.stdout, /cosigned by w0 at .*, w1 at/);

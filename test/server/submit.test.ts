@@ -65,6 +65,8 @@ describe('server: submissions', () => {
     assert.equal(again.body.index, first.body.index);
     assert.equal(again.body.integratedTime, first.body.integratedTime);
     assert.equal(again.body.entry, first.body.entry);
+    assert.equal(first.body.existing, undefined, 'a new entry is not marked');
+    assert.equal(again.body.existing, true, 'the resubmission is marked as the existing entry');
     checkProof(log, again.body);
     assert.equal(log.store.treeState()!.treeSize, 2, 'nothing new is logged');
   });
