@@ -107,7 +107,7 @@ describe('adversarial: the log HTTP service as a real process', function () {
     const data = ['--data-dir', join(dir, 'log')];
     const noEco = runPkglog(['registry', 'add', 'pypi.org', REGISTRY.publicKey.toString('base64'), ...data]);
     assert.equal(noEco.status, 2);
-    assert.match(noEco.stderr, /--ecosystem is required/);
+    assert.match(noEco.stderr, /^pkglog registry add: option '--ecosystem' is required: /);
     for (const args of [
       ['pypi.org', REGISTRY.publicKey.toString('base64'), '--ecosystem', 'pypi'],
       ['npmjs.com', NPM.publicKey.toString('base64'), '--ecosystem', 'npm'],
