@@ -137,7 +137,9 @@ describe('server: signature verification pool', function () {
       const got = [];
       for (let wave = 0; wave < 2; wave++) {
         const replies = Array.from({ length: 100 }, (_, i) => request(log.app).post('/v1/entries').send(submissionBody(wave * 100 + i)).then((r) => r));
-        while (p.inFlight === 0) await new Promise((r) => setImmediate(r));
+        // Bounded: under load the pool may have drained the wave before this loop first looks (then an idle worker is terminated).
+        const deadline = Date.now() + 10_000;
+        while (p.inFlight === 0 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
         await p.terminateWorker(0);
         got.push(...(await Promise.all(replies)));
       }
