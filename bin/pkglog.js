@@ -18,6 +18,7 @@ const COMMANDS = {
   proof: '../dist/client/cli.js',
   monitor: '../dist/client/cli.js',
   audit: '../dist/client/cli.js',
+  proxy: '../dist/client/cli.js',
 };
 
 const USAGE = `pkglog — a transparency log for software package uploads
@@ -41,6 +42,7 @@ Clients:
   proof FILE            fetch an offline tlog-proof for an artifact
   monitor               follow the log and report watched packages and keys
   audit                 replay the whole log and check every promise
+  proxy                 a verifying proxy for pip and npm (PyPI simple index, npm registry)
 `;
 
 const DEBUG = process.env.PKGLOG_DEBUG === '1';

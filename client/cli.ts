@@ -1,12 +1,13 @@
 /**
  * The client commands of `pkglog` (bin/pkglog.js calls main([command, ...rest])): keygen, submit, verify, proof,
- * monitor, audit. Returns the exit code (docs/errors.md has the table).
+ * monitor, audit, proxy. Returns the exit code (docs/errors.md has the table).
  */
 import { runMain, type CommandTable } from '../runtime/cli.ts';
 import { processIo, type Io } from '../runtime/io.ts';
 import { VERIFY_SPEC, PROOF_SPEC, verifyCommand, proofCommand } from './cli-verify.ts';
 import { KEYGEN_SPEC, SUBMIT_SPEC, keygenCommand, submitCommand } from './cli-publish.ts';
 import { MONITOR_SPEC, AUDIT_SPEC, monitorCommand, auditCommand } from './cli-log.ts';
+import { PROXY_SPEC, proxyCommand } from './cli-proxy.ts';
 
 export const COMMANDS: CommandTable = {
   keygen: { spec: KEYGEN_SPEC, run: keygenCommand },
@@ -15,6 +16,7 @@ export const COMMANDS: CommandTable = {
   proof: { spec: PROOF_SPEC, run: proofCommand },
   monitor: { spec: MONITOR_SPEC, run: monitorCommand },
   audit: { spec: AUDIT_SPEC, run: auditCommand },
+  proxy: { spec: PROXY_SPEC, run: proxyCommand },
 };
 
 export function main(argv: string[], io: Io = processIo): Promise<number> {

@@ -60,6 +60,7 @@ export const ERROR_CODES = {
   overloaded: { http: 503, exit: EXIT.NETWORK, meaning: 'busy (pending pool full, store in use): retry after Retry-After' },
   disk_full: { http: 503, exit: EXIT.DISK_FULL, meaning: 'the disk is full: the submission was not stored (and not acknowledged)' },
   unsafe_state: { http: 503, exit: EXIT.UNSAFE_STATE, meaning: 'the log refuses to start or sign: its stored state is behind a checkpoint it already published' },
+  unverified: { http: 403, exit: EXIT.VERIFY_FAILED, meaning: 'pkglog proxy: the artifact failed a check (not logged, replaced, policy, fork, key change, too young) and is not served' },
   internal: { http: 500, exit: EXIT.VERIFY_FAILED, meaning: 'a bug or an unexpected storage failure (never shown with a stack trace)' },
 } as const satisfies Record<string, CodeInfo>;
 
