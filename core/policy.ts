@@ -16,7 +16,7 @@
  */
 import type { Verifier, VerifiedNote } from './note.ts';
 import { parsePublicKeyVerifier } from './public-key.ts';
-import { parseSignedNote, verifyNote, SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_MLDSA44 } from './note.ts';
+import { formatVerifierKey, parseSignedNote, verifyNote, SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_MLDSA44 } from './note.ts';
 import { parseCheckpoint } from './checkpoint.ts';
 import { cosignatureTimestamp } from './cosignature.ts';
 import { fail, isPkglogError } from './errors.ts';
@@ -268,4 +268,33 @@ export function verifyCheckpointWithPolicy(
     fail('quorum_not_met', `checkpoint does not meet the policy quorum (valid cosignatures from: ${have})`);
   }
   return { log, cosigners, text };
+}
+
+function formatRule(rule: QuorumRule, out: string[], defined: Set<string>): string {
+  if (rule.kind === 'none' || rule.kind === 'witness') return rule.kind === 'none' ? 'none' : rule.name;
+  const members = rule.members.map((m) => formatRule(m, out, defined));
+  if (!defined.has(rule.name)) {
+    defined.add(rule.name);
+    const t = rule.threshold === members.length ? 'all' : rule.threshold === 1 ? 'any' : String(rule.threshold);
+    out.push(`group ${rule.name} ${t} ${members.join(' ')}`);
+  }
+  return rule.name;
+}
+
+/**
+ * The canonical tlog-policy text of `policy`: log lines, witness lines, groups (members before the groups that use
+ * them), one quorum line. parsePolicy(formatPolicy(p)) describes the same policy. What a log publishes about itself
+ * (GET /v1/policy) and what a client may save.
+ */
+export function formatPolicy(policy: Policy): string {
+  const out: string[] = [];
+  for (const l of policy.logs) {
+    out.push(`log ${formatVerifierKey(l.verifier.name, l.verifier.type, l.verifier.publicKey)}${l.url === undefined ? '' : ' ' + l.url}`);
+  }
+  for (const w of policy.witnesses) {
+    out.push(`witness ${w.name} ${formatVerifierKey(w.verifier.name, w.verifier.type, w.verifier.publicKey)}${w.url === undefined ? '' : ' ' + w.url}`);
+  }
+  const quorum = formatRule(policy.quorum, out, new Set());
+  out.push(`quorum ${quorum}`);
+  return out.join('\n') + '\n';
 }

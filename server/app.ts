@@ -19,6 +19,7 @@ import type { Sequenced, Sequencer } from './sequencer.ts';
 import { TreeReader } from './tree-reader.ts';
 import type { VerifyPool } from './verify-pool.ts';
 import { CheckpointView } from './checkpoint-view.ts';
+import { EXPLORER_CSP, type ExplorerAsset } from './explorer.ts';
 
 export const MAX_BODY = 64 * 1024;
 export const MAX_BATCH_BODY = 4 * 1024 * 1024;
@@ -42,6 +43,10 @@ export interface AppDeps {
   now?: () => number;
   /** Mounted before every route (the ops middleware: request ids, /healthz, /readyz, /metrics, draining). */
   before?: Array<(req: Request, res: Response, next: (err?: unknown) => void) => void>;
+  /** The tlog-policy text this log publishes about itself (GET /v1/policy). */
+  policy?: string;
+  /** The web explorer's files (server/explorer.ts), served at / and /explorer/*. */
+  explorer?: Map<string, ExplorerAsset>;
   /** Every answered submission (a batch entry counts as one): its submitted registry name and `logged` or the error code. */
   onSubmission?: (registryName: unknown, outcome: string) => void;
 }
@@ -267,6 +272,20 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/vkey', route((_req, res) => {
     res.type('text/plain; charset=utf-8').send(deps.vkey + '\n');
   }));
+
+  app.get('/v1/policy', route((_req, res) => {
+    if (deps.policy === undefined) fail('not_found', 'this log publishes no policy');
+    res.set('Cache-Control', SHORT_LIVED).type('text/plain; charset=utf-8').send(deps.policy);
+  }));
+
+  const asset = (res: Response, name: string) => {
+    const a = deps.explorer?.get(name);
+    if (a === undefined) fail('not_found', deps.explorer === undefined ? 'the explorer is not built (npm run build)' : `no explorer file ${name.slice(0, 100)}`);
+    res.set({ 'Content-Security-Policy': EXPLORER_CSP, 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer', 'Cache-Control': 'no-cache' });
+    res.type(a.type).send(a.body);
+  };
+  app.get('/', route((_req, res) => asset(res, 'index.html')));
+  app.get(/^\/explorer\/(.+)$/, route((req, res) => asset(res, String((req.params as Record<string, string>)[0]))));
 
   app.use(route((req) => fail('not_found', `no route for ${req.method} ${req.path.slice(0, 200)}`)));
   app.use(errorMiddleware(deps.log));

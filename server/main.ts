@@ -12,6 +12,7 @@ import { parseVerifierKey } from '../core/note.ts';
 import { SigningGuard, verifyLogCheckpoint, SAFETY_DOC } from './safety.ts';
 import { checkWitnesses } from './witness-check.ts';
 import { createApp } from './app.ts';
+import { loadExplorer, logPolicy } from './explorer.ts';
 import { createLimitedServer } from './connection-limits.ts';
 import { CheckpointView } from './checkpoint-view.ts';
 import type { LogConfig } from './config.ts';
@@ -70,6 +71,12 @@ export interface RunningLog extends OpenLog {
 }
 
 export const registriesFile = (dataDir: string) => join(dataDir, 'registries.txt');
+/** The explorer's files when built (npm run build); without them / answers 404 with how to build them. */
+function explorerDeps() {
+  const explorer = loadExplorer();
+  return explorer === undefined ? {} : { explorer };
+}
+
 export const witnessesFile = (dataDir: string) => join(dataDir, 'witnesses.txt');
 export const databaseFile = (dataDir: string) => join(dataDir, 'log.sqlite');
 export const lockFile = (dataDir: string) => join(dataDir, 'log.lock');
@@ -248,6 +255,8 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
     ...(verifyPool ? { verifyPool } : {}),
     before: [ops.middleware],
     onSubmission: (registryName, outcome) => metrics.submission(registryName, outcome),
+    policy: logPolicy(key.vkey, witnesses.map((w) => w.vkey), config.witnessQuorum),
+    ...explorerDeps(),
   });
   let closed = false;
   return {

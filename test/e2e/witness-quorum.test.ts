@@ -6,7 +6,6 @@
  * that its entry is committed, and the entry is in the log.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { parseCheckpoint } from '../../core/checkpoint.ts';
 import { parseSignedNote } from '../../core/note.ts';
@@ -14,7 +13,7 @@ import { parsePolicy, verifyCheckpointWithPolicy } from '../../core/policy.ts';
 import { parseTlogProof } from '../../core/tlog-proof.ts';
 import { loadOrCreateLogKey } from '../../server/keys.ts';
 import { removeDir, tempDir } from '../support/log-harness.ts';
-import { PKGLOG_BIN, startProcess, type Started } from '../support/process.ts';
+import { PKGLOG_BIN, startProcess, pkglogOk as pkglog, type Started } from '../support/process.ts';
 import { REGISTRY, REGISTRY_NAME, submissionBody } from '../support/submissions.ts';
 
 const ORIGIN = 'example.test/quorum-log';
@@ -26,14 +25,6 @@ const PHASE1_REPLIES = 24;
 const PHASE2_REPLIES = 6;
 const PHASE_LIMIT_MS = 60_000;
 
-/** Runs a pkglog command to completion (asynchronously, so set-up commands run side by side). */
-async function pkglog(args: string[], env: NodeJS.ProcessEnv = {}): Promise<void> {
-  const child = spawn(process.execPath, [PKGLOG_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const status = await new Promise<number | null>((r) => child.on('exit', r));
-  assert.equal(status, 0, `pkglog ${args.join(' ')}: ${stderr}`);
-}
 
 async function submit(url: string, i: number): Promise<{ status: number; body: Record<string, unknown>; ms: number }> {
   const t0 = Date.now();

@@ -117,3 +117,12 @@ export function runPkglog(args: string[], env: NodeJS.ProcessEnv = {}, input?: s
   const r = spawnSync(process.execPath, [PKGLOG_BIN, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', input, timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+/** Runs a pkglog command to completion asynchronously (set-up commands can run side by side); fails on a non-zero exit. */
+export async function pkglogOk(args: string[], env: NodeJS.ProcessEnv = {}): Promise<void> {
+  const child = spawn(process.execPath, [PKGLOG_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const status = await new Promise<number | null>((r) => child.on('exit', r));
+  if (status !== 0) throw new Error(`pkglog ${args.join(' ')} exited with ${status}: ${stderr}`);
+}

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, normalize } from 'node:path';
+import { dirname, extname, join, normalize } from 'node:path';
 import { formatTilePath, tileWidth } from '../../core/tiles.ts';
 import { parseCheckpoint } from '../../core/checkpoint.ts';
 import { parseSignedNote } from '../../core/note.ts';
@@ -73,6 +73,8 @@ http {
   uwsgi_temp_path ${prefix}/tmp/uwsgi;
   scgi_temp_path ${prefix}/tmp/scgi;
   default_type application/octet-stream;
+  # The web explorer's files (a module script needs a JavaScript type).
+  types { text/html html; text/javascript js; text/css css; }
   server {
     listen 127.0.0.1:${port};
     root ${root};
@@ -122,7 +124,8 @@ async function startNode(root: string): Promise<StaticServer> {
       res.writeHead(404).end();
       return;
     }
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': data.length }).end(req.method === 'HEAD' ? undefined : data);
+    const type = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css' }[extname(file)] ?? 'application/octet-stream';
+    res.writeHead(200, { 'content-type': type, 'content-length': data.length }).end(req.method === 'HEAD' ? undefined : data);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
