@@ -63,9 +63,10 @@ export function npmProject(dir: string): (args: string[]) => Promise<Ran> {
   mkdirSync(join(dir, 'project'), { recursive: true });
   writeFileSync(join(dir, 'project', 'package.json'), JSON.stringify({ name: 'proxy-test-project', version: '1.0.0', private: true }, null, 2));
   writeFileSync(join(dir, 'npmrc'), '');
+  writeFileSync(join(dir, 'global-npmrc'), '');
   const env = cleanEnv(/^npm_/i, {
     npm_config_userconfig: join(dir, 'npmrc'),
-    npm_config_globalconfig: join(dir, 'npmrc'),
+    npm_config_globalconfig: join(dir, 'global-npmrc'),
     npm_config_cache: join(dir, 'npm-cache'),
     npm_config_update_notifier: 'false',
     npm_config_audit: 'false',
