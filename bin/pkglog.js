@@ -19,6 +19,7 @@ const COMMANDS = {
   monitor: '../dist/client/cli.js',
   audit: '../dist/client/cli.js',
   proxy: '../dist/client/cli.js',
+  'verify-lock': '../dist/client/cli.js',
 };
 
 const USAGE = `pkglog — a transparency log for software package uploads
@@ -43,6 +44,7 @@ Clients:
   monitor               follow the log and report watched packages and keys
   audit                 replay the whole log and check every promise
   proxy                 a verifying proxy for pip and npm (PyPI simple index, npm registry)
+  verify-lock FILE      check every artifact a requirements.txt or package-lock.json pins
 `;
 
 const DEBUG = process.env.PKGLOG_DEBUG === '1';

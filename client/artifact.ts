@@ -7,23 +7,28 @@ import { createHash } from 'node:crypto';
 import { fail, PkglogError } from '../core/errors.ts';
 import { encodeBase64 } from '../core/encoding.ts';
 import { leafHash as computeLeafHash } from '../core/hash.ts';
-import { decodeLeaf, publisherMessage, registryMessage, type Entry } from '../core/entry.ts';
+import { decodeLeaf, formatIntegrity, publisherMessage, registryMessage, type Entry, type NativeDigestAlgorithm } from '../core/entry.ts';
 import { ed25519Verify } from '../core/ed25519.ts';
 import { parseTlogProof, type TlogProof } from '../core/tlog-proof.ts';
 import type { Hash } from '../core/types.ts';
 import type { RegistryKeys } from './trust.ts';
 import { reason } from '../runtime/cli.ts';
 
-/** SHA-256 of a file, lowercase hex, read as a stream (bounded memory). */
-export async function hashFile(path: string): Promise<string> {
-  const h = createHash('sha256');
+/** The native digest each ecosystem's installers pin (leaf version 2), where it is not SHA-256. */
+export const NATIVE_DIGEST_OF: Record<string, NativeDigestAlgorithm> = { npm: 'sha512' };
+
+/** SHA-256 of a file, lowercase hex, read as a stream (bounded memory); another algorithm gives the raw digest. */
+export async function hashFile(path: string): Promise<string>;
+export async function hashFile(path: string, algorithm: NativeDigestAlgorithm): Promise<Buffer>;
+export async function hashFile(path: string, algorithm: 'sha256' | NativeDigestAlgorithm = 'sha256'): Promise<string | Buffer> {
+  const h = createHash(algorithm);
   await new Promise<void>((resolve, reject) => {
     const s = createReadStream(path);
     s.on('data', (c) => h.update(c));
     s.on('error', (e) => reject(new PkglogError('not_found', `cannot read ${path}: ${reason(e)}`)));
     s.on('end', () => resolve());
   });
-  return h.digest('hex');
+  return algorithm === 'sha256' ? h.digest('hex') : h.digest();
 }
 
 export interface OpenedProof {
@@ -108,6 +113,7 @@ export function entrySummary(e: Entry, index: number): Record<string, unknown> {
     version: e.version,
     filename: e.filename,
     sha256: e.sha256,
+    ...(e.nativeDigest !== undefined ? { integrity: formatIntegrity(e.nativeDigest) } : {}),
     publisherKey: encodeBase64(e.publisherKey),
     registry: e.registryName,
     integratedTime: new Date(e.integratedTime).toISOString(),

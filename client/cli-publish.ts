@@ -4,7 +4,8 @@ import { basename } from 'node:path';
 import { required, type CommandSpec, type Io, type Parsed } from '../runtime/cli.ts';
 import { logClient } from './cli-common.ts';
 import { keygen, loadSignerKey, signSubmission, submit, SubmitRejected } from './submit.ts';
-import { hashFile } from './artifact.ts';
+import { hashFile, NATIVE_DIGEST_OF } from './artifact.ts';
+import type { Artifact } from '../core/entry.ts';
 import { EXIT } from './report.ts';
 import { fail } from '../core/errors.ts';
 
@@ -54,7 +55,8 @@ export const SUBMIT_SPEC: CommandSpec = {
   usage: `Usage: pkglog submit FILE --ecosystem E --name N --version V [--filename F]
                      --publisher-key FILE --registry-key FILE --log URL [--proof-out FILE] [--json]
 
-Signs FILE's artifact (ecosystem, name, version, filename, SHA-256) with the publisher key, countersigns it with
+Signs FILE's artifact (ecosystem, name, version, filename, SHA-256; for npm also its SHA-512, the digest npm's
+lockfiles pin, as the entry's native digest: docs/leaf-format.md version 2) with the publisher key, countersigns it with
 the registry key (the registry name is the registry key's name; the log must know it: pkglog registry add NAME VKEY --ecosystem E),
 submits it to the log, checks the answer, prints the entry index and writes the tlog-proof
 (default FILE.tlog-proof). Resubmitting the identical artifact returns the original entry ("already logged as entry N").
@@ -73,10 +75,13 @@ export async function submitCommand(p: Parsed, io: Io): Promise<number> {
     filename: p.str.filename ?? basename(file),
     sha256: await hashFile(file),
   };
+  // The ecosystem's own digest goes into the entry too (leaf version 2): npm lockfiles pin sha512 `integrity`.
+  const native = NATIVE_DIGEST_OF[artifact.ecosystem];
+  const withNative: Artifact = native !== undefined ? { ...artifact, nativeDigest: { algorithm: native, digest: await hashFile(file, native) } } : artifact;
   const publisher = loadSignerKey(required(p, 'publisher-key'), 'publisher');
   const registry = loadSignerKey(required(p, 'registry-key'), 'registry');
   const log = logClient(required(p, 'log'));
-  const s = signSubmission(artifact, publisher, registry);
+  const s = signSubmission(withNative, publisher, registry);
   try {
     const r = await submit(log, s);
     const out = p.str['proof-out'] ?? `${file}.tlog-proof`;

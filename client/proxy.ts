@@ -15,6 +15,8 @@ import { request, type HttpResponse } from '../runtime/http.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { reason } from '../runtime/cli.ts';
 import { ArtifactGate, describe, type Artifact4, type Verdict } from './proxy-check.ts';
+import { formatIntegrity } from '../core/entry.ts';
+import { EXIT } from './report.ts';
 
 export interface ProxyOptions {
   gate: ArtifactGate;
@@ -320,12 +322,20 @@ export function startProxy(opts: ProxyOptions, listen: { host: string; port: num
         reasons.push(v.message);
         return;
       }
+      const upstreamIntegrity = typeof dist.integrity === 'string' ? dist.integrity : undefined;
+      const native = v.entry.nativeDigest;
+      const logged = native !== undefined ? formatIntegrity(native) : `sha256-${Buffer.from(v.entry.sha256, 'hex').toString('base64')}`;
+      // With a logged sha512 (leaf version 2) the upstream's integrity is checked before any download.
+      if (native !== undefined && upstreamIntegrity !== undefined && upstreamIntegrity.startsWith(`${native.algorithm}-`) && upstreamIntegrity !== logged) {
+        const bad = { ok: false as const, exitCode: EXIT.VERIFY_FAILED, check: 'file-hash', message: `${describe(a)}: the upstream integrity is ${upstreamIntegrity} but the log has ${logged} (entry ${v.index}): the file was replaced after it was logged` };
+        refused(a, bad);
+        reasons.push(bad.message);
+        return;
+      }
       known.set(fileKey('npm', name, filename), { url: tarball.href, version });
-      const logged = Buffer.from(v.entry.sha256, 'hex').toString('base64');
-      const newDist: Record<string, unknown> = { ...dist, tarball: `${base}/npm/${name}/-/${encodeURIComponent(filename)}` };
-      // The integrity npm checks is the logged digest (ssri checks sha256 as well as sha512). The upstream's
-      // integrity and shasum cannot be checked against a sha256-only entry: replaced.
-      newDist.integrity = `sha256-${logged}`;
+      // npm checks `integrity` (ssri: sha512 or sha256): the logged digest. The upstream's shasum (SHA-1) cannot be
+      // checked against the log: dropped.
+      const newDist: Record<string, unknown> = { ...dist, tarball: `${base}/npm/${name}/-/${encodeURIComponent(filename)}`, integrity: logged };
       delete newDist.shasum;
       delete newDist.signatures;
       kept[version] = { ...manifest, dist: newDist };

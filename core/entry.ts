@@ -6,10 +6,26 @@ import { decodeBase64, decodeHex, encodeBase64 } from './encoding.ts';
 import { fail } from './errors.ts';
 import { ed25519Verify } from './ed25519.ts';
 
+/** Version 1: sha256 only. Version 2: also the ecosystem's native digest (npm lockfiles pin sha512). */
 export const LEAF_VERSION = 1;
+export const LEAF_VERSION_2 = 2;
+
+/**
+ * Native digests a version-2 leaf can carry, by their one-byte id in the leaf. The name is the one npm's
+ * `integrity` (W3C Subresource Integrity) uses.
+ */
+export const NATIVE_DIGESTS = { sha512: { id: 0x01, size: 64 } } as const;
+export type NativeDigestAlgorithm = keyof typeof NATIVE_DIGESTS;
+
+export interface NativeDigest {
+  algorithm: NativeDigestAlgorithm;
+  digest: Buffer;
+}
+
 /** Upper bound on an encoded leaf (fits an entry bundle's 2-byte length). */
-// version, time, ecosystem (≤ 32), name, version, filename (≤ 255 each), sha256, key, signature, registry (≤ 64), signature
-export const MAX_LEAF_SIZE = 1 + 8 + (1 + 32) + 3 * (1 + 255) + 32 + 32 + 64 + (1 + 64) + 64;
+// version, time, ecosystem (≤ 32), name, version, filename (≤ 255 each), sha256, [v2: algorithm, sha512], key,
+// signature, registry (≤ 64), signature
+export const MAX_LEAF_SIZE = 1 + 8 + (1 + 32) + 3 * (1 + 255) + 32 + (1 + 64) + 32 + 64 + (1 + 64) + 64;
 
 /** The identity and content of one uploaded file. */
 export interface Artifact {
@@ -19,6 +35,8 @@ export interface Artifact {
   filename: string;
   /** SHA-256 of the file, 64 lowercase hex digits. */
   sha256: string;
+  /** The ecosystem's own digest of the same file (leaf version 2), e.g. npm's sha512. Signed like sha256. */
+  nativeDigest?: NativeDigest;
 }
 
 export interface Submission extends Artifact {
@@ -68,7 +86,24 @@ export function validateArtifact(a: Artifact): void {
   checkText(a.filename, 'filename');
   if (/[/\\]/.test(a.filename)) fail('malformed', 'filename must not contain "/" or "\\"');
   if (typeof a.sha256 !== 'string' || !SHA256_HEX.test(a.sha256)) fail('malformed', 'sha256 must be 64 lowercase hex digits');
+  if (a.nativeDigest !== undefined) checkNativeDigest(a.nativeDigest);
   checkCanonicalName(a.ecosystem, a.name);
+}
+
+function checkNativeDigest(d: NativeDigest): void {
+  const info = Object.hasOwn(NATIVE_DIGESTS, d.algorithm) ? NATIVE_DIGESTS[d.algorithm] : undefined;
+  if (info === undefined) fail('malformed', `nativeDigest.algorithm must be one of ${Object.keys(NATIVE_DIGESTS).join(', ')}`);
+  if (!Buffer.isBuffer(d.digest) || d.digest.length !== info.size) fail('malformed', `a ${d.algorithm} digest is ${info.size} bytes`);
+}
+
+/** The native digest as a signed-message line: `<algorithm>:<lowercase hex>`. */
+function nativeLine(a: Artifact): string {
+  return a.nativeDigest === undefined ? '' : `${a.nativeDigest.algorithm}:${a.nativeDigest.digest.toString('hex')}\n`;
+}
+
+/** The W3C SRI form of a native digest (npm's `integrity`): `sha512-<base64>`. */
+export function formatIntegrity(d: NativeDigest): string {
+  return `${d.algorithm}-${d.digest.toString('base64')}`;
 }
 
 export function validateRegistryName(name: unknown): string {
@@ -83,13 +118,15 @@ export function fileKey(a: Pick<Artifact, 'ecosystem' | 'name' | 'version' | 'fi
 
 /** The bytes the publisher signs. */
 export function publisherMessage(a: Artifact): Buffer {
-  return Buffer.from(`pkglog/v1/artifact\n${a.ecosystem}\n${a.name}\n${a.version}\n${a.filename}\n${a.sha256}\n`, 'utf8');
+  const v = a.nativeDigest === undefined ? 'v1' : 'v2';
+  return Buffer.from(`pkglog/${v}/artifact\n${a.ecosystem}\n${a.name}\n${a.version}\n${a.filename}\n${a.sha256}\n${nativeLine(a)}`, 'utf8');
 }
 
 /** The bytes the registry countersigns, as a notary that this publisher may upload this file. */
 export function registryMessage(a: Artifact, publisherKey: Uint8Array, publisherSignature: Uint8Array): Buffer {
+  const v = a.nativeDigest === undefined ? 'v1' : 'v2';
   return Buffer.from(
-    `pkglog/v1/registry\n${a.ecosystem}\n${a.name}\n${a.version}\n${a.filename}\n${a.sha256}\n` +
+    `pkglog/${v}/registry\n${a.ecosystem}\n${a.name}\n${a.version}\n${a.filename}\n${a.sha256}\n${nativeLine(a)}` +
       `${encodeBase64(publisherKey)}\n${encodeBase64(publisherSignature)}\n`,
     'utf8',
   );
@@ -116,13 +153,14 @@ function checkKeys(o: Record<string, unknown>, allowed: string[], where: string)
 /** Parses the submission JSON of POST /v1/entries (already JSON-decoded). Throws 'malformed'. */
 export function parseSubmission(json: unknown): Submission {
   if (!isObject(json)) return fail('malformed', 'submission must be a JSON object');
-  checkKeys(json, ['ecosystem', 'name', 'version', 'filename', 'sha256', 'publisher', 'registry'], '');
+  checkKeys(json, ['ecosystem', 'name', 'version', 'filename', 'sha256', 'nativeDigest', 'publisher', 'registry'], '');
   const { publisher, registry } = json;
   if (!isObject(publisher)) return fail('malformed', 'publisher must be an object {key, signature}');
   if (!isObject(registry)) return fail('malformed', 'registry must be an object {name, signature}');
   checkKeys(publisher, ['key', 'signature'], 'publisher.');
   checkKeys(registry, ['name', 'signature'], 'registry.');
   const a = { ecosystem: json.ecosystem, name: json.name, version: json.version, filename: json.filename, sha256: json.sha256 } as Artifact;
+  if (json.nativeDigest !== undefined) a.nativeDigest = parseNativeDigest(json.nativeDigest);
   validateArtifact(a);
   return {
     ...a,
@@ -133,6 +171,15 @@ export function parseSubmission(json: unknown): Submission {
   };
 }
 
+/** `{"algorithm": "sha512", "digest": "<standard padded base64>"}` (strict). */
+function parseNativeDigest(v: unknown): NativeDigest {
+  if (!isObject(v)) return fail('malformed', 'nativeDigest must be an object {algorithm, digest}');
+  checkKeys(v, ['algorithm', 'digest'], 'nativeDigest.');
+  if (typeof v.algorithm !== 'string' || !Object.hasOwn(NATIVE_DIGESTS, v.algorithm)) fail('malformed', `nativeDigest.algorithm must be one of ${Object.keys(NATIVE_DIGESTS).join(', ')}`);
+  const algorithm = v.algorithm as NativeDigestAlgorithm;
+  return { algorithm, digest: decodeBase64(v.digest as string, 'nativeDigest.digest', NATIVE_DIGESTS[algorithm].size) };
+}
+
 /** The submission JSON for a Submission (inverse of parseSubmission). */
 export function formatSubmission(s: Submission): Record<string, unknown> {
   return {
@@ -141,6 +188,7 @@ export function formatSubmission(s: Submission): Record<string, unknown> {
     version: s.version,
     filename: s.filename,
     sha256: s.sha256,
+    ...(s.nativeDigest !== undefined ? { nativeDigest: { algorithm: s.nativeDigest.algorithm, digest: encodeBase64(s.nativeDigest.digest) } } : {}),
     publisher: { key: encodeBase64(s.publisherKey), signature: encodeBase64(s.publisherSignature) },
     registry: { name: s.registryName, signature: encodeBase64(s.registrySignature) },
   };
@@ -151,6 +199,8 @@ export function sameSubmission(a: Submission, b: Submission): boolean {
   return (
     fileKey(a) === fileKey(b) &&
     a.sha256 === b.sha256 &&
+    a.nativeDigest?.algorithm === b.nativeDigest?.algorithm &&
+    (a.nativeDigest === undefined || a.nativeDigest.digest.equals(b.nativeDigest!.digest)) &&
     a.publisherKey.equals(b.publisherKey) &&
     a.publisherSignature.equals(b.publisherSignature) &&
     a.registryName === b.registryName &&
@@ -158,12 +208,12 @@ export function sameSubmission(a: Submission, b: Submission): boolean {
   );
 }
 
-/** Canonical leaf encoding, version 1 (see docs/leaf-format.md). */
+/** Canonical leaf encoding: version 1, or version 2 when the entry has a native digest (see docs/leaf-format.md). */
 export function encodeLeaf(e: Entry): Buffer {
   if (!Number.isSafeInteger(e.integratedTime) || e.integratedTime < 0) fail('malformed', 'integratedTime must be a non-negative integer');
   const parts: Buffer[] = [];
   const head = Buffer.alloc(9);
-  head[0] = LEAF_VERSION;
+  head[0] = e.nativeDigest === undefined ? LEAF_VERSION : LEAF_VERSION_2;
   head.writeBigUInt64BE(BigInt(e.integratedTime), 1);
   parts.push(head);
   const str = (s: string) => {
@@ -176,6 +226,10 @@ export function encodeLeaf(e: Entry): Buffer {
   str(e.version);
   str(e.filename);
   parts.push(decodeHex(e.sha256, 'sha256', 32));
+  if (e.nativeDigest !== undefined) {
+    checkNativeDigest(e.nativeDigest);
+    parts.push(Buffer.from([NATIVE_DIGESTS[e.nativeDigest.algorithm].id]), e.nativeDigest.digest);
+  }
   if (e.publisherKey.length !== 32 || e.publisherSignature.length !== 64 || e.registrySignature.length !== 64) {
     fail('malformed', 'key or signature has the wrong length');
   }
@@ -185,7 +239,7 @@ export function encodeLeaf(e: Entry): Buffer {
   return Buffer.concat(parts);
 }
 
-/** Strict decoding of a version-1 leaf; re-validates every field. Throws 'malformed'. */
+/** Strict decoding of a version-1 or version-2 leaf; re-validates every field. Throws 'malformed'. */
 export function decodeLeaf(leaf: Uint8Array): Entry {
   const b = Buffer.from(leaf.buffer, leaf.byteOffset, leaf.byteLength);
   let off = 0;
@@ -208,7 +262,8 @@ export function decodeLeaf(leaf: Uint8Array): Entry {
     return s;
   };
   need(9);
-  if (b[0] !== LEAF_VERSION) fail('malformed', `unsupported leaf version ${b[0]}`);
+  const leafVersion = b[0];
+  if (leafVersion !== LEAF_VERSION && leafVersion !== LEAF_VERSION_2) fail('malformed', `unsupported leaf version ${b[0]}`);
   const t = b.readBigUInt64BE(1);
   if (t > BigInt(Number.MAX_SAFE_INTEGER)) fail('malformed', 'leaf integratedTime out of range');
   off = 9;
@@ -217,12 +272,20 @@ export function decodeLeaf(leaf: Uint8Array): Entry {
   const version = str('version');
   const filename = str('filename');
   const sha256 = bytes(32).toString('hex');
+  let nativeDigest: NativeDigest | undefined;
+  if (leafVersion === LEAF_VERSION_2) {
+    need(1);
+    const id = b[off++];
+    const found = Object.entries(NATIVE_DIGESTS).find(([, v]) => v.id === id);
+    if (found === undefined) fail('malformed', `leaf native digest algorithm ${id} is unknown`);
+    nativeDigest = { algorithm: found[0] as NativeDigestAlgorithm, digest: bytes(found[1].size) };
+  }
   const publisherKey = bytes(32);
   const publisherSignature = bytes(64);
   const registryName = str('registry name');
   const registrySignature = bytes(64);
   if (off !== b.length) fail('malformed', 'leaf has trailing bytes');
-  const e: Entry = { ecosystem, name, version, filename, sha256, publisherKey, publisherSignature, registryName, registrySignature, integratedTime: Number(t) };
+  const e: Entry = { ecosystem, name, version, filename, sha256, ...(nativeDigest !== undefined ? { nativeDigest } : {}), publisherKey, publisherSignature, registryName, registrySignature, integratedTime: Number(t) };
   validateArtifact(e);
   validateRegistryName(registryName);
   return e;

@@ -63,7 +63,7 @@ describe('client http: every network body is capped while streaming', function (
     const log = new LogClient(base);
     const full = { level: 0, index: 0, width: 256 };
     assert.equal(maxTileBytes(full), 8192);
-    assert.equal(maxTileBytes({ level: -1, index: 0, width: 1 }), 2 + 1067);
+    assert.equal(maxTileBytes({ level: -1, index: 0, width: 1 }), 2 + 1132);
     handler = (res) => res.end(Buffer.alloc(8192));
     assert.equal((await log.tile(full)).length, 8192);
     handler = (res) => {
@@ -73,7 +73,7 @@ describe('client http: every network body is capped while streaming', function (
     };
     await assert.rejects(log.tile(full), network(/over the 8192-byte limit/));
     handler = endless();
-    await assert.rejects(log.tile({ level: -1, index: 0, width: 3 }), network(new RegExp(`over the ${3 * 1069}-byte limit`)));
+    await assert.rejects(log.tile({ level: -1, index: 0, width: 3 }), network(new RegExp(`over the ${3 * 1134}-byte limit`)));
   });
 
   it('a declared Content-Length over the cap is refused before any byte is read', async () => {

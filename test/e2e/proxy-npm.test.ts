@@ -1,8 +1,9 @@
 /**
  * End to end with the real npm: an upstream npm registry (test/support/upstream-registry.ts, submitting each upload
  * to a real `pkglog serve`) → a real `pkglog proxy` process → `npm install --registry …` in a temporary project with
- * its own userconfig and cache. Cases: a good package installs (and the lockfile pins the logged digest); a tarball
- * replaced upstream after it was logged is refused with the reason npm prints; a package never logged is refused.
+ * its own userconfig and cache. Cases: a good package installs (and the lockfile pins the logged sha512, leaf version
+ * 2); a tarball replaced upstream after it was logged is refused with the reason npm prints (from the packument when
+ * the upstream declares the new integrity, at download when it still declares the old); a package never logged is refused.
  * Against the log test double (witnesses with chosen clocks): with --min-age 90d the too-young version is skipped
  * and the older one installed; the log forking is refused with evidence.
  */
@@ -53,6 +54,8 @@ describe('e2e: npm through pkglog proxy (real npm, real pkglog serve)', function
     await upload(upstream, 'goodnpm', '1.0.0');
     await upload(upstream, 'swapped', '1.0.0');
     upstream.replace(buildNpmTarball('swapped', '1.0.0').filename, buildNpmTarball('swapped', '6.6.6').bytes, true);
+    await upload(upstream, 'sneakynpm', '1.0.0');
+    upstream.replace(buildNpmTarball('sneakynpm', '1.0.0').filename, buildNpmTarball('sneakynpm', '6.6.6').bytes, false);
     await upload(upstream, 'unloggednpm', '1.0.0', { log: false });
     proxy = await startProxy(tmp.dir, d('policy.txt'), upstream.url);
     procs.push(proxy);
@@ -72,21 +75,35 @@ describe('e2e: npm through pkglog proxy (real npm, real pkglog serve)', function
     const lock = JSON.parse(readFileSync(d('good/project/package-lock.json'), 'utf8'));
     const pinned = lock.packages['node_modules/goodnpm'];
     const bytes = upstream.files.find((f) => f.name === 'goodnpm')!.bytes;
-    assert.equal(pinned.integrity, `sha256-${createHash('sha256').update(bytes).digest('base64')}`);
+    // The logged native digest (leaf version 2, sha512), which the upstream's integrity agreed with.
+    assert.equal(pinned.integrity, `sha512-${createHash('sha512').update(bytes).digest('base64')}`);
     assert.equal(pinned.resolved, `${proxy.url}/npm/goodnpm/-/goodnpm-1.0.0.tgz`);
     const doc = (await (await fetch(`${registry}goodnpm`)).json()) as { versions: Record<string, { dist: Record<string, string> }> };
     assert.equal(doc.versions['1.0.0']!.dist.shasum, undefined);
     assert.match(proxy.stderr(), /served npm\/goodnpm 1\.0\.0 goodnpm-1\.0\.0\.tgz \(entry 0\)/);
+    // The lockfile npm wrote is checked against the log without downloading anything (sha512: leaf version 2).
+    const check = runPkglog(['verify-lock', d('good/project/package-lock.json'), '--policy', d('policy.txt'), '--registry-key', registryVkey(NPM_REGISTRY), '--state-dir', d('lock-state'), '--json']);
+    assert.equal(check.status, 0, check.stdout + check.stderr);
+    assert.deepEqual(JSON.parse(check.stdout).summary, { artifacts: 1, verified: 1, failed: 0 });
   });
 
-  it('a tarball replaced upstream after logging is refused: npm prints the 403 and the reason', async () => {
+  it('a tarball replaced upstream after logging (new integrity declared) is refused: npm prints the 403 and the reason', async () => {
     const npm = npmProject(d('swapped'));
     const r = await npm(['install', '--registry', registry, 'swapped']);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /403/);
-    assert.match(r.stderr, /pkglog proxy: npm\/swapped 1\.0\.0 swapped-1\.0\.0\.tgz: the upstream file has sha256 [0-9a-f]{64} but the log has [0-9a-f]{64} \(entry 1\): the file was replaced after it was logged/);
+    assert.match(r.stderr, /pkglog proxy: no version of swapped passes the checks: npm\/swapped 1\.0\.0 swapped-1\.0\.0\.tgz: the upstream integrity is sha512-\S+ but the log has sha512-\S+ \(entry 1\): the file was replaced after it was logged/);
     assert.ok(!existsSync(d('swapped/project/node_modules/swapped')));
     assert.match(proxy.stderr(), /refused npm\/swapped 1\.0\.0 swapped-1\.0\.0\.tgz/);
+  });
+
+  it('a tarball replaced upstream behind a stale integrity is refused at download: npm prints the 403 and the reason', async () => {
+    const npm = npmProject(d('sneaky'));
+    const r = await npm(['install', '--registry', registry, 'sneakynpm']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /403/);
+    assert.match(r.stderr, /pkglog proxy: npm\/sneakynpm 1\.0\.0 sneakynpm-1\.0\.0\.tgz: the upstream file has sha256 [0-9a-f]{64} but the log has [0-9a-f]{64} \(entry 2\): the file was replaced after it was logged/);
+    assert.ok(!existsSync(d('sneaky/project/node_modules/sneakynpm')));
   });
 
   it('a package never logged is refused: npm prints the 403 and the reason', async () => {

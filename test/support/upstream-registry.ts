@@ -41,7 +41,13 @@ interface StoredFile {
   bytes: Buffer;
   /** The hash the index declares (differs from the bytes' after a sneaky replacement). */
   declaredSha256: string;
+  /** npm's `integrity` in the packument (the same, for sha512). */
+  declaredIntegrity: string;
   time: string;
+}
+
+function integrityOf(b: Buffer): string {
+  return `sha512-${createHash('sha512').update(b).digest('base64')}`;
 }
 
 export type SubmitFn = (s: Submission) => Promise<void>;
@@ -69,9 +75,11 @@ export class UpstreamRegistry {
     if (opts.log !== false) {
       const reg = f.ecosystem === 'pypi' ? PYPI_REGISTRY : NPM_REGISTRY;
       const a: Artifact = { ecosystem: f.ecosystem, name: f.name, version: f.version, filename: f.filename, sha256 };
+      // npm's own digest (sha512) goes into the entry too (leaf version 2), as `pkglog submit` does.
+      if (f.ecosystem === 'npm') a.nativeDigest = { algorithm: 'sha512', digest: createHash('sha512').update(f.bytes).digest() };
       await this.submit(sign(a, this.publisher, reg.key, reg.name));
     }
-    this.files.push({ ...f, declaredSha256: sha256, time: new Date().toISOString() });
+    this.files.push({ ...f, declaredSha256: sha256, declaredIntegrity: integrityOf(f.bytes), time: new Date().toISOString() });
   }
 
   /** Replaces a file's bytes after it was logged; `declare`: the index then declares the new hash (else the old). */
@@ -79,7 +87,10 @@ export class UpstreamRegistry {
     const f = this.files.find((x) => x.filename === filename);
     if (f === undefined) throw new Error(`no file ${filename}`);
     f.bytes = bytes;
-    if (declare) f.declaredSha256 = sha256Hex(bytes);
+    if (declare) {
+      f.declaredSha256 = sha256Hex(bytes);
+      f.declaredIntegrity = integrityOf(bytes);
+    }
   }
 
   private pypiPage(name: string, json: boolean): { type: string; body: string } | undefined {
@@ -107,7 +118,7 @@ export class UpstreamRegistry {
         dist: {
           tarball: `${this.url}/npm/${name}/-/${f.filename}`,
           shasum: createHash('sha1').update(f.bytes).digest('hex'),
-          integrity: `sha512-${createHash('sha512').update(f.bytes).digest('base64')}`,
+          integrity: f.declaredIntegrity,
         },
       };
       time[f.version] = f.time;
