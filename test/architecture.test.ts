@@ -29,7 +29,7 @@ const CYCLE_DIRS = Object.keys(ALLOWED).filter((d) => existsSync(join(ROOT, d)))
 const PACKAGES: Record<string, string[]> = {
   // ML-DSA-44 (pure JS, synchronous; core always passes the seed and the signing randomness in).
   core: ['@noble/post-quantum'],
-  'log-store': ['better-sqlite3'],
+  'log-store': ['better-sqlite3', 'pg'],
   // The one logger (pino, pino-pretty on a terminal), the metrics registry helper (prom-client), caches (lru-cache).
   runtime: ['lru-cache', 'pino', 'pino-pretty', 'prom-client'],
   server: ['express', 'lru-cache', 'prom-client'],
