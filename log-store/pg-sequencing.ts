@@ -194,46 +194,55 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (tx: pg.PoolClient) =>
 }
 
 /**
- * One dedicated connection LISTENing on a channel: calls `onNotify(payload)` per notification. Reconnects (with the
- * caller's poll as the fallback meanwhile) when the connection drops.
+ * One dedicated connection LISTENing on some channels: calls `onNotify(channel, payload)` per notification. When the
+ * connection drops it reconnects every second (callers poll as well, so a lost notification only delays them).
  */
 export class Listener {
   private client: pg.Client | undefined;
   private closed = false;
   private readonly connect: () => pg.Client;
-  private readonly channel: string;
-  private readonly onNotify: (payload: string) => void;
+  private readonly channels: string[];
+  private readonly onNotify: (channel: string, payload: string) => void;
   private readonly log: (msg: string) => void;
 
-  private constructor(connect: () => pg.Client, channel: string, onNotify: (payload: string) => void, log: (msg: string) => void) {
+  private constructor(connect: () => pg.Client, channels: string[], onNotify: (channel: string, payload: string) => void, log: (msg: string) => void) {
     this.connect = connect;
-    this.channel = channel;
+    this.channels = channels;
     this.onNotify = onNotify;
     this.log = log;
   }
 
-  static async start(connect: () => pg.Client, channel: string, onNotify: (payload: string) => void, log: (msg: string) => void = () => {}): Promise<Listener> {
-    const l = new Listener(connect, channel, onNotify, log);
+  static async start(connect: () => pg.Client, channels: string[], onNotify: (channel: string, payload: string) => void,
+    log: (msg: string) => void = () => {}): Promise<Listener> {
+    const l = new Listener(connect, channels, onNotify, log);
     await l.open();
     return l;
   }
 
   private async open(): Promise<void> {
     const c = this.connect();
-    c.on('notification', (n) => {
-      if (n.channel === this.channel) this.onNotify(n.payload ?? '');
-    });
-    c.on('error', (e) => {
-      if (this.closed) return;
-      this.log(`LISTEN ${this.channel}: ${e.message}; reconnecting (polling meanwhile)`);
-      this.client = undefined;
+    let failed = false;
+    const retry = (e: Error) => {
+      if (this.closed || failed) return;
+      failed = true;
+      this.log(`LISTEN: ${e.message}; reconnecting in 1 s (polling meanwhile)`);
+      if (this.client === c) this.client = undefined;
       c.end().catch(() => {});
       setTimeout(() => {
-        if (!this.closed) this.open().catch((err: Error) => this.log(`LISTEN ${this.channel}: ${err.message}`));
+        if (!this.closed) this.open().catch(() => {});
       }, 1000).unref();
+    };
+    c.on('notification', (n) => {
+      if (this.channels.includes(n.channel)) this.onNotify(n.channel, n.payload ?? '');
     });
-    await c.connect();
-    await c.query(`LISTEN ${this.channel}`);
+    c.on('error', retry);
+    try {
+      await c.connect();
+      for (const ch of this.channels) await c.query(`LISTEN ${ch}`);
+    } catch (e) {
+      retry(e as Error);
+      throw e;
+    }
     if (this.closed) await c.end();
     else this.client = c;
   }
@@ -243,6 +252,57 @@ export class Listener {
     const c = this.client;
     this.client = undefined;
     await c?.end().catch(() => {});
+  }
+}
+
+/**
+ * What a front end needs of the coordination: the lease, the queue, and notifications (one LISTEN connection per
+ * process, on both channels). `committed` fires for every commit by any front end, `queued` for every enqueue.
+ */
+export class Coordination {
+  readonly queue: PendingQueue;
+  private readonly pool: pg.Pool;
+  private readonly listener: Listener;
+  private committedFns: Array<(treeSize: number | undefined) => void> = [];
+  private queuedFns: Array<() => void> = [];
+
+  private constructor(pool: pg.Pool, listener: Listener) {
+    this.pool = pool;
+    this.queue = new PendingQueue(pool);
+    this.listener = listener;
+  }
+
+  /** Creates the tables if needed and starts listening (a dedicated client made by `listenClient`). */
+  static async open(pool: pg.Pool, listenClient: () => pg.Client, log: (msg: string) => void = () => {}): Promise<Coordination> {
+    await ensureSequencingSchema(pool);
+    let self: Coordination | undefined;
+    const listener = await Listener.start(listenClient, [COMMITTED_CHANNEL, PENDING_CHANNEL], (channel, payload) => {
+      if (self === undefined) return;
+      if (channel === COMMITTED_CHANNEL) {
+        const n = /^(0|[1-9][0-9]{0,15})$/.test(payload) ? Number(payload) : undefined;
+        for (const f of self.committedFns) f(n);
+      } else {
+        for (const f of self.queuedFns) f();
+      }
+    }, log);
+    self = new Coordination(pool, listener);
+    return self;
+  }
+
+  lease(holder: string, ttlMs: number): SequencerLease {
+    return new SequencerLease(this.pool, { holder, ttlMs });
+  }
+
+  onCommitted(f: (treeSize: number | undefined) => void): void {
+    this.committedFns.push(f);
+  }
+
+  onQueued(f: () => void): void {
+    this.queuedFns.push(f);
+  }
+
+  async close(): Promise<void> {
+    await this.listener.close();
   }
 }
 

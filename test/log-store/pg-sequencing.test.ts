@@ -128,7 +128,7 @@ describe('log-store/pg-sequencing (PostgreSQL)', function () {
     assert.ok(rows[0]!.fileHash.equals(h[0]!));
 
     const seen: string[] = [];
-    const listener = await Listener.start(() => new pg.Client({ connectionString: db.url }), COMMITTED_CHANNEL, (p) => seen.push(p));
+    const listener = await Listener.start(() => new pg.Client({ connectionString: db.url }), [COMMITTED_CHANNEL], (_c, p) => seen.push(p));
     try {
       // a rolled-back settle removes nothing and notifies nobody
       await assert.rejects(inTransaction(pool, async (tx) => {
