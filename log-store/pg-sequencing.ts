@@ -175,6 +175,11 @@ export class PendingQueue {
     if (ids.length > 0) await tx.query('DELETE FROM pending WHERE id = ANY($1::bigint[])', [ids]);
     await tx.query(`SELECT pg_notify('${COMMITTED_CHANNEL}', $1)`, [String(treeSize)]);
   }
+
+  /** Removes rows settled without a commit (every one of them was already logged), and wakes the waiting front ends. */
+  async remove(ids: string[]): Promise<void> {
+    await this.db.query(`WITH d AS (DELETE FROM pending WHERE id = ANY($1::bigint[])) SELECT pg_notify('${COMMITTED_CHANNEL}', '')`, [ids]);
+  }
 }
 
 /** Runs `fn` in a transaction on one client of the pool (COMMIT, or ROLLBACK and rethrow). */
