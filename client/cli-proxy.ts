@@ -3,12 +3,11 @@ import { EXIT } from '../core/errors.ts';
 import { usage, type CommandSpec, type Io, type Parsed } from '../runtime/cli.ts';
 import { parseListen } from '../runtime/listen.ts';
 import { normalizeBaseURL } from '../runtime/http.ts';
-import { createLogger, resolveLogLevel } from '../runtime/logger.ts';
 import { onShutdownSignal } from '../runtime/shutdown.ts';
 import { TRUST_FLAGS, TRUST_HELP, loadTrust, stateFrom, logClient } from './cli-common.ts';
 import { parseDuration } from './trust.ts';
-import { ArtifactGate } from './proxy-check.ts';
-import { startProxy } from './proxy.ts';
+// The logger (pino), the HTTP server and the gate are loaded when the proxy starts: other commands of this module
+// (verify, …) do not pay for them at start-up.
 
 export const DEFAULT_PROXY_LISTEN = '127.0.0.1:3141';
 
@@ -68,6 +67,9 @@ export async function proxyCommand(p: Parsed, io: Io): Promise<number> {
   if (trust.logURL === undefined) usage('--log URL is required (or a policy with a log URL)');
   if (trust.registries.size === 0) usage('give the registries whose countersignatures count: --registry-key KEY (repeatable)');
   const listen = parseListen(p.str.listen ?? DEFAULT_PROXY_LISTEN);
+  const [{ createLogger, resolveLogLevel }, { ArtifactGate }, { startProxy }] = await Promise.all([
+    import('../runtime/logger.ts'), import('./proxy-check.ts'), import('./proxy.ts'),
+  ]);
   let level;
   try {
     level = resolveLogLevel(p.str['log-level'], io.env);
