@@ -20,6 +20,7 @@ const COMMANDS = {
   audit: '../dist/client/cli.js',
   proxy: '../dist/client/cli.js',
   'verify-lock': '../dist/client/cli.js',
+  history: '../dist/client/cli.js',
 };
 
 const USAGE = `pkglog — a transparency log for software package uploads
@@ -45,6 +46,7 @@ Clients:
   audit                 replay the whole log and check every promise
   proxy                 a verifying proxy for pip and npm (PyPI simple index, npm registry)
   verify-lock FILE      check every artifact a requirements.txt or package-lock.json pins
+  history ECO/NAME      the proven complete history of a package (the log's index)
 `;
 
 const DEBUG = process.env.PKGLOG_DEBUG === '1';
