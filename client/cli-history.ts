@@ -1,13 +1,13 @@
 /** `pkglog history ECOSYSTEM/NAME`: the proven complete history of a package from the log's verifiable index. */
-import { fail, isPkglogError, PkglogError, ERROR_CODES } from '../core/errors.ts';
+import { fail, isPkglogError } from '../core/errors.ts';
 import { encodeBase64 } from '../core/encoding.ts';
 import type { IndexQuery } from '../core/index-keys.ts';
 import type { CommandSpec, Io, Parsed } from '../runtime/cli.ts';
 import { TRUST_FLAGS, TRUST_HELP, loadTrust, stateFrom, logClient, printReport } from './cli-common.ts';
-import { EXIT, Report, type ExitCode } from './report.ts';
-import { CheckpointError, isoSeconds, type RegistryKeys } from './trust.ts';
+import { EXIT, Report } from './report.ts';
+import { isoSeconds, type RegistryKeys } from './trust.ts';
 import { checkPublisherSignature, checkRegistrySignature, entrySummary } from './artifact.ts';
-import { fetchHistory, keyChanges, describeQuery, type IndexHistory, type HistoryOptions } from './index-history.ts';
+import { fetchHistory, keyChanges, describeQuery, historyFailureCode, type IndexHistory, type HistoryOptions } from './index-history.ts';
 import { LogClient } from './http.ts';
 
 export const HISTORY_SPEC: CommandSpec = {
@@ -40,15 +40,6 @@ function parsePackage(s: string): { ecosystem: string; name: string } {
   const m = /^([a-z0-9-]{1,32})\/(\S+)$/.exec(s);
   if (m === null) fail('usage', `${s}: expected ECOSYSTEM/NAME, e.g. pypi/requests`);
   return { ecosystem: m[1]!, name: m[2]! };
-}
-
-/** The exit code for a failure while fetching and verifying an index history (bad server data is never "usage"). */
-export function historyFailureCode(e: PkglogError): ExitCode {
-  if (e instanceof CheckpointError) return EXIT.POLICY;
-  if (e.code === 'not_found') return EXIT.NETWORK;
-  if (e.code === 'malformed' || e.code === 'too_large' || e.code === 'out_of_range') return EXIT.VERIFY_FAILED;
-  if (e.code === 'unknown_key' || e.code === 'bad_signature') return EXIT.POLICY;
-  return ERROR_CODES[e.code].exit;
 }
 
 /** Checks the signatures inside each entry (the index proves where entries are, not that they are well signed). */

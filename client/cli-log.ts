@@ -4,6 +4,10 @@ import type { CommandSpec, Io, Parsed } from '../runtime/cli.ts';
 import { TRUST_FLAGS, TRUST_HELP, loadTrust, stateFrom, logClient, printReport } from './cli-common.ts';
 import { monitor } from './monitor.ts';
 import { audit } from './audit.ts';
+import { auditIndex } from './audit-index.ts';
+import { INDEX_LOG_PATH } from './index-history.ts';
+import type { Policy } from '../core/policy.ts';
+import { normalizeBaseURL } from '../runtime/http.ts';
 import { DirTileSource, type Progress } from './follow.ts';
 import { policyForLogKey, parseDuration, publicKeyArg, keyArgName } from './trust.ts';
 import { encodeBase64 } from '../core/encoding.ts';
@@ -84,7 +88,7 @@ export async function monitorCommand(p: Parsed, io: Io): Promise<number> {
 
 export const AUDIT_SPEC: CommandSpec = {
   args: [],
-  flags: { ...TRUST_FLAGS, sample: 'string', tiles: 'string', quiet: 'boolean', 'work-dir': 'string' },
+  flags: { ...TRUST_FLAGS, sample: 'string', tiles: 'string', quiet: 'boolean', 'work-dir': 'string', index: 'boolean', 'index-log': 'string' },
   usage: `Usage: pkglog audit --log URL [--policy P | --log-key VKEY] [--registry-key KEY]... [options]
 
 Replays the whole log from its tiles: recomputes every hash tile and the root from the entry bundles and compares
@@ -96,6 +100,11 @@ reported with evidence (pkglog-violation-evidence/v1, docs/client.md) that anyon
   --tiles DIR            read tiles and the checkpoint from a local mirror instead of --log
   --work-dir DIR         where the temporary file index lives (default the system temp directory)
   --quiet                no progress lines on stderr
+  --index                audit the log's verifiable index instead (docs/index-format.md): rebuild the map from
+                         the log's entries and check every revision the index's output log published (input tree
+                         head and map root); a wrong map root is written as pkglog-index-evidence/v1 evidence
+                         (pkglog evidence verify checks it). Needs --policy with a "log" line for the output log
+  --index-log URL        the output log's tlog-tiles URL (default: the policy's URL for it, else <log>/v1/index/log)
 ${TRUST_HELP}
 Without --policy or --log-key the log's own /vkey is used (trust on first use; a warning is printed).
 
@@ -104,6 +113,7 @@ Exit codes: 0 the log kept its promises, 2 usage, 3 checkpoint fails the policy,
 };
 
 export async function auditCommand(p: Parsed, io: Io): Promise<number> {
+  if (p.bool.index) return auditIndexCommand(p, io);
   let trust = loadTrust(p, false);
   let log: LogClient | undefined;
   const url = p.str.log ?? trust?.logURL;
@@ -127,4 +137,21 @@ export async function auditCommand(p: Parsed, io: Io): Promise<number> {
     onProgress: progress(io, 'audit', p.bool.quiet || p.bool.json),
   });
   return printReport(io, p, `pkglog audit ${p.str.tiles ?? url}`, report);
+}
+
+async function auditIndexCommand(p: Parsed, io: Io): Promise<number> {
+  const trust = loadTrust(p, false);
+  if (trust === undefined || p.str.policy === undefined) fail('usage', '--index needs --policy FILE with "log" lines for the log and for its index\'s output log');
+  if (p.str.tiles !== undefined) fail('usage', '--index reads the log over HTTP: give --log URL, not --tiles');
+  if (trust.logURL === undefined) fail('usage', '--log URL is required (or a policy with a log URL)');
+  const log = logClient(trust.logURL);
+  const outputLog = p.str['index-log'] !== undefined ? logClient(p.str['index-log']) : outputLogFromPolicy(trust.policy, log);
+  const report = await auditIndex({ log, outputLog, policy: trust.policy, state: stateFrom(p, io), nowMs: io.now() });
+  return printReport(io, p, `pkglog audit --index ${outputLog.base}`, report);
+}
+
+/** The output log: the one other policy log with a URL, else <log>/v1/index/log. */
+function outputLogFromPolicy(policy: Policy, log: LogClient): LogClient {
+  const others = policy.logs.filter((l) => l.url !== undefined && normalizeBaseURL(l.url) !== log.base);
+  return logClient(others.length === 1 ? others[0]!.url! : `${log.base}/${INDEX_LOG_PATH}`);
 }

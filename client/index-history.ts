@@ -11,7 +11,7 @@
  *
  * The result is the complete, ordered list of entries with that key among the first `inputTreeSize` entries.
  */
-import { fail, isPkglogError, PkglogError } from '../core/errors.ts';
+import { fail, isPkglogError, PkglogError, ERROR_CODES, EXIT, type ExitCode } from '../core/errors.ts';
 import { encodeBase64 } from '../core/encoding.ts';
 import { verifyConsistency } from '../core/merkle.ts';
 import { parseCheckpoint, type Checkpoint } from '../core/checkpoint.ts';
@@ -32,7 +32,7 @@ import { LogClient } from './http.ts';
 import type { StateStore } from './state.ts';
 import { writeFileAtomic } from './state.ts';
 import { checkAgainstSaved, type ConsistencyResult } from './consistency.ts';
-import { verifyCheckpoint } from './trust.ts';
+import { verifyCheckpoint, CheckpointError } from './trust.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -173,6 +173,9 @@ export async function fetchHistory(opts: HistoryOptions, query: IndexQuery): Pro
   // 1. The first page. What the client already holds of this output log bounds what it accepts.
   const firstText = await source.bundle(query);
   const outputOrigin = outputOriginOf(parseIndexBundle(firstText).checkpoint);
+  if (!opts.policy.logs.some((l) => l.verifier.name === outputOrigin)) {
+    fail('unknown_key', `the policy has no key for the index's output log "${outputOrigin}": add a "log" line for it`, { noIndexKey: true, origin: outputOrigin });
+  }
   const inputSigned = await opts.log.checkpoint();
   const input = verifyCheckpoint(opts.policy, inputSigned, opts.nowMs);
   if (outputOrigin === input.checkpoint.origin) fail('invalid_proof', `the index's output log has the input log's own origin "${outputOrigin}"`);
@@ -281,4 +284,13 @@ export function keyChanges(entries: VerifiedIndexEntry[]): KeyChange[] {
     if (!a.equals(b)) out.push({ index: entries[i]!.index, version: entries[i]!.entry.version, key: encodeBase64(b), previous: encodeBase64(a) });
   }
   return out;
+}
+
+/** The exit code for a failure while fetching and verifying an index history (bad data from a log is never "usage"). */
+export function historyFailureCode(e: PkglogError): ExitCode {
+  if (e instanceof CheckpointError) return EXIT.POLICY;
+  if (e.code === 'not_found') return EXIT.NETWORK;
+  if (e.code === 'malformed' || e.code === 'too_large' || e.code === 'out_of_range') return EXIT.VERIFY_FAILED;
+  if (e.code === 'unknown_key' || e.code === 'bad_signature') return EXIT.POLICY;
+  return ERROR_CODES[e.code].exit;
 }

@@ -62,6 +62,26 @@ export async function publisherKeyHistory(log: LogClient, ecosystem: string, nam
   return { keys: [...byKey.values()].sort((a, b) => a.firstIndex - b.firstIndex), rejected };
 }
 
+/**
+ * The key history of entries already proven to be the package's complete history (the verifiable index): entries
+ * whose publisher signature does not verify are counted as rejected, as for lookups.
+ */
+export function keyHistoryFromEntries(entries: Array<{ index: number; entry: Entry }>): KeyHistory {
+  const byKey = new Map<string, KeyInfo>();
+  let rejected = 0;
+  for (const { index, entry } of entries) {
+    if (!ed25519Verify(entry.publisherKey, publisherMessage(entry), entry.publisherSignature)) {
+      rejected++;
+      continue;
+    }
+    const key = encodeBase64(entry.publisherKey);
+    const k = byKey.get(key);
+    if (k === undefined) byKey.set(key, { key, firstIndex: index, firstTime: entry.integratedTime, firstVersion: entry.version, entries: 1 });
+    else k.entries++;
+  }
+  return { keys: [...byKey.values()].sort((a, b) => a.firstIndex - b.firstIndex), rejected };
+}
+
 export function describeKey(k: KeyInfo): string {
   return `${k.key} first used for version ${k.firstVersion} (entry ${k.firstIndex}, ${new Date(k.firstTime).toISOString()}; ${k.entries} entr${k.entries === 1 ? 'y' : 'ies'})`;
 }

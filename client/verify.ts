@@ -15,7 +15,9 @@ import { checkAgainstSaved } from './consistency.ts';
 import { publisherKeyHistory, describeKey, type KeyHistory } from './key-continuity.ts';
 import { checkMinAge } from './min-age.ts';
 import { gossipCheckpoint } from './gossip.ts';
-import { entryFromJSON } from './key-continuity.ts';
+import { entryFromJSON, keyHistoryFromEntries } from './key-continuity.ts';
+import { fetchHistory, historyFailureCode, type IndexHistory } from './index-history.ts';
+import type { Entry } from '../core/entry.ts';
 import type { ForkFinding } from './fork.ts';
 
 export interface VerifyOptions {
@@ -89,6 +91,49 @@ async function keyHistory(log: LogClient, ecosystem: string, name: string): Prom
     if (isPkglogError(e, 'not_found') && e.details?.noLookup === true) return msg(e);
     throw e;
   }
+}
+
+/**
+ * The package's proven complete history from the log's verifiable index (client/index-history.ts): records the
+ * index checks and the proven absence of any other artifact for this file, and returns the key history. Undefined
+ * when the log has no index, or the policy has no key for its output log (then the lookup service is used);
+ * 'failed' when the index answered something that does not verify (recorded: never silently ignored).
+ */
+async function indexHistory(opts: VerifyOptions, log: LogClient, entry: Entry, index: number, report: Report): Promise<KeyHistory | 'failed' | undefined> {
+  let h: IndexHistory;
+  try {
+    h = await fetchHistory({ log, policy: opts.policy, nowMs: opts.nowMs, ...(opts.state !== undefined ? { state: opts.state } : {}) }, { kind: 'package', ecosystem: entry.ecosystem, name: entry.name });
+  } catch (e) {
+    if (isPkglogError(e, 'not_found') && e.details?.noIndex === true) return undefined;
+    if (isPkglogError(e, 'unknown_key') && e.details?.noIndexKey === true) {
+      report.warn('index', `${msg(e)}; the package's history is taken from the log's lookup service instead (not proven complete)`);
+      return undefined;
+    }
+    if (!isPkglogError(e) || e.code === 'network') throw e;
+    if (typeof e.details?.evidence === 'string') {
+      const path = opts.onFork?.({ origin: String(e.details.origin), message: msg(e), evidence: e.details.evidence });
+      if (path) report.data.evidence = path;
+    }
+    report.fail('index', `the log's index does not prove the history of ${entry.ecosystem}/${entry.name}: ${msg(e)}`, historyFailureCode(e));
+    return 'failed';
+  }
+  const n = h.revision.inputTreeSize;
+  report.pass('index', `index ${h.outputCheckpoint.origin} revision ${h.revision.revision} proves the complete history of ${entry.ecosystem}/${entry.name} among the first ${n} entries: ${h.count} entr${h.count === 1 ? 'y' : 'ies'}`);
+  const sameFile = h.entries.filter((e) => e.entry.version === entry.version && e.entry.filename === entry.filename);
+  const others = sameFile.filter((e) => e.index !== index);
+  if (others.length > 0) {
+    const list = others.map((e) => `entry ${e.index} (sha256 ${e.entry.sha256})`).join('; ');
+    report.fail('one-artifact', `the log has another artifact for ${describeEntry(entry)}: ${list} — the log broke the one-artifact-per-file rule`, EXIT.VERIFY_FAILED);
+    return 'failed';
+  }
+  if (index < n && sameFile.length !== 1) {
+    report.fail('one-artifact', `entry ${index} is below the index's log size ${n} but missing from the proven history of ${entry.ecosystem}/${entry.name}`, EXIT.VERIFY_FAILED);
+    return 'failed';
+  }
+  report.pass('one-artifact', index < n
+    ? `proven: no other artifact for ${describeEntry(entry)} among the first ${n} entries`
+    : `proven: no artifact for ${describeEntry(entry)} among the first ${n} entries (entry ${index} is newer than the index revision)`);
+  return keyHistoryFromEntries(h.entries);
 }
 
 export async function verifyArtifact(opts: VerifyOptions): Promise<Report> {
@@ -218,8 +263,14 @@ async function run(opts: VerifyOptions, report: Report): Promise<void> {
     else report.pass('gossip', `witnesses ${okNames.join(', ')} report the checkpoint consistent with what they cosigned`);
   }
 
-  // 8. Key continuity (needs the log's lookup service; a static tlog-tiles URL has none).
-  const history = log === undefined ? undefined : await keyHistory(log, entry.ecosystem, entry.name);
+  // 8. Key continuity: from the index's proven complete history when the log has an index, else from the log's
+  // lookup service (a static tlog-tiles URL has neither).
+  let history: KeyHistory | string | undefined;
+  if (log !== undefined) {
+    const proven = await indexHistory(opts, log, entry, proof.index, report);
+    if (proven === 'failed') return;
+    history = proven ?? (await keyHistory(log, entry.ecosystem, entry.name));
+  }
   if (log === undefined) {
     report.skip('key-continuity', 'offline: earlier publisher keys of the package not checked (give --log)');
   } else if (typeof history === 'string') {

@@ -8,6 +8,13 @@ import { formatVerifierKey, SIG_TYPE_COSIGNATURE_V1 } from '../core/note.ts';
 import { LOG_KEY_TYPES } from '../core/policy.ts';
 import { parsePublicKeyVerifier } from '../core/public-key.ts';
 import { parseEvidence, verifyEvidence } from '../core/evidence.ts';
+import { parseIndexEvidence, verifyIndexEvidence, INDEX_EVIDENCE_FORMAT } from '../core/index-evidence.ts';
+
+/** Index mismatch evidence (pkglog-index-evidence/v1) rather than fork evidence: by its format field. */
+function isIndexEvidence(text: Buffer): boolean {
+  const head = text.subarray(0, 200).toString('utf8');
+  return /^\s*\{\s*"format"\s*:\s*"([^"]*)"/.exec(head)?.[1] === INDEX_EVIDENCE_FORMAT;
+}
 import { reason, required, runMain, usage, type Command, type CommandTable, type Parsed } from '../runtime/cli.ts';
 import { processIo, type Io } from '../runtime/io.ts';
 import { createLogger, resolveLogLevel } from '../runtime/logger.ts';
@@ -62,8 +69,9 @@ differently, 2 usage or unreadable files, 10 disk full. See docs/errors.md.
 const EVIDENCE_USAGE = `Usage: pkglog evidence verify FILE --log-vkey VKEY
 
 Checks fork evidence (docs/evidence-format.md): both checkpoints must be validly signed by the log key VKEY and
-provably contradict each other. Exit status 0: valid evidence of a fork; 1: invalid evidence; 2: usage error or
-unreadable FILE.
+provably contradict each other. Index mismatch evidence (pkglog-index-evidence/v1, from pkglog audit --index) is
+checked against the index's output log key VKEY: its revision's map root is not the map of the entries it names.
+Exit status 0: valid evidence; 1: invalid evidence; 2: usage error or unreadable FILE.
 `;
 
 function interval(v: string | undefined, dflt: number, what: string): number {
@@ -193,6 +201,11 @@ const evidenceVerify: Command = {
     }
     const verifier = parsePublicKeyVerifier(given, { type: LOG_KEY_TYPES, what: '--log-vkey' });
     try {
+      if (isIndexEvidence(text)) {
+        const summary = verifyIndexEvidence(parseIndexEvidence(text), verifier);
+        io.stdout(`pkglog evidence: VALID index evidence: ${summary.description}\n`);
+        return EXIT.OK;
+      }
       const summary = verifyEvidence(parseEvidence(text), verifier);
       io.stdout(`pkglog evidence: VALID fork evidence: ${summary.description}\n`);
       return EXIT.OK;

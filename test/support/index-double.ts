@@ -17,7 +17,8 @@ import { parsePolicy, type Policy } from '../../core/policy.ts';
 import { parseTilePath, formatEntryBundle, TILE_WIDTH } from '../../core/tiles.ts';
 import { publisherQuery, type IndexQuery } from '../../core/index-keys.ts';
 import { parseIndexCursor, type IndexCursor } from '../../core/index-bundle.ts';
-import { IndexFixture, POLICY_TEXT, WITNESSES, OUTPUT_ORIGIN, INPUT_ORIGIN } from './index-fixture.ts';
+import { parseIndexRevision, formatIndexRevision } from '../../core/index-revision.ts';
+import { IndexFixture, POLICY_TEXT, WITNESSES, OUTPUT_ORIGIN, OUTPUT_SIGNER, INPUT_ORIGIN } from './index-fixture.ts';
 import { ReferenceTree } from './reference-tree.ts';
 
 export { INPUT_ORIGIN, OUTPUT_ORIGIN };
@@ -34,6 +35,8 @@ export function policyText(url?: string): string {
   return `log ${INPUT_VKEY}${url ? ` ${url}` : ''}\n${POLICY_TEXT}`;
 }
 export const DOUBLE_POLICY: Policy = parsePolicy(policyText());
+/** The index's output log key (what `pkglog evidence verify --log-vkey` takes for index evidence). */
+export const OUTPUT_VKEY = formatVerifierKey(OUTPUT_ORIGIN, 1, OUTPUT_SIGNER.publicKey);
 
 export interface EntrySpec {
   ecosystem?: string;
@@ -98,6 +101,19 @@ export class IndexDouble {
     const entries = specs.map((s, i) => signedEntry(s, 1_767_225_600_000 + (this.fixture.entries.length + i) * 1000));
     this.fixture.addBatch(entries);
     return entries;
+  }
+
+  /**
+   * Makes the index lie: revision `r`'s leaf gets another map root (as an index whose map is not built from the log),
+   * and the output log is re-signed over the changed leaves. Returns the false map root.
+   */
+  corruptRevision(r: number, mapRoot = createHash('sha256').update(`wrong map root ${r}`).digest()): Buffer {
+    const f = this.fixture as unknown as { revisionLeaves: Buffer[]; outputTree: ReferenceTree; checkpoints: Map<number, string> };
+    const rev = parseIndexRevision(f.revisionLeaves[r]!);
+    f.revisionLeaves[r] = formatIndexRevision({ ...rev, mapRoot });
+    f.outputTree = ReferenceTree.fromEntries(f.revisionLeaves);
+    f.checkpoints.clear();
+    return mapRoot;
   }
 
   inputTree(): ReferenceTree {
