@@ -61,6 +61,7 @@ sections.push(['client', await optional('./client.ts', 'benchClient')]);
 sections.push(['ML-DSA-44', await optional('./mldsa.ts', 'benchMlDsa')]);
 sections.push(['start-up', await optional('./startup.ts', 'benchStartup')]);
 sections.push(['index', await optional('./index.ts', 'benchIndex')]);
+sections.push(['index client', await optional('./index-client.ts', 'benchIndexClient')]);
 sections.push(['static tiles', await optional('./publish.ts', 'benchPublish')]);
 sections.push(['verify-lock', await optional('./lock.ts', 'benchLock')]);
 console.log(`\npkglog bench${quick ? ' (BENCH_QUICK)' : ''} — ${new Date().toISOString()}, node ${process.version}, ${(await import('node:os')).cpus().length} cores, ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);

@@ -21,6 +21,7 @@ import type { LogClient } from './http.ts';
 import type { StateStore } from './state.ts';
 import { EXIT, Report } from './report.ts';
 import { verifyCheckpoint, runFollowing } from './trust.ts';
+import { indexPolicy } from './index-history.ts';
 
 export interface IndexAuditOptions {
   log: LogClient;
@@ -48,7 +49,7 @@ async function run(opts: IndexAuditOptions, report: Report): Promise<void> {
   const inputSigned = await opts.log.checkpoint();
   const input = verifyCheckpoint(opts.policy, inputSigned, opts.nowMs).checkpoint;
   const outputSigned = await opts.outputLog.checkpoint();
-  const output = verifyCheckpoint(opts.policy, outputSigned, opts.nowMs).checkpoint;
+  const output = verifyCheckpoint(indexPolicy(opts.policy, input.origin, outputSigned), outputSigned, opts.nowMs).checkpoint;
   if (output.origin === input.origin) fail('usage', `the index log ${opts.outputLog.base} has the log's own origin ${input.origin}`);
   report.data.checkpoint = { origin: input.origin, treeSize: input.treeSize, rootHash: encodeBase64(input.rootHash) };
   report.data.index = { origin: output.origin, treeSize: output.treeSize, rootHash: encodeBase64(output.rootHash) };

@@ -16,7 +16,9 @@ import { encodeBase64 } from '../core/encoding.ts';
 import { verifyConsistency } from '../core/merkle.ts';
 import { parseCheckpoint, type Checkpoint } from '../core/checkpoint.ts';
 import { parseSignedNote } from '../core/note.ts';
-import type { Policy } from '../core/policy.ts';
+import type { Policy, PolicyLog } from '../core/policy.ts';
+import { formatVerifierKey, parseVerifierKey } from '../core/note.ts';
+import type { Verifier } from '../core/note-key.ts';
 import { entryHasIndexKey, indexKey, type IndexQuery } from '../core/index-keys.ts';
 import {
   formatIndexCursor,
@@ -50,11 +52,12 @@ export function indexPath(q: IndexQuery): string {
     case 'version':
       return `v1/index/${e(q.ecosystem)}/${e(q.name)}/${e(q.version)}`;
     case 'file':
-      return fail('malformed', 'the index API has no route for a single file: ask for the version and pick the file');
+      return `v1/index/${e(q.ecosystem)}/${e(q.name)}/${e(q.version)}/${e(q.filename)}`;
     case 'sha256':
       return `v1/index/sha256/${q.sha256}`;
     case 'publisher':
-      return `v1/index/publisher/${e(encodeBase64(q.publisherKey))}`;
+      // base64url without padding (43 characters), as the route takes it.
+      return `v1/index/publisher/${Buffer.from(q.publisherKey).toString('base64url')}`;
   }
 }
 
@@ -86,8 +89,9 @@ export class HttpIndexSource implements IndexSource {
     try {
       return (await this.log.get(`${indexPath(query)}${q}`, MAX_INDEX_BUNDLE_SIZE)).toString('utf8');
     } catch (e) {
-      if (isPkglogError(e, 'not_found') && cursor === undefined) {
-        fail('not_found', `${this.log.base} serves no package index (${indexPath(query)} answers 404)`, { noIndex: true });
+      if (isPkglogError(e, 'not_found')) {
+        if (cursor === undefined) fail('not_found', `${this.log.base} serves no package index (${indexPath(query)} answers 404)`, { noIndex: true });
+        fail('not_found', `${this.log.base} no longer keeps index revision ${cursor.revision} (page ${cursor.page} answers 404)`, { revisionGone: true });
       }
       if (isPkglogError(e, 'too_large')) fail('invalid_proof', `the index answered more than ${MAX_INDEX_BUNDLE_SIZE} bytes for ${describeQuery(query)}`);
       throw e;
@@ -152,6 +156,30 @@ function consistencyOrThrow(r: ConsistencyResult, what: string): string {
   return r.message;
 }
 
+/**
+ * The policy to verify an index's output log with: as given when it has a `log` line for the output origin; else,
+ * when the output origin is `<input origin>/index` and its checkpoint carries a signature by the input log's own
+ * key under that name (how `pkglog serve --index` signs it), the policy with that key added as the output log's
+ * (same holder, same witnesses and quorum). Otherwise unchanged (the caller reports the missing key).
+ */
+export function indexPolicy(policy: Policy, inputOrigin: string, outputSigned: string): Policy {
+  const note = parseSignedNote(outputSigned);
+  const outputOrigin = parseCheckpoint(note.text).origin;
+  if (policy.logs.some((l) => l.verifier.name === outputOrigin) || outputOrigin !== `${inputOrigin}/index`) return policy;
+  const derived: PolicyLog[] = [];
+  for (const l of policy.logs) {
+    if (l.verifier.name !== inputOrigin) continue;
+    let verifier: Verifier;
+    try {
+      verifier = parseVerifierKey(formatVerifierKey(outputOrigin, l.verifier.type, l.verifier.publicKey));
+    } catch {
+      continue; // a key type whose naming rules the output origin does not meet
+    }
+    if (note.signatures.some((sig) => sig.name === outputOrigin && sig.keyId.equals(verifier.keyId))) derived.push({ verifier });
+  }
+  return derived.length === 0 ? policy : { ...policy, logs: [...policy.logs, ...derived] };
+}
+
 /** The output log client for `origin`: the policy's URL for it, else the default path below the input log. */
 export function outputLogFor(policy: Policy, origin: string, log: LogClient): LogClient {
   const url = policy.logs.find((l) => l.verifier.name === origin && l.url !== undefined)?.url;
@@ -166,29 +194,41 @@ export function outputLogFor(policy: Policy, origin: string, log: LogClient): Lo
  * 'network'.
  */
 export async function fetchHistory(opts: HistoryOptions, query: IndexQuery): Promise<IndexHistory> {
+  // A long history may outlive the revision its first page pinned (the log keeps the last K): start again, newer.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetchHistoryOnce(opts, query);
+    } catch (e) {
+      if (!(isPkglogError(e, 'not_found') && e.details?.revisionGone === true) || attempt >= 3) throw e;
+    }
+  }
+}
+
+async function fetchHistoryOnce(opts: HistoryOptions, query: IndexQuery): Promise<IndexHistory> {
   const source = opts.source ?? new HttpIndexSource(opts.log);
   const notes: string[] = [];
   const key = indexKey(query);
 
   // 1. The first page. What the client already holds of this output log bounds what it accepts.
-  const firstText = await source.bundle(query);
-  const outputOrigin = outputOriginOf(parseIndexBundle(firstText).checkpoint);
-  if (!opts.policy.logs.some((l) => l.verifier.name === outputOrigin)) {
-    fail('unknown_key', `the policy has no key for the index's output log "${outputOrigin}": add a "log" line for it`, { noIndexKey: true, origin: outputOrigin });
-  }
+  const firstBundle = parseIndexBundle(await source.bundle(query));
+  const firstSigned = firstBundle.checkpoint;
+  const outputOrigin = outputOriginOf(firstSigned);
   const inputSigned = await opts.log.checkpoint();
   const input = verifyCheckpoint(opts.policy, inputSigned, opts.nowMs);
   if (outputOrigin === input.checkpoint.origin) fail('invalid_proof', `the index's output log has the input log's own origin "${outputOrigin}"`);
+  const policy = indexPolicy(opts.policy, input.checkpoint.origin, firstSigned);
+  if (!policy.logs.some((l) => l.verifier.name === outputOrigin)) {
+    fail('unknown_key', `the policy has no key for the index's output log "${outputOrigin}": add a "log" line for it`, { noIndexKey: true, origin: outputOrigin });
+  }
   const savedOutput = opts.state?.latest(outputOrigin);
   const trust: IndexTrust = {
-    policy: opts.policy,
+    policy,
     inputOrigin: input.checkpoint.origin,
     ...(savedOutput !== undefined ? { knownOutputSize: savedOutput.checkpoint.treeSize } : {}),
     knownInputSize: savedInputSize(opts.state, outputOrigin),
   };
-  const first = verifyIndexBundle(firstText, trust, { query });
+  const first = verifyIndexBundle(firstBundle, trust, { query });
   const outputLog = opts.outputLog ?? outputLogFor(opts.policy, outputOrigin, opts.log);
-  const firstSigned = parseIndexBundle(firstText).checkpoint;
 
   // 2. The output checkpoint against the saved one (consistency proof from the output log's tiles; saved by CAS).
   const checkOutput = async (signed: string, checkpoint: Checkpoint) => {
@@ -209,11 +249,11 @@ export async function fetchHistory(opts: HistoryOptions, query: IndexQuery): Pro
   let lastSize = first.checkpoint.treeSize;
   for (let pages = 1; next !== null; pages++) {
     if (pages >= MAX_HISTORY_PAGES) fail('too_large', `the history of ${describeQuery(query)} has more than ${MAX_HISTORY_PAGES} pages`);
-    const text = await source.bundle(query, next);
-    const page = verifyIndexBundle(text, { ...trust, knownOutputSize: lastSize }, { query, cursor: next });
+    const bundle = parseIndexBundle(await source.bundle(query, next));
+    const page = verifyIndexBundle(bundle, { ...trust, knownOutputSize: lastSize }, { query, cursor: next });
     if (page.count !== first.count) fail('invalid_proof', `page ${page.page} says the list has ${page.count} entries, page 0 said ${first.count}`);
     if (page.checkpoint.treeSize !== lastSize || !page.checkpoint.rootHash.equals(first.checkpoint.rootHash)) {
-      notes.push(`index checkpoint of page ${page.page}: ${await checkOutput(parseIndexBundle(text).checkpoint, page.checkpoint)}`);
+      notes.push(`index checkpoint of page ${page.page}: ${await checkOutput(bundle.checkpoint, page.checkpoint)}`);
       lastSize = page.checkpoint.treeSize;
     }
     entries.push(...page.entries);

@@ -68,9 +68,10 @@ export type Tamper = (path: string, body: Buffer, double: IndexDouble) => Buffer
 export function indexRouteQuery(rest: string): IndexQuery | undefined {
   const parts = rest.split('/').map(decodeURIComponent);
   if (parts[0] === 'sha256' && parts.length === 2) return { kind: 'sha256', sha256: parts[1]! };
-  if (parts[0] === 'publisher' && parts.length === 2) return publisherQuery(parts[1]!);
+  if (parts[0] === 'publisher' && parts.length === 2) return publisherQuery(Buffer.from(parts[1]!, 'base64url').toString('base64'));
   if (parts.length === 2) return { kind: 'package', ecosystem: parts[0]!, name: parts[1]! };
   if (parts.length === 3) return { kind: 'version', ecosystem: parts[0]!, name: parts[1]!, version: parts[2]! };
+  if (parts.length === 4) return { kind: 'file', ecosystem: parts[0]!, name: parts[1]!, version: parts[2]!, filename: parts[3]! };
   return undefined;
 }
 
