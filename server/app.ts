@@ -20,6 +20,7 @@ import { TreeReader } from './tree-reader.ts';
 import type { VerifyPool } from './verify-pool.ts';
 import { CheckpointView } from './checkpoint-view.ts';
 import { EXPLORER_CSP, type ExplorerAsset } from './explorer.ts';
+import { addIndexRoutes, type IndexService } from './index-routes.ts';
 
 export const MAX_BODY = 64 * 1024;
 export const MAX_BATCH_BODY = 4 * 1024 * 1024;
@@ -49,6 +50,8 @@ export interface AppDeps {
   explorer?: Map<string, ExplorerAsset>;
   /** Every answered submission (a batch entry counts as one): its submitted registry name and `logged` or the error code. */
   onSubmission?: (registryName: unknown, outcome: string) => void;
+  /** The package index (pkglog serve --index), answering /v1/index/… (server/index-routes.ts). */
+  index?: IndexService;
 }
 
 type Handler = (req: Request, res: Response) => unknown | Promise<unknown>;
@@ -286,6 +289,7 @@ export function createApp(deps: AppDeps): express.Express {
   };
   app.get('/', route((_req, res) => asset(res, 'index.html')));
   app.get(/^\/explorer\/(.+)$/, route((req, res) => asset(res, String((req.params as Record<string, string>)[0]))));
+  addIndexRoutes(app, () => deps.index, route);
 
   app.use(route((req) => fail('not_found', `no route for ${req.method} ${req.path.slice(0, 200)}`)));
   app.use(errorMiddleware(deps.log));

@@ -36,6 +36,8 @@ Runs the log: submissions, sequencer, C2SP tlog-tiles read API. The key is gener
   --max-connections-per-client N  open connections from one address  [env PKGLOG_MAX_CONNECTIONS_PER_CLIENT, default 100]
   --publish-dir DIR     also write the tlog-tiles layout (checkpoint, tile/…) into DIR after each commit, for a
                         static file server or CDN origin (docs/storage.md, "Publication") [env PKGLOG_PUBLISH_DIR]
+  --index               keep the verifiable package index (GET /v1/index/…) and its output log,
+                        witnessed like the log (docs/index-format.md, "Server") [env PKGLOG_INDEX=1]
   --log-level LEVEL     fatal, error, warn, info, debug (one line per request), trace, silent
                         [env PKGLOG_LOG_LEVEL, default info]; JSON lines on stderr, readable on a terminal
 
@@ -94,7 +96,7 @@ function config(p: Parsed, io: Io) {
     witnessInterval: v['witness-interval'], witnessWait: v['witness-wait'], verifyThreads: v['verify-threads'],
     headersTimeout: v['headers-timeout'], requestTimeout: v['request-timeout'],
     maxConnections: v['max-connections'], maxConnectionsPerClient: v['max-connections-per-client'],
-    publishDir: v['publish-dir'],
+    publishDir: v['publish-dir'], ...(p.bool.index ? { index: true } : {}),
   }, io.env);
 }
 
@@ -108,7 +110,7 @@ export function logLevel(p: Parsed, io: Io) {
 }
 
 const serve: Command = {
-  spec: { usage: SERVE_HELP, flags: Object.fromEntries(SERVE_OPTIONS.map((o) => [o, 'string'])), args: [] },
+  spec: { usage: SERVE_HELP, flags: { ...Object.fromEntries(SERVE_OPTIONS.map((o) => [o, 'string'])), index: 'boolean' }, args: [] },
   async run(p, io) {
     const cfg = config(p, io);
     // The guard stops signing for good (database file deleted or replaced, a damaged right edge): it has already

@@ -30,6 +30,8 @@ export interface LogConfig {
   maxConnectionsPerClient: number;
   /** Publish the tlog-tiles layout into this directory after each commit (server/publish.ts). */
   publishDir?: string;
+  /** Keep the verifiable package index and its output log (server/indexer.ts, docs/index-format.md). */
+  index: boolean;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
@@ -51,6 +53,7 @@ export interface ConfigInput {
   maxConnections?: string;
   maxConnectionsPerClient?: string;
   publishDir?: string;
+  index?: boolean;
 }
 
 export function resolveConfig(flags: ConfigInput, env: NodeJS.ProcessEnv = process.env): LogConfig {
@@ -64,6 +67,7 @@ export function resolveConfig(flags: ConfigInput, env: NodeJS.ProcessEnv = proce
     port,
     ...(origin !== undefined && origin !== '' ? { origin } : {}),
     ...(publishDir !== undefined && publishDir !== '' ? { publishDir: resolve(publishDir) } : {}),
+    index: flags.index ?? (env.PKGLOG_INDEX !== undefined && env.PKGLOG_INDEX !== '' && env.PKGLOG_INDEX !== '0'),
     keyFile: resolve(flags.keyFile ?? env.PKGLOG_KEY_FILE ?? join(dataDir, 'log.key')),
     batchIntervalMs: parseDecimal(flags.batchInterval ?? env.PKGLOG_BATCH_INTERVAL_MS ?? '100', 'batch interval', 60_000),
     maxBatch: Math.max(1, parseDecimal(flags.maxBatch ?? '1000', 'max batch', 100_000)),

@@ -31,6 +31,10 @@ import { createRegistry, type Registry } from '../runtime/metrics.ts';
 import { drainServer, HttpOps } from '../runtime/http-ops.ts';
 import { LogHealth } from './health.ts';
 import { LogMetrics } from './metrics.ts';
+import { SqliteIndexStore } from '../log-store/index-store.ts';
+import { Indexer, outputOrigin } from './indexer.ts';
+import type { IndexService } from './index-routes.ts';
+import { formatVerifierKey, SIG_TYPE_ED25519 } from '../core/note.ts';
 
 /** A verified cosignature line `— <name> <base64(keyId ‖ …)>` as a store row. */
 function cosignatureRow(line: string): { keyName: string; keyId: Buffer; line: string } {
@@ -47,6 +51,8 @@ export interface OpenLog {
   checkpoints: CheckpointView;
   app: Express;
   witnessing?: Witnessing;
+  /** With --index: the package index, its output log and that log's witnessing. */
+  index?: IndexService & { witnessing?: Witnessing };
   guard: SigningGuard;
   /** Settles once the witnesses were asked what they cosigned (signing starts then); rejects with the refusal. */
   ready: Promise<void>;
@@ -208,6 +214,7 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
     quorum: config.witnessQuorum,
     minIntervalMs: config.witnessIntervalMs,
   });
+  const index = config.index ? openIndex({ config, dbPath, key, guard, witnesses, store, reader, log: componentLog('index'), witnessLog: componentLog('index-witnessing') }) : undefined;
   const sequencer = new Sequencer({
     store, signer: key.signer, origin: key.origin, now: Date.now,
     batchIntervalMs: config.batchIntervalMs, maxBatch: config.maxBatch, maxPending: config.maxPending, log: componentLog('sequencer'),
@@ -215,6 +222,7 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
       health.committed(state.treeSize);
       witnessing?.notify();
       publisher?.notify();
+      index?.indexer.notify();
     },
     onBatch: (b) => metrics.batch(b),
     guard,
@@ -238,6 +246,7 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
   ready.then(() => {
     guard.allowSigning();
     witnessing?.notify(); // bring witnesses up to date after a restart
+    index?.indexer.notify(); // revision 0 on the first start; after a crash, the batches not yet indexed
   }, (e: Error) => guard.stop(e.message, false));
   const verifyPool = config.verifyThreads > 0 ? new VerifyPool(config.verifyThreads, { log: componentLog('verify') }) : undefined;
   const registry = createRegistry({ processMetrics: options.processMetrics === true });
@@ -252,6 +261,7 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
   const ops = new HttpOps({ logger: logger.child({ component: 'http' }), registry, readiness: () => health.checks() });
   const app = createApp({
     store, sequencer, registries: currentRegistries, vkey: key.vkey, checkpoints, reader, log: componentLog('http'),
+    ...(index ? { index } : {}),
     ...(verifyPool ? { verifyPool } : {}),
     before: [ops.middleware],
     onSubmission: (registryName, outcome) => metrics.submission(registryName, outcome),
@@ -261,6 +271,7 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
   let closed = false;
   return {
     origin: key.origin, vkey: key.vkey, store, sequencer, checkpoints, app, ...(witnessing ? { witnessing } : {}), guard, ready, ...(verifyPool ? { verifyPool } : {}),
+    ...(index ? { index } : {}),
     ...(publisher ? { publisher } : {}),
     logger, metrics: registry, ops, health,
     async close() {
@@ -270,6 +281,9 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
       await publisher?.close();
       await verifyPool?.close();
       await witnessing?.close();
+      await index?.indexer.close();
+      await index?.witnessing?.close();
+      await index?.store.close();
       checkpoints.close();
       guard.close();
       store.close();
@@ -321,4 +335,39 @@ export async function startLog(config: LogConfig, sink?: LogSink, options: OpenO
       return closing;
     },
   };
+}
+
+/**
+ * The package index (--index): its tables in the log's database, the indexer fed by the sequencer's commits, and the
+ * output log `<origin>/index`, signed with the log's own key under that name and witnessed by the log's witnesses.
+ */
+function openIndex(o: {
+  config: LogConfig; dbPath: string; key: ReturnType<typeof loadOrCreateLogKey>; guard: SigningGuard;
+  witnesses: ReturnType<typeof loadWitnesses>; store: LogStore; reader: TreeReader; log: (m: string) => void; witnessLog: (m: string) => void;
+}): IndexService & { witnessing?: Witnessing } {
+  const origin = outputOrigin(o.key.origin);
+  const vkey = formatVerifierKey(origin, SIG_TYPE_ED25519, o.key.signer.publicKey);
+  const signer = { ...o.key.signer, name: origin, keyId: parseVerifierKey(vkey).keyId };
+  const indexStore = SqliteIndexStore.open(o.dbPath);
+  let witnessing: Witnessing | undefined;
+  const indexer = new Indexer({
+    store: indexStore, input: o.store, inputProof: (i, size) => o.reader.inclusionProof(i, size), inputOrigin: o.key.origin, signer,
+    publicSize: () => o.guard.highWaterMark.treeSize,
+    maySign: () => o.guard.stoppedReason === undefined,
+    quorum: o.config.witnessQuorum,
+    onRevision: () => witnessing?.notify(),
+    log: o.log,
+  });
+  witnessing = o.witnesses.length === 0 ? undefined : new Witnessing({
+    witnesses: o.witnesses,
+    latest: () => indexer.latest() ?? { treeSize: 0, signedNote: '' },
+    consistencyProof: (oldSize, newSize) => indexer.outputConsistencyProof(oldSize, newSize),
+    storeCosignatures: (treeSize, lines) => {
+      indexStore.addCosignatures(treeSize, lines.map(cosignatureRow)).catch((e: Error) => o.log(`index: cosignatures for size ${treeSize} not stored: ${e.message}`));
+    },
+    log: o.witnessLog,
+    quorum: o.config.witnessQuorum,
+    minIntervalMs: o.config.witnessIntervalMs,
+  });
+  return { indexer, store: indexStore, vkey, ...(witnessing ? { witnessing } : {}) };
 }

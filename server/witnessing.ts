@@ -56,7 +56,7 @@ export interface WitnessingDeps {
   /** The log-signed checkpoint of exactly this size, if the log signed one (to re-cosign a size a witness holds). */
   checkpointAt?(treeSize: number): string | undefined;
   /** RFC 6962 consistency proof between two sizes of the log (0 < oldSize ≤ newSize). */
-  consistencyProof(oldSize: number, newSize: number): Buffer[];
+  consistencyProof(oldSize: number, newSize: number): Buffer[] | Promise<Buffer[]>;
   /** Persist verified cosignature lines ("— name base64\n") for the checkpoint of `treeSize`. */
   storeCosignatures(treeSize: number, signatureLines: string[]): void;
   log(msg: string): void;
@@ -264,7 +264,7 @@ export class Witnessing {
   /** One add-checkpoint call. 'retry' after a 409 that changed our idea of the witness's size. */
   private async request(s: State, treeSize: number, signedNote: string): Promise<'done' | 'retry'> {
     const oldSize = s.knownSize;
-    const proof = oldSize === 0 || oldSize === treeSize ? [] : this.deps.consistencyProof(oldSize, treeSize);
+    const proof = oldSize === 0 || oldSize === treeSize ? [] : await this.deps.consistencyProof(oldSize, treeSize);
     const body = formatAddCheckpointRequest({ oldSize, consistencyProof: proof, checkpoint: Buffer.from(signedNote, 'utf8') });
     s.abort = new AbortController();
     s.requests++;
