@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: the log's figures (bench/log.ts), then, when those files exist, the witness's (bench/witness.ts,
  * benchWitness()), the client's (bench/client.ts, benchClient()), ML-DSA-44 (bench/mldsa.ts, benchMlDsa()), the command's start-up
- * (bench/startup.ts, benchStartup()), the package index's pure parts (bench/index.ts, benchIndex()) and `pkglog verify-lock` on a
- * 1,000-entry lockfile (bench/lock.ts, benchLock()), printed in one table.
+ * (bench/startup.ts, benchStartup()), the package index's pure parts (bench/index.ts, benchIndex()) and its server side
+ * (bench/index-server.ts, benchIndexServer()), and `pkglog verify-lock` on a 1,000-entry lockfile (bench/lock.ts,
+ * benchLock()), printed in one table.
  * BENCH_QUICK=1 for a short smoke run. Every figure is printed next to its same-run baseline, with the ratio and whether the target is met.
  */
 import { existsSync } from 'node:fs';
@@ -62,6 +63,7 @@ sections.push(['ML-DSA-44', await optional('./mldsa.ts', 'benchMlDsa')]);
 sections.push(['start-up', await optional('./startup.ts', 'benchStartup')]);
 sections.push(['index', await optional('./index.ts', 'benchIndex')]);
 sections.push(['index client', await optional('./index-client.ts', 'benchIndexClient')]);
+sections.push(['index server', await optional('./index-server.ts', 'benchIndexServer')]);
 sections.push(['static tiles', await optional('./publish.ts', 'benchPublish')]);
 sections.push(['verify-lock', await optional('./lock.ts', 'benchLock')]);
 console.log(`\npkglog bench${quick ? ' (BENCH_QUICK)' : ''} — ${new Date().toISOString()}, node ${process.version}, ${(await import('node:os')).cpus().length} cores, ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);

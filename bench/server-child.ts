@@ -24,6 +24,8 @@ export interface StartMsg {
   verifyThreads?: number;
   /** The log also publishes into this directory (--publish-dir; bench/publish.ts). */
   publishDir?: string;
+  /** The log keeps the package index (--index; bench/index-server.ts). */
+  index?: boolean;
 }
 
 /** The bare-handler baseline: express, one JSON-parsing POST route and one GET route, each answering a small JSON. */
@@ -73,6 +75,7 @@ process.on('message', async (msg: StartMsg | { cmd: 'rss' } | { cmd: 'stop' }) =
           ...(msg.batchIntervalMs !== undefined ? { batchInterval: String(msg.batchIntervalMs) } : {}),
           ...(msg.verifyThreads !== undefined ? { verifyThreads: String(msg.verifyThreads) } : {}),
           ...(msg.publishDir !== undefined ? { publishDir: msg.publishDir } : {}),
+          ...(msg.index === true ? { index: true } : {}),
         }, {});
         const t0 = performance.now();
         running = await startLog(config, (m) => console.error(`[log] ${m}`));
