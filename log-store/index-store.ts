@@ -199,6 +199,8 @@ class NodeCache {
 export interface SqliteIndexStoreOptions {
   /** Map nodes kept in memory (default 200,000: about 30 MB). */
   nodeCache?: number;
+  /** SQLite page cache of this connection in MiB (default 128): the map's rows are keyed by hash, so random. */
+  pageCacheMiB?: number;
 }
 
 export class SqliteIndexStore implements IndexStore, MapNodeReader {
@@ -249,6 +251,7 @@ export class SqliteIndexStore implements IndexStore, MapNodeReader {
       db.pragma('busy_timeout = 5000');
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
+      db.pragma(`cache_size = -${1024 * (options.pageCacheMiB ?? 128)}`);
       db.exec(INDEX_SCHEMA);
     } catch (e) {
       db.close();
