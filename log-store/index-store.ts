@@ -165,6 +165,8 @@ CREATE TRIGGER IF NOT EXISTS index_head_only_grows BEFORE UPDATE ON index_head
   BEGIN SELECT RAISE(ABORT, 'the index never shrinks'); END;
 `;
 
+/** Rows per multi-row statement. */
+const CHUNK = 64;
 const tileKey = (level: number, index: number) => level * 2 ** 46 + index;
 const hashesOf = (b: Buffer | null): Hash[] => {
   const out: Hash[] = [];
@@ -217,7 +219,9 @@ export class SqliteIndexStore implements IndexStore, MapNodeReader {
       casHead: db.prepare('UPDATE index_head SET revisions = ?, input_size = ?, map_root = ?, output_root = ? WHERE id = 1 AND revisions = ?'),
       node: db.prepare<[Buffer], { node: Buffer }>('SELECT node FROM index_map_nodes WHERE hash = ?'),
       putNode: db.prepare('INSERT OR IGNORE INTO index_map_nodes (hash, node) VALUES (?, ?)'),
+      putNodes: db.prepare(`INSERT OR IGNORE INTO index_map_nodes (hash, node) VALUES ${Array(CHUNK).fill('(?, ?)').join(', ')}`),
       deleteNode: db.prepare('DELETE FROM index_map_nodes WHERE hash = ?'),
+      deleteNodes: db.prepare(`DELETE FROM index_map_nodes WHERE hash IN (${Array(CHUNK).fill('?').join(', ')})`),
       list: db.prepare<[Buffer], { state: Buffer }>('SELECT state FROM index_lists WHERE key = ?'),
       putList: db.prepare('INSERT INTO index_lists (key, state) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET state = excluded.state'),
       lastPageBefore: db.prepare<[Buffer, number], { page: number; first: number; indices: Buffer }>(
@@ -357,9 +361,16 @@ export class SqliteIndexStore implements IndexStore, MapNodeReader {
       } else if (s.casHead.run(h.revisions, h.inputSize, h.mapRoot, h.outputRoot, w.oldRevisions).changes !== 1) {
         fail('inconsistent', `the index is no longer at revision count ${w.oldRevisions}`);
       }
-      for (const n of w.nodes) s.putNode.run(n.hash, n.node);
+      // Many rows per statement: the statement overhead, not the B-tree, dominates single-row inserts.
+      const nodes = w.nodes;
+      let i = 0;
+      for (; i + CHUNK <= nodes.length; i += CHUNK) s.putNodes.run(nodes.slice(i, i + CHUNK).flatMap((n) => [n.hash, n.node]));
+      for (; i < nodes.length; i++) s.putNode.run(nodes[i]!.hash, nodes[i]!.node);
       if (w.expire !== undefined) {
-        for (const hash of w.expire.nodes) s.deleteNode.run(hash);
+        const gone = w.expire.nodes;
+        let j = 0;
+        for (; j + CHUNK <= gone.length; j += CHUNK) s.deleteNodes.run(gone.slice(j, j + CHUNK));
+        for (; j < gone.length; j++) s.deleteNode.run(gone[j]!);
         s.clearReplaced.run(w.expire.revision);
       }
       for (const l of w.lists) s.putList.run(l.key, l.state);

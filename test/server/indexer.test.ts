@@ -251,18 +251,23 @@ describe('server indexer over the SQLite index store', function () {
       const indexer = indexerFor(store, input, 3);
       await indexer.step();
       const q: IndexQuery = { kind: 'package', ecosystem: 'pypi', name: 'k' };
-      for (let i = 0; i < 8; i++) {
-        input.add([fakeEntry({ name: 'k', version: `1.${i}`, filename: `k-1.${i}.tar.gz`, content: `k${i}`, publisher: 0 })]);
+      const batches: Entry[][] = [];
+      for (let i = 0; i < 8; i++) batches.push([fakeEntry({ name: 'k', version: `1.${i}`, filename: `k-1.${i}.tar.gz`, content: `k${i}`, publisher: 0 })]);
+      // Larger batches too: hundreds of nodes created and deleted per revision (multi-row statements).
+      for (let b = 0; b < 3; b++) batches.push(Array.from({ length: 100 }, (_, i) => fakeEntry({ name: `m${b}-${i}`, version: '1', filename: `m${b}-${i}.tar.gz`, content: `m${b}/${i}`, publisher: i % 5 })));
+      for (const batch of batches) {
+        input.add(batch);
         await indexer.step();
       }
       await assert.rejects(indexer.bundle(q, { revision: 2, page: 0 }), (e: unknown) => isPkglogError(e, 'not_found'));
-      const v = verifyIndexBundle(await indexer.bundle(q, { revision: 6, page: 0 }), TRUST, { query: q, cursor: { revision: 6, page: 0 } });
-      assert.equal(v.count, 6);
+      const v = verifyIndexBundle(await indexer.bundle(q, { revision: 10, page: 0 }), TRUST, { query: q, cursor: { revision: 10, page: 0 } });
+      assert.equal(v.count, 8);
       assert.equal((await provenHistory(indexer, q)).indices.length, 8);
       const nodes = (store.db.prepare('SELECT count(*) AS n FROM index_map_nodes').get() as { n: number }).n;
       const memory = new MemoryIndex({ keepRevisions: 3 });
       memory.appendBatch([]);
-      for (const e of input.entries) memory.appendBatch([e]);
+      for (const batch of batches) memory.appendBatch(batch);
+      assert.deepEqual((await indexer.currentHead())!.mapRoot, memory.mapRoot);
       assert.equal(nodes, (memory.store as unknown as { size: number }).size, 'the stored nodes are those of the kept revisions');
       assert.equal(indexKey(q).length, 32);
     } finally {
