@@ -56,6 +56,12 @@ export interface IndexerOptions {
   keepRevisions?: number;
   /** Cosignatures an output checkpoint needs to be served in bundles (0: the newest checkpoint). */
   quorum?: number;
+  /**
+   * The output log's published size (its high-water mark, kept outside the database): a stored index with fewer
+   * revisions (an older database put back) must not sign again, or it would sign different checkpoints of sizes it
+   * already published ('unsafe_state', nothing written).
+   */
+  publishedRevisions?: number;
   /** Called after each committed revision (witnessing, publication). */
   onRevision?(head: IndexHead): void;
   log?(msg: string): void;
@@ -188,6 +194,10 @@ export class Indexer {
     const { store } = this.o;
     // The stored head, not a cached one: a step that another writer already made is not made twice.
     const stored = await store.head();
+    const published = this.o.publishedRevisions ?? 0;
+    if ((stored?.revisions ?? 0) < published) {
+      fail('unsafe_state', `refusing to sign: the index log already published size ${published}, but the database holds only ${stored?.revisions ?? 0} revisions (an older database?); signing now would fork the index log (docs/index-format.md, "Server")`);
+    }
     const head = stored ?? (await this.currentHead());
     if (stored !== undefined && (this.head === undefined || stored.revisions !== this.head.revisions)) {
       this.loaded = false;

@@ -7,7 +7,7 @@ import type { Express } from 'express';
 import { EMPTY_ROOT } from '../core/hash.ts';
 import { LogStore } from '../log-store/store.ts';
 import { DataDirLock } from '../log-store/lock.ts';
-import { highWaterMarkFile, readHighWaterMark } from '../log-store/high-water-mark.ts';
+import { highWaterMarkFile, readHighWaterMark, writeHighWaterMark } from '../log-store/high-water-mark.ts';
 import { parseVerifierKey } from '../core/note.ts';
 import { SigningGuard, verifyLogCheckpoint, SAFETY_DOC } from './safety.ts';
 import { checkWitnesses } from './witness-check.ts';
@@ -348,6 +348,10 @@ function openIndex(o: {
   const origin = outputOrigin(o.key.origin);
   const vkey = formatVerifierKey(origin, SIG_TYPE_ED25519, o.key.signer.publicKey);
   const signer = { ...o.key.signer, name: origin, keyId: parseVerifierKey(vkey).keyId };
+  // The output log's high-water mark, next to the key like the log's: its newest checkpoint, written after each revision.
+  const hwmFile = `${o.config.keyFile}.index.hwm`;
+  const hwmNote = readHighWaterMark(hwmFile);
+  const published = hwmNote === undefined ? 0 : verifyLogCheckpoint(hwmNote, parseVerifierKey(vkey), origin, `the index high-water mark ${hwmFile}`).treeSize;
   const indexStore = SqliteIndexStore.open(o.dbPath);
   let witnessing: Witnessing | undefined;
   const indexer = new Indexer({
@@ -355,7 +359,12 @@ function openIndex(o: {
     publicSize: () => o.guard.highWaterMark.treeSize,
     maySign: () => o.guard.stoppedReason === undefined,
     quorum: o.config.witnessQuorum,
-    onRevision: () => witnessing?.notify(),
+    publishedRevisions: published,
+    onRevision: (head) => {
+      const l = indexer.latest();
+      if (l !== undefined && l.treeSize === head.revisions && l.treeSize > published) writeHighWaterMark(hwmFile, l.signedNote);
+      witnessing?.notify();
+    },
     log: o.log,
   });
   witnessing = o.witnesses.length === 0 ? undefined : new Witnessing({

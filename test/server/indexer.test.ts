@@ -205,6 +205,13 @@ describe('server indexer over the SQLite index store', function () {
       assert.equal(await indexer.step(), false, 'nothing to do');
       assert.equal(input.reads, 0, 'no input entry read at start-up');
       assert.deepEqual(indexer.stats, { revisions: 0, entries: 0, entriesRead: 0 });
+      // A database older than what the output log published (its high-water mark) never signs again.
+      const behind = new Indexer({
+        store, input, inputProof: (i, size) => input.tree.inclusionProof(i, size), inputOrigin: INPUT, signer: outSigner,
+        publicSize: () => input.size + 1, publishedRevisions: before.revisions + 1,
+      });
+      await assert.rejects(behind.step(), (e: unknown) => isPkglogError(e, 'unsafe_state'));
+      assert.deepEqual(await store.head(), before);
       input.add(entries.slice(80, 120));
       assert.equal(await indexer.step(), true);
       assert.equal(indexer.stats.entriesRead, 40, 'only the new batch is read');
