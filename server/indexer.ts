@@ -68,7 +68,7 @@ export interface IndexerOptions {
 }
 
 /** At most this many input entries per revision (a log indexed for the first time catches up in steps). */
-export const MAX_REVISION_ENTRIES = 20_000;
+export const MAX_REVISION_ENTRIES = 5_000;
 const READ_CHUNK = 256;
 
 export function outputOrigin(inputOrigin: string): string {
@@ -143,7 +143,8 @@ export class Indexer {
         do {
           this.again = false;
           while (!this.closed && (await this.step())) {
-            // one revision per step
+            // One revision per step; requests are served between steps (a catch-up does not stall the log).
+            await new Promise((r) => setImmediate(r));
           }
         } while (this.again && !this.closed);
       } catch (e) {

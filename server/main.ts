@@ -214,7 +214,15 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
     quorum: config.witnessQuorum,
     minIntervalMs: config.witnessIntervalMs,
   });
-  const index = config.index ? openIndex({ config, dbPath, key, guard, witnesses, store, reader, log: componentLog('index'), witnessLog: componentLog('index-witnessing') }) : undefined;
+  let index: ReturnType<typeof openIndex> | undefined;
+  try {
+    index = config.index ? openIndex({ config, dbPath, key, guard, witnesses, store, reader, log: componentLog('index'), witnessLog: componentLog('index-witnessing') }) : undefined;
+  } catch (e) {
+    guard.close();
+    store.close();
+    lock.release();
+    throw e;
+  }
   const sequencer = new Sequencer({
     store, signer: key.signer, origin: key.origin, now: Date.now,
     batchIntervalMs: config.batchIntervalMs, maxBatch: config.maxBatch, maxPending: config.maxPending, log: componentLog('sequencer'),
