@@ -12,6 +12,7 @@ const COMMANDS = {
   fsck: '../dist/server/cli.js',
   witness: '../dist/witness/cli.js',
   evidence: '../dist/witness/cli.js',
+  mirror: '../dist/mirror/cli.js',
   keygen: '../dist/client/cli.js',
   submit: '../dist/client/cli.js',
   verify: '../dist/client/cli.js',
@@ -37,6 +38,8 @@ The log:
 Witness:
   witness               run a witness; witness add-log|add-peer configure it
   evidence verify FILE  check fork evidence against a log's vkey
+Mirror:
+  mirror                run a mirror (C2SP tlog-mirror); mirror add-log configures it
 Clients:
   keygen                create a signer key file and print its vkey
   submit FILE           sign and submit an upload (publisher + registry keys)

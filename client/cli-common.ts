@@ -3,6 +3,8 @@ import { fail } from '../core/errors.ts';
 import type { Policy } from '../core/policy.ts';
 import type { Io, Parsed, CommandSpec } from '../runtime/cli.ts';
 import { LogClient } from './http.ts';
+import { normalizeBaseURL } from '../runtime/http.ts';
+import { originHash } from '../core/hash.ts';
 import { StateStore } from './state.ts';
 import { formatHuman, type Report } from './report.ts';
 import { loadPolicyFile, policyForLogKey, logURLFromPolicy, loadRegistryKeys, type RegistryKeys } from './trust.ts';
@@ -11,6 +13,7 @@ export const TRUST_FLAGS: CommandSpec['flags'] = {
   policy: 'string',
   'log-key': 'string',
   log: 'string',
+  mirror: 'string',
   'registry-key': 'list',
   'state-dir': 'string',
   json: 'boolean',
@@ -20,6 +23,9 @@ export const TRUST_HELP = `Trust:
   --policy FILE          C2SP tlog-policy: log key (and URL), witnesses, quorum
   --log-key VKEY         trust this log key with no witnesses (instead of --policy)
   --log URL              the log's base URL (default: the policy's log URL)
+  --mirror URL           read the log from this C2SP tlog-mirror instead (its copy at URL/<hex SHA-256 of the
+                         origin>/: checkpoint with the mirror's cosignature, tiles); no lookup service there, so
+                         verify needs --index N or --proof FILE
   --registry-key KEY     a trusted registry: its vkey (name = registry name), NAME=<base64 key>,
                          or a file of such lines; repeatable
   --state-dir DIR        client state (default $PKGLOG_STATE_DIR, $XDG_STATE_HOME/pkglog, ~/.local/state/pkglog)
@@ -40,9 +46,20 @@ export function loadTrust(p: Parsed, needPolicy = true): Trust | undefined {
     if (needPolicy) fail('usage', 'a trust root is needed: --policy FILE or --log-key VKEY');
     return undefined;
   }
-  const logURL = p.str.log ?? logURLFromPolicy(policy);
+  const logURL = p.str.mirror !== undefined ? mirrorLogURL(p.str.mirror, policy) : p.str.log ?? logURLFromPolicy(policy);
   return { policy, registries, ...(logURL !== undefined ? { logURL } : {}) };
 }
+
+/**
+ * The monitoring URL of the policy's log on a C2SP tlog-mirror: `<mirror>/<hex SHA-256 of the origin>` (the origin is
+ * the log key's name). The policy must name exactly one log.
+ */
+export function mirrorLogURL(mirror: string, policy: Policy): string {
+  if (logNames(policy) !== 1) fail('usage', '--mirror needs a policy (or --log-key) naming exactly one log: its origin names the copy on the mirror');
+  return `${normalizeBaseURL(mirror)}/${originHash(policy.logs[0]!.verifier.name)}`;
+}
+
+const logNames = (policy: Policy): number => new Set(policy.logs.map((l) => l.verifier.name)).size;
 
 export function stateFrom(p: Parsed, io: Io): StateStore {
   return new StateStore(p.str['state-dir'] ?? (io.env.PKGLOG_STATE_DIR || undefined));

@@ -115,8 +115,9 @@ Exit codes: 0 the log kept its promises, 2 usage, 3 checkpoint fails the policy,
 export async function auditCommand(p: Parsed, io: Io): Promise<number> {
   if (p.bool.index) return auditIndexCommand(p, io);
   let trust = loadTrust(p, false);
+  if (p.str.mirror !== undefined && trust === undefined) fail('usage', '--mirror needs --policy or --log-key (the origin names the copy on the mirror)');
   let log: LogClient | undefined;
-  const url = p.str.log ?? trust?.logURL;
+  const url = p.str.mirror !== undefined ? trust?.logURL : p.str.log ?? trust?.logURL;
   if (url !== undefined) log = logClient(url);
   if (trust === undefined) {
     if (log === undefined) fail('usage', '--log URL (or --tiles DIR with --log-key) is required');

@@ -9,6 +9,7 @@ import { verifyArtifact } from './verify.ts';
 import { parseDuration } from './trust.ts';
 import { postQuantumPolicy } from '../core/policy.ts';
 import { EXIT } from './report.ts';
+import { parseTlogProof } from '../core/tlog-proof.ts';
 
 const PACKAGE_FLAGS: CommandSpec['flags'] = { ecosystem: 'string', name: 'string', version: 'string', filename: 'string' };
 
@@ -43,6 +44,8 @@ Proof:
   --offline              never use the network
   --index N              the entry's index in the log: its proof is built from the log's tiles (for a log URL
                          with no lookup service, e.g. a static tlog-tiles mirror)
+                         With --mirror URL and --proof FILE, the entry named by the proof file is read from the
+                         mirror, with the mirror's checkpoint (and its cosignature)
 ${TRUST_HELP}
 Checks:
   --max-age DURATION     require a quorum of cosignatures newer than this (e.g. 1h), against freeze attacks
@@ -69,12 +72,18 @@ export async function verifyCommand(p: Parsed, io: Io): Promise<number> {
   };
   const trust = loadTrust(p)!;
   if (p.bool['require-pq']) trust.policy = postQuantumPolicy(trust.policy);
-  const proofText = p.str.proof !== undefined ? readProof(p.str.proof) : undefined;
+  let proofText = p.str.proof !== undefined ? readProof(p.str.proof) : undefined;
   if (p.bool.offline && proofText === undefined) fail('usage', '--offline needs --proof FILE');
-  const index = indexArg(p.str.index);
+  let index = indexArg(p.str.index);
+  if (p.str.mirror !== undefined && p.bool.offline) fail('usage', '--mirror and --offline exclude each other');
+  if (p.str.mirror !== undefined && proofText !== undefined && index === undefined) {
+    // The proof file names the entry; its checkpoint and inclusion proof are fetched fresh from the mirror.
+    index = parseTlogProof(proofText).index;
+    proofText = undefined;
+  }
   if (index !== undefined && proofText !== undefined) fail('usage', '--index and --proof exclude each other');
   // With a proof file the network is used only when --log is given explicitly.
-  const url = p.bool.offline ? undefined : proofText !== undefined ? p.str.log : trust.logURL;
+  const url = p.bool.offline ? undefined : proofText !== undefined && p.str.mirror === undefined ? p.str.log : trust.logURL;
   if (proofText === undefined && url === undefined) fail('usage', 'give --proof FILE, or --log URL (or a policy with a log URL)');
   const state = p.bool['no-state'] ? undefined : stateFrom(p, io);
   const nowMs = p.str.at !== undefined ? parseTime(p.str.at) : io.now();

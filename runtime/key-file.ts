@@ -2,9 +2,11 @@
  * Key files, for every party: reading one (size-capped, with messages that say what the file was for) and creating a
  * signer key file (mode 0600, never overwriting, parent directory 0700). Parsing the text is core/note.ts's job.
  */
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fail } from '../core/errors.ts';
+import { formatSignerKey, isValidKeyName, parseSignerKeyFields } from '../core/note.ts';
 
 /** Largest file read as a key file (an ML-DSA-44 vkey is ~1.8 KB; a file of registry keys a few lines). */
 export const MAX_KEY_FILE = 64 * 1024;
@@ -55,4 +57,28 @@ export function checkKeyFileMode(keyFile: string): void {
         `run "chmod 600 ${keyFile}" (and consider a new key if others could have read it)`,
     );
   }
+}
+
+/**
+ * A cosigner's key file (signer key of `type`, e.g. 0x04 cosignature/v1 or 0x06 ML-DSA-44): read, or created with
+ * `random(32)` as seed and `name ?? defaultName` as name when missing (mode 0600). A `name` that differs from the
+ * file's is an error (the name is part of the key ID); so is a file of another type or readable by others.
+ */
+export function loadOrCreateCosignerKey(
+  keyFile: string,
+  name: string | undefined,
+  type: number,
+  defaultName: string,
+  random: (n: number) => Buffer = randomBytes,
+): { name: string; seed: Buffer } {
+  if (!existsSync(keyFile)) {
+    const n = name ?? defaultName;
+    if (!isValidKeyName(n)) fail('malformed', `key name ${JSON.stringify(n)} is not a valid key name`);
+    createKeyFile(keyFile, formatSignerKey(n, type, random(32)) + '\n');
+  }
+  checkKeyFileMode(keyFile);
+  const f = parseSignerKeyFields(readKeyFile(keyFile, 'key file').trim());
+  if (f.type !== type) fail('malformed', `${keyFile} is not a signer key of type 0x${type.toString(16).padStart(2, '0')}`);
+  if (name !== undefined && name !== f.name) fail('malformed', `name ${JSON.stringify(name)} differs from the name ${JSON.stringify(f.name)} in ${keyFile}`);
+  return { name: f.name, seed: f.seed };
 }

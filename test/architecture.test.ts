@@ -22,6 +22,7 @@ const ALLOWED: Record<string, string[]> = {
   client: ['core', 'runtime', 'client'],
   // The web explorer's browser code (bundled by explorer/build.mjs): core only, like any verifier.
   explorer: ['core', 'explorer'],
+  mirror: ['core', 'runtime', 'mirror'],
 };
 /** Where import cycles are looked for: every module. */
 const CYCLE_DIRS = Object.keys(ALLOWED).filter((d) => existsSync(join(ROOT, d)));
@@ -31,12 +32,14 @@ const PACKAGES: Record<string, string[]> = {
   core: ['@noble/post-quantum'],
   'log-store': ['better-sqlite3', 'pg'],
   // The one logger (pino, pino-pretty on a terminal), the metrics registry helper (prom-client), caches (lru-cache).
-  runtime: ['lru-cache', 'pino', 'pino-pretty', 'prom-client'],
+  // …and the data-dir lock (better-sqlite3), shared by the witness and the mirror.
+  runtime: ['better-sqlite3', 'lru-cache', 'pino', 'pino-pretty', 'prom-client'],
   server: ['express', 'lru-cache', 'prom-client'],
   witness: ['express', 'better-sqlite3', 'lru-cache', 'prom-client'],
   client: ['lru-cache'],
   // The browser stand-ins for node:crypto and Buffer.
   explorer: ['@noble/ed25519', '@noble/hashes', 'buffer'],
+  mirror: ['express', 'better-sqlite3', 'lru-cache', 'prom-client'],
 };
 
 function files(dir: string): string[] {

@@ -7,6 +7,7 @@ import type { CommandTable } from '../../runtime/cli.ts';
 import { COMMANDS as CLIENT_COMMANDS, main as clientMain } from '../../client/cli.ts';
 import { COMMANDS as WITNESS_COMMANDS, main as witnessMain } from '../../witness/cli.ts';
 import { COMMANDS as SERVER_COMMANDS, main as serverMain } from '../../server/cli.ts';
+import { COMMANDS as MIRROR_COMMANDS, main as mirrorMain } from '../../mirror/cli.ts';
 
 export interface Captured {
   io: Io;
@@ -30,6 +31,7 @@ export const MODULES: Array<{ module: string; commands: CommandTable; main: (arg
   { module: 'server/cli.ts', commands: SERVER_COMMANDS, main: serverMain },
   { module: 'witness/cli.ts', commands: WITNESS_COMMANDS, main: witnessMain },
   { module: 'client/cli.ts', commands: CLIENT_COMMANDS, main: clientMain },
+  { module: 'mirror/cli.ts', commands: MIRROR_COMMANDS, main: mirrorMain },
 ];
 
 export interface Ran {

@@ -13,7 +13,7 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const PKGLOG_BIN = join(REPO_ROOT, 'bin', 'pkglog.js');
 
 /** The directories tsconfig.build.json compiles into dist/. */
-const BUILT_DIRS = ['core', 'log-store', 'runtime', 'server', 'witness', 'client'];
+const BUILT_DIRS = ['core', 'log-store', 'runtime', 'server', 'witness', 'mirror', 'client'];
 
 function filesUnder(dir: string, suffix: string): string[] {
   if (!existsSync(dir)) return [];
