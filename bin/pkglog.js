@@ -8,6 +8,7 @@ const COMMANDS = {
   serve: '../dist/server/cli.js',
   registry: '../dist/server/cli.js',
   witnesses: '../dist/server/cli.js',
+  mirrors: '../dist/server/cli.js',
   backup: '../dist/server/cli.js',
   fsck: '../dist/server/cli.js',
   witness: '../dist/witness/cli.js',
@@ -33,6 +34,7 @@ The log:
   serve                 run the log (HTTP API, sequencer, SQLite store)
   registry add|list     configure registries allowed to submit
   witnesses add|list    configure witnesses the log asks for cosignatures
+  mirrors add|list      configure mirrors the log pushes its entries to
   backup --out FILE     online backup of the log's database
   fsck                  check every stored entry, tile and checkpoint; name what is wrong
 Witness:

@@ -14,7 +14,7 @@ import { parseListen } from '../runtime/listen.ts';
 import { loadOrCreateCosignerKey } from '../runtime/key-file.ts';
 import { DataDirLock } from '../runtime/data-dir-lock.ts';
 import { Periodic } from '../runtime/periodic.ts';
-import { createLimitedServer, type ServerLimits } from '../runtime/http-server.ts';
+import { createLimitedServer, type ConnectionLimits } from '../runtime/connection-limits.ts';
 import { callbackLogger, levelLog, type Logger as RootLogger } from '../runtime/logger.ts';
 import { createRegistry, type Registry } from '../runtime/metrics.ts';
 import { drainServer, HttpOps } from '../runtime/http-ops.ts';
@@ -43,14 +43,13 @@ export interface MirrorConfig {
   processMetrics?: boolean;
   drainTimeoutMs?: number;
   fetch?: Fetch;
-  limits?: Partial<ServerLimits>;
+  limits?: Partial<ConnectionLimits>;
 }
 
-export const DEFAULT_LIMITS: ServerLimits = {
+export const DEFAULT_LIMITS: ConnectionLimits = {
   headersTimeoutMs: 10_000,
   // add-entries bodies are large: a whole request may take this long.
   requestTimeoutMs: 300_000,
-  idleTimeoutMs: 65_000,
   maxConnections: 1024,
   maxConnectionsPerClient: 32,
 };
@@ -75,7 +74,7 @@ export function defaultMirrorName(): string {
 
 export async function startMirror(cfg: MirrorConfig): Promise<RunningMirror> {
   const { host, port } = parseListen(cfg.listen);
-  const limits: ServerLimits = { ...DEFAULT_LIMITS, ...cfg.limits };
+  const limits: ConnectionLimits = { ...DEFAULT_LIMITS, ...cfg.limits };
   if (limits.headersTimeoutMs > limits.requestTimeoutMs) fail('malformed', 'the headers timeout must not exceed the request timeout');
   const log: Logger = cfg.logger ? levelLog(cfg.logger.child({ component: 'mirror' })) : cfg.log ?? (() => {});
   const lock = DataDirLock.acquire(cfg.dataDir, LOCK_FILE, 'pkglog mirror');

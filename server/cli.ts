@@ -10,7 +10,8 @@ import { processIo, type Io } from '../runtime/io.ts';
 import { createLogger, resolveLogLevel } from '../runtime/logger.ts';
 import { onShutdownSignal } from '../runtime/shutdown.ts';
 import { resolveConfig } from './config.ts';
-import { databaseFile, registriesFile, startLog, witnessesFile } from './main.ts';
+import { databaseFile, mirrorsFile, registriesFile, startLog, witnessesFile } from './main.ts';
+import { addMirror } from './mirror-config.ts';
 import { backupDatabase } from './backup.ts';
 import { runFsck } from './fsck.ts';
 import { addRegistry, formatRegistryLine, loadRegistries, parseEcosystems, parseRate } from './registries.ts';
@@ -64,6 +65,14 @@ const WITNESSES_HELP = `Usage: pkglog witnesses add URL VKEY [--data-dir DIR]
 
 Witnesses the log asks to cosign its checkpoints (C2SP tlog-witness). VKEY is the witness's cosignature/v1 vkey.
 Takes effect at the next start of the log.
+`;
+
+const MIRRORS_HELP = `Usage: pkglog mirrors add URL VKEY [--data-dir DIR]
+       pkglog mirrors list [--data-dir DIR]
+
+Mirrors the log pushes its published checkpoint and entries to (C2SP tlog-mirror add-checkpoint and add-entries,
+docs/mirror.md); their cosignatures are published with the witnesses'. URL is the mirror's submission prefix, VKEY
+its cosigner vkey. Takes effect at the next start of the log.
 `;
 
 const BACKUP_HELP = `Usage: pkglog backup --out FILE [--data-dir DIR]
@@ -189,6 +198,30 @@ const witnesses = {
   },
 } satisfies CommandTable[string];
 
+const mirrors = {
+  usage: MIRRORS_HELP,
+  subcommands: {
+    add: {
+      spec: { usage: MIRRORS_HELP, flags: { 'data-dir': 'string' }, args: ['URL', 'VKEY'] },
+      run(p, io) {
+        const [url, vkey] = p.positionals as [string, string];
+        const file = mirrorsFile(dataDirOf(p, io));
+        addMirror(file, url, vkey);
+        io.stdout(`added mirror ${url} to ${file}\n`);
+        return EXIT.OK;
+      },
+    },
+    list: {
+      spec: { usage: MIRRORS_HELP, flags: { 'data-dir': 'string' }, args: [] },
+      run(p, io) {
+        const file = mirrorsFile(dataDirOf(p, io));
+        if (existsSync(file)) io.stdout(readFileSync(file, 'utf8'));
+        return EXIT.OK;
+      },
+    },
+  },
+} satisfies CommandTable[string];
+
 const backup: Command = {
   spec: { usage: BACKUP_HELP, flags: { 'data-dir': 'string', out: 'string' }, args: [] },
   async run(p, io) {
@@ -209,7 +242,7 @@ const fsck: Command = {
   },
 };
 
-export const COMMANDS: CommandTable = { serve, registry, witnesses, backup, fsck };
+export const COMMANDS: CommandTable = { serve, registry, witnesses, mirrors, backup, fsck };
 
 export function main(argv: string[], io: Io = processIo): Promise<number> {
   return runMain(argv, io, COMMANDS);

@@ -13,7 +13,7 @@ import { SigningGuard, verifyLogCheckpoint, SAFETY_DOC } from './safety.ts';
 import { checkWitnesses } from './witness-check.ts';
 import { createApp } from './app.ts';
 import { loadExplorer, logPolicy } from './explorer.ts';
-import { createLimitedServer } from './connection-limits.ts';
+import { createLimitedServer } from '../runtime/connection-limits.ts';
 import { CheckpointView } from './checkpoint-view.ts';
 import type { LogConfig } from './config.ts';
 import { loadOrCreateLogKey } from './keys.ts';
@@ -22,6 +22,8 @@ import { Sequencer, signCheckpoint } from './sequencer.ts';
 import { TreeReader } from './tree-reader.ts';
 import { loadWitnesses } from './witness-config.ts';
 import { Witnessing } from './witnessing.ts';
+import { Mirroring } from './mirroring.ts';
+import { loadMirrors } from './mirror-config.ts';
 import { VerifyPool } from './verify-pool.ts';
 import { Publisher, publishFaultFromEnv } from './publish.ts';
 import { decodeBase64 } from '../core/encoding.ts';
@@ -84,6 +86,7 @@ function explorerDeps() {
 }
 
 export const witnessesFile = (dataDir: string) => join(dataDir, 'witnesses.txt');
+export const mirrorsFile = (dataDir: string) => join(dataDir, 'mirrors.txt');
 export const databaseFile = (dataDir: string) => join(dataDir, 'log.sqlite');
 export const lockFile = (dataDir: string) => join(dataDir, 'log.lock');
 
@@ -209,6 +212,7 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
       store.addCosignatures(treeSize, lines.map(cosignatureRow));
       checkpoints.cosignaturesChanged(treeSize);
       publisher?.notify();
+      mirroring?.notify(); // a newly cosigned checkpoint may now be published
     },
     log: componentLog('witnessing'),
     quorum: config.witnessQuorum,
@@ -223,12 +227,33 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
     lock.release();
     throw e;
   }
+  // Mirrors (C2SP tlog-mirror) get what /checkpoint serves, with the entries up to it; their cosignatures join the others.
+  const mirrorList = loadMirrors(mirrorsFile(config.dataDir));
+  const mirroring = mirrorList.length === 0 ? undefined : new Mirroring({
+    mirrors: mirrorList,
+    latest: () => {
+      const hwm = guard.highWaterMark.treeSize;
+      const l = checkpoints.latest();
+      return l.treeSize <= hwm ? l : { treeSize: hwm, note: checkpoints.noteAt(hwm) };
+    },
+    consistencyProof: (oldSize, newSize) => reader.consistencyProof(oldSize, newSize),
+    node: (n, treeSize) => reader.node(n, treeSize),
+    entries: (start, end) => store.entryLeaves(start, end),
+    storeCosignatures: (treeSize, lines) => {
+      store.addCosignatures(treeSize, lines.map(cosignatureRow));
+      checkpoints.cosignaturesChanged(treeSize);
+      publisher?.notify();
+    },
+    log: componentLog('mirroring'),
+    minIntervalMs: config.witnessIntervalMs,
+  });
   const sequencer = new Sequencer({
     store, signer: key.signer, origin: key.origin, now: Date.now,
     batchIntervalMs: config.batchIntervalMs, maxBatch: config.maxBatch, maxPending: config.maxPending, log: componentLog('sequencer'),
     onCheckpoint: (state) => {
       health.committed(state.treeSize);
       witnessing?.notify();
+      mirroring?.notify();
       publisher?.notify();
       index?.indexer.notify();
     },
@@ -255,6 +280,7 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
     guard.allowSigning();
     witnessing?.notify(); // bring witnesses up to date after a restart
     index?.indexer.notify(); // revision 0 on the first start; after a crash, the batches not yet indexed
+    mirroring?.notify();
   }, (e: Error) => guard.stop(e.message, false));
   const verifyPool = config.verifyThreads > 0 ? new VerifyPool(config.verifyThreads, { log: componentLog('verify') }) : undefined;
   const registry = createRegistry({ processMetrics: options.processMetrics === true });
@@ -292,6 +318,7 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
       await index?.indexer.close();
       await index?.witnessing?.close();
       await index?.store.close();
+      await mirroring?.close();
       checkpoints.close();
       guard.close();
       store.close();

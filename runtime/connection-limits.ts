@@ -1,5 +1,5 @@
 /**
- * Connection limits of the log's HTTP server: slow headers and slow bodies time out (Node answers 408 and closes),
+ * Connection limits of the log's and the mirror's HTTP servers: slow headers and slow bodies time out (Node answers 408 and closes),
  * at most `maxConnections` sockets in total (Node drops the ones above) and at most `maxConnectionsPerClient` from one
  * remote address. A client at its cap that opens another connection first loses one of its own idle keep-alive
  * connections (a leaky connection pool keeps working); with none idle, the new connection is closed at once.
