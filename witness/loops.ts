@@ -10,6 +10,7 @@ import type { Witness } from './witness.ts';
 import type { Fetch } from './log-client.ts';
 import type { PeerConfig } from './store.ts';
 import { request } from '../runtime/http.ts';
+import { Periodic } from '../runtime/periodic.ts';
 
 export interface LoopOptions {
   witness: Witness;
@@ -19,40 +20,7 @@ export interface LoopOptions {
   timeoutMs?: number;
 }
 
-/** Runs `fn` every `intervalMs` (never overlapping) until stopped. */
-export class Periodic {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = false;
-  private readonly fn: () => Promise<void>;
-  private readonly intervalMs: number;
-
-  constructor(fn: () => Promise<void>, intervalMs: number) {
-    this.fn = fn;
-    this.intervalMs = intervalMs;
-  }
-
-  start(): this {
-    this.schedule(0);
-    return this;
-  }
-
-  private schedule(delay: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.running = this.fn().finally(() => {
-        this.running = undefined;
-        this.schedule(this.intervalMs);
-      });
-    }, delay);
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running?.catch(() => {});
-  }
-}
+export { Periodic };
 
 /** One pull pass over every log with a URL. */
 export async function pullOnce(witness: Witness): Promise<void> {

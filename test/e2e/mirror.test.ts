@@ -111,6 +111,10 @@ describe('e2e: mirror (pull mode) with a log and a witness; the log stops, the m
       assert.deepEqual(Buffer.from(await b.arrayBuffer()), Buffer.from(await a.arrayBuffer()), path);
     }
 
+    // A tlog-proof the registry would publish next to the file (made while the log was up, on its old checkpoint).
+    const proofFile = join(work!, 'entry.tlog-proof');
+    writeFileSync(proofFile, await (await fetch(`${log.url}/v1/entries/100/proof`)).text());
+
     // The log goes away.
     await log.stop('SIGKILL');
     const policyFile = join(work!, 'policy.txt');
@@ -125,6 +129,12 @@ describe('e2e: mirror (pull mode) with a log and a witness; the log stops, the m
     assert.equal(verified.status, 0, `${verified.stdout}\n${verified.stderr}`);
     const report = JSON.parse(verified.stdout) as { ok: boolean; checks: Array<{ name: string; status: string; message: string }> };
     assert.ok(report.ok);
+    // --proof names the entry; the checkpoint (with the mirror's cosignature) and inclusion proof come from the mirror.
+    const f100 = join(work!, 'requests-1.0.100-py3-none-any.whl');
+    writeFileSync(f100, 'content 100');
+    const byProof = await pkglog(['verify', f100, '--ecosystem', 'pypi', '--name', 'requests', '--version', '1.0.100', '--policy', policyFile,
+      '--mirror', mirror.url, '--proof', proofFile, '--registry-key', registryKey, '--state-dir', state]);
+    assert.equal(byProof.status, 0, `${byProof.stdout}\n${byProof.stderr}`);
     // Without --mirror the same command needs the (stopped) log: a network failure, exit 7.
     const direct = await pkglog(['verify', file, '--ecosystem', 'pypi', '--name', 'requests', '--version', `1.0.${i}`, '--policy', policyFile,
       '--index', String(i), '--registry-key', registryKey, '--state-dir', join(work!, 'state2')]);

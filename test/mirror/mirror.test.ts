@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { MemoryLog } from '../support/memory-log.ts';
+import { pkglog } from '../support/cli.ts';
 import { removeDir, tempDir } from '../support/log-harness.ts';
 import { MirrorStore } from '../../mirror/store.ts';
 import { Mirror } from '../../mirror/mirror.ts';
@@ -186,5 +187,31 @@ describe('mirror: add-checkpoint and add-entries over HTTP', function () {
     const below = await post('add-entries', log.addEntriesBody(500, 500));
     assert.equal(below.status, 409);
     assert.equal(parseMirrorInfo(await below.text()).nextEntry, 700);
+  });
+});
+
+describe('mirror: configuration and the data dir', function () {
+  this.timeout(30_000);
+  it('one mirror per data dir; add-log refuses another key for an origin and a non-zero minimum index', async () => {
+    const dir = tempDir('pkglog-mirror-cfg-');
+    try {
+      const log = new MemoryLog('example.test/cfg');
+      assert.equal((await pkglog(['mirror', 'add-log', log.origin, log.vkey, 'http://127.0.0.1:9/', '--data-dir', dir])).code, 0);
+      const other = new MemoryLog('example.test/cfg', 'another key');
+      const again = await pkglog(['mirror', 'add-log', other.origin, other.vkey, 'http://127.0.0.1:9/', '--data-dir', dir]);
+      assert.equal(again.code, 1);
+      assert.match(again.err, /already mirrored with a different key/);
+      const pruned = await pkglog(['mirror', 'add-log', log.origin, log.vkey, 'http://127.0.0.1:9/', '--min-index', '256', '--data-dir', dir]);
+      assert.equal(pruned.code, 2);
+      assert.match(pruned.err, /--min-index must be 0/);
+      const first = await startMirror({ dataDir: dir, listen: '127.0.0.1:0', pollIntervalMs: 3_600_000 });
+      try {
+        await assert.rejects(startMirror({ dataDir: dir, listen: '127.0.0.1:0' }), (e: unknown) => isPkglogError(e, 'conflict') && /another pkglog mirror is already running/.test((e as Error).message));
+      } finally {
+        await first.close();
+      }
+    } finally {
+      removeDir(dir);
+    }
   });
 });
