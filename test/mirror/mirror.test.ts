@@ -13,7 +13,7 @@ import { removeDir, tempDir } from '../support/log-harness.ts';
 import { MirrorStore } from '../../mirror/store.ts';
 import { Mirror } from '../../mirror/mirror.ts';
 import { startMirror, type RunningMirror } from '../../mirror/main.ts';
-import { cosignatureSigner } from '../../core/cosignature.ts';
+import { cosignatureSigner, mldsaCosigner } from '../../core/cosignature.ts';
 import { parseVerifierKey, verifyNote } from '../../core/note.ts';
 import { originHash } from '../../core/hash.ts';
 import { formatTilePath, TILE_WIDTH } from '../../core/tiles.ts';
@@ -65,6 +65,21 @@ describe('mirror: pull mode (in-process)', function () {
     assert.equal(await m.pull(l.id, log.source()), 'cosigned 70000');
     check(70_000);
     assert.equal(await m.pull(l.id, log.source()), 'up to date');
+    m.store.close();
+  });
+
+  it('cosigns with ML-DSA-44 (subtree/v1) too when configured: both cosignatures verify', async () => {
+    const dir = tempDir('pkglog-mirror-pq-');
+    dirs.push(dir);
+    const log = new MemoryLog('example.test/pq-log');
+    log.append(300);
+    const clock = () => Math.floor(Date.now() / 1000);
+    const m = new Mirror({ store: MirrorStore.open(dir), signers: [cosignatureSigner('mirror.test/pq', seed, clock), mldsaCosigner('mirror.test/pq', Buffer.alloc(32, 8), { timestamp: clock })] });
+    const l = m.store.addLog(log.origin, log.vkey, 'http://log.invalid', true, 0, 0);
+    assert.equal(await m.pull(l.id, log.source()), 'cosigned 300');
+    assert.equal(m.vkeys.length, 2);
+    const v = verifyNote(m.store.mirrorCheckpoint(l.id)!.note, [parseVerifierKey(log.vkey), ...m.vkeys.map((k) => parseVerifierKey(k))]);
+    assert.equal(v.verified.length, 3);
     m.store.close();
   });
 
