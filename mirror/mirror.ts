@@ -357,7 +357,14 @@ export class Mirror {
     }
     const target = this.store.latestPending(log.id)!;
     const mirrored = this.store.mirrorCheckpoint(log.id);
-    if (mirrored !== undefined && mirrored.treeSize === target.treeSize && mirrored.root.equals(target.root)) return 'up to date';
+    if (mirrored !== undefined && mirrored.treeSize === target.treeSize && mirrored.root.equals(target.root)) {
+      // Re-cosigned only when the log's checkpoint gained cosignatures (e.g. a witness's) the served one lacks.
+      const served = new Set(parseSignedNote(mirrored.note).signatures.map((x) => formatSignatureLine(x)));
+      const others = parseSignedNote(target.note).signatures.filter((x) => !this.signers.some((m) => m.name === x.name));
+      if (others.every((x) => served.has(formatSignatureLine(x)))) return 'up to date';
+      this.finish(log.id, target);
+      return `cosigned ${target.treeSize} again (new cosignatures from the log)`;
+    }
     let next = this.store.getLogById(log.id)!.nextEntry;
     while (next < target.treeSize) {
       const count = Math.min(PULL_BATCH_PACKAGES, packageCount(next, target.treeSize));

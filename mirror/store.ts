@@ -119,7 +119,8 @@ export class MirrorStore {
       casNext: db.prepare('UPDATE logs SET next_entry = ? WHERE id = ? AND next_entry = ?'),
       latestPending: db.prepare<[number], CpRow>('SELECT tree_size, root, note FROM pending WHERE log = ? ORDER BY tree_size DESC LIMIT 1'),
       pendingAt: db.prepare<[number, number], CpRow>('SELECT tree_size, root, note FROM pending WHERE log = ? AND tree_size = ?'),
-      insertPending: db.prepare('INSERT INTO pending (log, tree_size, root, note, added_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (log, tree_size) DO NOTHING'),
+      // The same size again (its root was checked equal): keep the newest note, which may carry more cosignatures.
+      insertPending: db.prepare('INSERT INTO pending (log, tree_size, root, note, added_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (log, tree_size) DO UPDATE SET note = excluded.note'),
       prunePending: db.prepare(
         'DELETE FROM pending WHERE log = ? AND tree_size < (SELECT tree_size FROM pending WHERE log = ? ORDER BY tree_size DESC LIMIT 1 OFFSET ?)',
       ),
@@ -139,7 +140,7 @@ export class MirrorStore {
     this.pendingTx = db.transaction((log: number, expected: number | null, cp: StoredCheckpoint, now: number) => {
       const latest = this.s.latestPending.get(log);
       if ((latest?.tree_size ?? null) !== expected) return false;
-      if (this.s.insertPending.run(log, cp.treeSize, cp.root, cp.note, now).changes !== 1 && latest?.tree_size !== cp.treeSize) return false;
+      this.s.insertPending.run(log, cp.treeSize, cp.root, cp.note, now);
       this.s.prunePending.run(log, log, PENDING_KEPT - 1);
       return true;
     });

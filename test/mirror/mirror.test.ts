@@ -13,7 +13,7 @@ import { removeDir, tempDir } from '../support/log-harness.ts';
 import { MirrorStore } from '../../mirror/store.ts';
 import { Mirror } from '../../mirror/mirror.ts';
 import { startMirror, type RunningMirror } from '../../mirror/main.ts';
-import { cosignatureSigner, mldsaCosigner } from '../../core/cosignature.ts';
+import { cosignatureSigner, cosignatureVerifier, mldsaCosigner } from '../../core/cosignature.ts';
 import { parseVerifierKey, verifyNote } from '../../core/note.ts';
 import { originHash } from '../../core/hash.ts';
 import { formatTilePath, TILE_WIDTH } from '../../core/tiles.ts';
@@ -80,6 +80,24 @@ describe('mirror: pull mode (in-process)', function () {
     assert.equal(m.vkeys.length, 2);
     const v = verifyNote(m.store.mirrorCheckpoint(l.id)!.note, [parseVerifierKey(log.vkey), ...m.vkeys.map((k) => parseVerifierKey(k))]);
     assert.equal(v.verified.length, 3);
+    m.store.close();
+  });
+
+  it('carries the witnesses\' cosignatures the log adds later: re-cosigns once, then is up to date', async () => {
+    const dir = tempDir('pkglog-mirror-carry-');
+    dirs.push(dir);
+    const log = new MemoryLog('example.test/carry-log');
+    log.append(10);
+    const m = newMirror(dir);
+    const l = m.store.addLog(log.origin, log.vkey, 'http://log.invalid', true, 0, 0);
+    assert.equal(await m.pull(l.id, log.source()), 'cosigned 10');
+    const w = cosignatureSigner('witness.test/w', Buffer.alloc(32, 3), () => Math.floor(Date.now() / 1000));
+    const note = log.signedCheckpoint(10, [w]);
+    const source = { ...log.source(), checkpoint: async () => note };
+    assert.equal(await m.pull(l.id, source), 'cosigned 10 again (new cosignatures from the log)');
+    assert.equal(await m.pull(l.id, source), 'up to date');
+    const served = m.store.mirrorCheckpoint(l.id)!.note;
+    assert.equal(verifyNote(served, [parseVerifierKey(log.vkey), parseVerifierKey(m.vkey), cosignatureVerifier(w.name, w.publicKey)]).verified.length, 3);
     m.store.close();
   });
 
