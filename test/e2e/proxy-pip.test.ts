@@ -3,9 +3,10 @@
  * real `pkglog serve`) → a real `pkglog proxy` process → `pip download` and `pip install` into a temporary venv.
  * Cases: a good package installs; a file replaced upstream after it was logged is refused (left off the index when
  * the upstream declares its new hash, refused with 403 and the reason when the upstream still declares the old
- * one); a file never logged is refused. Against the log test double (test/client/log-double.ts, witnesses with
- * chosen clocks): a too-young version is skipped and the older one installed (--min-age 90d); the log forking is
- * refused with evidence. pip runs with no configuration (PIP_CONFIG_FILE=/dev/null, --isolated): only the proxy.
+ * one); a version signed by a new publisher key is skipped (key continuity); a file never logged is refused.
+ * Against the log test double (test/client/log-double.ts, witnesses with chosen clocks): a too-young version is
+ * skipped and the older one installed (--min-age 90d); the log forking is refused with evidence. pip runs with no
+ * configuration (PIP_CONFIG_FILE=/dev/null, --isolated): only the proxy.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { tempDir } from '../client/helpers.ts';
 import { UpstreamRegistry, submitToLog, buildWheel, registryVkey, PYPI_REGISTRY, NPM_REGISTRY } from '../support/upstream-registry.ts';
 import { pipDownload, pipInstall, makeVenv, run, pipEnv } from '../support/installers.ts';
 import { LogDouble, TestWitness } from '../client/log-double.ts';
+import { keyPair } from '../support/submissions.ts';
 import { encodeLeaf, decodeLeaf } from '../../core/entry.ts';
 
 function ok(r: { status: number | null; stdout: string; stderr: string }, what: string): string {
@@ -61,6 +63,9 @@ describe('e2e: pip through pkglog proxy (real pip, real pkglog serve)', function
     upstream.replace(buildWheel('replaced', '1.0.0').filename, buildWheel('replaced', '6.6.6').bytes, true);
     // Logged, then replaced upstream; the index still declares the logged hash.
     upstream.replace(buildWheel('sneaky', '1.0.0').filename, buildWheel('sneaky', '6.6.6').bytes, false);
+    // 2.0.0 signed by another publisher key than 1.0.0 (a stolen upload credential with a new key).
+    await upstream.upload({ ecosystem: 'pypi', name: 'keypkg', version: '1.0.0', ...buildWheel('keypkg', '1.0.0') });
+    await upstream.upload({ ecosystem: 'pypi', name: 'keypkg', version: '2.0.0', ...buildWheel('keypkg', '2.0.0') }, { publisher: keyPair('mallory') });
     // Listed upstream, never logged.
     await upstream.upload({ ecosystem: 'pypi', name: 'unlogged', version: '1.0.0', ...buildWheel('unlogged', '1.0.0') }, { log: false });
     proxy = await startProxy(tmp.dir, d('policy.txt'), upstream.url);
@@ -106,6 +111,14 @@ describe('e2e: pip through pkglog proxy (real pip, real pkglog serve)', function
     const body = (await res.json()) as { error: string; message: string; check: string };
     assert.equal(body.error, 'unverified');
     assert.equal(body.check, 'file-hash');
+  });
+
+  it('a version signed by another publisher key than the earlier ones is skipped (key continuity): pip gets 1.0.0', async () => {
+    const python = await makeVenv(d('venv-key'));
+    const i = await pipInstall(python, index, 'keypkg');
+    assert.equal(i.code, 0, i.stdout + i.stderr);
+    assert.equal(await installedVersion(python, 'keypkg'), '1.0.0');
+    assert.match(proxy.stderr(), /refused pypi\/keypkg 2\.0\.0 keypkg-2\.0\.0-py3-none-any\.whl: .*key-continuity: publisher key changed: earlier entries of pypi\/keypkg are signed by 1 other key/);
   });
 
   it('a file never logged is not listed, and refused when asked for directly', async () => {

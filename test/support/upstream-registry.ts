@@ -70,14 +70,14 @@ export class UpstreamRegistry {
   constructor(private readonly submit: SubmitFn, private readonly publisher: Ed25519KeyPair = UPSTREAM_PUBLISHER) {}
 
   /** Uploads a file: stores it and (unless `log: false`) submits it to the log as the registry would. */
-  async upload(f: { ecosystem: 'pypi' | 'npm'; name: string; version: string; filename: string; bytes: Buffer }, opts: { log?: boolean } = {}): Promise<void> {
+  async upload(f: { ecosystem: 'pypi' | 'npm'; name: string; version: string; filename: string; bytes: Buffer }, opts: { log?: boolean; publisher?: Ed25519KeyPair } = {}): Promise<void> {
     const sha256 = sha256Hex(f.bytes);
     if (opts.log !== false) {
       const reg = f.ecosystem === 'pypi' ? PYPI_REGISTRY : NPM_REGISTRY;
       const a: Artifact = { ecosystem: f.ecosystem, name: f.name, version: f.version, filename: f.filename, sha256 };
       // npm's own digest (sha512) goes into the entry too (leaf version 2), as `pkglog submit` does.
       if (f.ecosystem === 'npm') a.nativeDigest = { algorithm: 'sha512', digest: createHash('sha512').update(f.bytes).digest() };
-      await this.submit(sign(a, this.publisher, reg.key, reg.name));
+      await this.submit(sign(a, opts.publisher ?? this.publisher, reg.key, reg.name));
     }
     this.files.push({ ...f, declaredSha256: sha256, declaredIntegrity: integrityOf(f.bytes), time: new Date().toISOString() });
   }
