@@ -39,6 +39,9 @@ Runs the log: submissions, sequencer, C2SP tlog-tiles read API. The key is gener
                         static file server or CDN origin (docs/storage.md, "Publication") [env PKGLOG_PUBLISH_DIR]
   --index               keep the verifiable package index (GET /v1/index/…) and its output log,
                         witnessed like the log (docs/index-format.md, "Server") [env PKGLOG_INDEX=1]
+  --publish-s3 s3://BUCKET/PREFIX  the same layout into an S3 bucket [env PKGLOG_PUBLISH_S3]; credentials and
+                        region: the AWS SDK's standard variables (AWS_ACCESS_KEY_ID, AWS_REGION, …)
+  --s3-endpoint URL     an S3-compatible server (path-style) instead of AWS [env PKGLOG_S3_ENDPOINT]
   --log-level LEVEL     fatal, error, warn, info, debug (one line per request), trace, silent
                         [env PKGLOG_LOG_LEVEL, default info]; JSON lines on stderr, readable on a terminal
 
@@ -93,7 +96,7 @@ Prints one line per problem: table, row, column and byte range. Exit 0: clean; 1
 const SERVE_OPTIONS = [
   'data-dir', 'listen', 'origin', 'key-file', 'batch-interval', 'max-pending', 'verify-threads', 'witness-quorum',
   'witness-interval', 'witness-wait', 'headers-timeout', 'request-timeout', 'max-connections', 'max-connections-per-client',
-  'publish-dir', 'log-level',
+  'publish-dir', 'publish-s3', 's3-endpoint', 'log-level',
 ] as const;
 
 /** The environment the configuration falls back on is the command's (io.env), not necessarily the process's. */
@@ -105,7 +108,7 @@ function config(p: Parsed, io: Io) {
     witnessInterval: v['witness-interval'], witnessWait: v['witness-wait'], verifyThreads: v['verify-threads'],
     headersTimeout: v['headers-timeout'], requestTimeout: v['request-timeout'],
     maxConnections: v['max-connections'], maxConnectionsPerClient: v['max-connections-per-client'],
-    publishDir: v['publish-dir'], ...(p.bool.index ? { index: true } : {}),
+    publishDir: v['publish-dir'], publishS3: v['publish-s3'], s3Endpoint: v['s3-endpoint'], ...(p.bool.index ? { index: true } : {}),
   }, io.env);
 }
 

@@ -4,6 +4,7 @@ import { fail } from '../core/errors.ts';
 import { parseDecimal } from '../core/encoding.ts';
 import { parseListen } from '../runtime/listen.ts';
 import { defaultVerifyThreads } from './verify-pool.ts';
+import { parseS3Url } from './publish-s3.ts';
 
 export interface LogConfig {
   dataDir: string;
@@ -32,6 +33,8 @@ export interface LogConfig {
   publishDir?: string;
   /** Keep the verifiable package index and its output log (server/indexer.ts, docs/index-format.md). */
   index: boolean;
+  /** Also publish it into this S3-compatible bucket (server/publish-s3.ts). */
+  publishS3?: { url: string; endpoint?: string; region: string };
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
@@ -54,6 +57,8 @@ export interface ConfigInput {
   maxConnectionsPerClient?: string;
   publishDir?: string;
   index?: boolean;
+  publishS3?: string;
+  s3Endpoint?: string;
 }
 
 export function resolveConfig(flags: ConfigInput, env: NodeJS.ProcessEnv = process.env): LogConfig {
@@ -61,6 +66,12 @@ export function resolveConfig(flags: ConfigInput, env: NodeJS.ProcessEnv = proce
   const { host, port } = parseListen(flags.listen ?? env.PKGLOG_LISTEN ?? DEFAULT_LISTEN);
   const origin = flags.origin ?? env.PKGLOG_ORIGIN;
   const publishDir = flags.publishDir ?? env.PKGLOG_PUBLISH_DIR;
+  const publishS3 = flags.publishS3 ?? env.PKGLOG_PUBLISH_S3;
+  const s3Endpoint = flags.s3Endpoint ?? env.PKGLOG_S3_ENDPOINT;
+  if (publishS3 !== undefined && publishS3 !== '') parseS3Url(publishS3);
+  if (s3Endpoint !== undefined && s3Endpoint !== '' && !/^https?:\/\/[^/?#\s]+\/?$/.test(s3Endpoint)) {
+    fail('usage', `--s3-endpoint ${JSON.stringify(s3Endpoint)}: want http(s)://HOST[:PORT]`);
+  }
   return {
     dataDir,
     host,
@@ -68,6 +79,12 @@ export function resolveConfig(flags: ConfigInput, env: NodeJS.ProcessEnv = proce
     ...(origin !== undefined && origin !== '' ? { origin } : {}),
     ...(publishDir !== undefined && publishDir !== '' ? { publishDir: resolve(publishDir) } : {}),
     index: flags.index ?? (env.PKGLOG_INDEX !== undefined && env.PKGLOG_INDEX !== '' && env.PKGLOG_INDEX !== '0'),
+    ...(publishS3 !== undefined && publishS3 !== '' ? {
+      publishS3: {
+        url: publishS3, region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+        ...(s3Endpoint !== undefined && s3Endpoint !== '' ? { endpoint: s3Endpoint.replace(/\/$/, '') } : {}),
+      },
+    } : {}),
     keyFile: resolve(flags.keyFile ?? env.PKGLOG_KEY_FILE ?? join(dataDir, 'log.key')),
     batchIntervalMs: parseDecimal(flags.batchInterval ?? env.PKGLOG_BATCH_INTERVAL_MS ?? '100', 'batch interval', 60_000),
     maxBatch: Math.max(1, parseDecimal(flags.maxBatch ?? '1000', 'max batch', 100_000)),

@@ -25,7 +25,8 @@ import { Witnessing } from './witnessing.ts';
 import { Mirroring } from './mirroring.ts';
 import { loadMirrors } from './mirror-config.ts';
 import { VerifyPool } from './verify-pool.ts';
-import { Publisher, publishFaultFromEnv } from './publish.ts';
+import { DirectoryTarget, Publisher, publishFaultFromEnv, type PublishTarget } from './publish.ts';
+import { parseS3Url, S3Target } from './publish-s3.ts';
 import { decodeBase64 } from '../core/encoding.ts';
 import { fail } from '../core/errors.ts';
 import { callbackLogger, createLogger, lineLog, type Logger } from '../runtime/logger.ts';
@@ -60,7 +61,9 @@ export interface OpenLog {
   ready: Promise<void>;
   /** Signature verification workers (when --verify-threads > 0); `restarts` counts replaced workers. */
   verifyPool?: VerifyPool;
-  /** With --publish-dir: writes the tlog-tiles layout into that directory (started by startLog after listening). */
+  /** With --publish-dir / --publish-s3: write the tlog-tiles layout there (started by startLog before listening). */
+  publishers: Publisher[];
+  /** The first of them. */
   publisher?: Publisher;
   /** The root logger (component loggers are its children). */
   logger: Logger;
@@ -180,25 +183,23 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
   // Only what the high-water mark holds is public: /checkpoint and proofs never show a batch whose mark is not written.
   checkpoints.limitTo(() => guard.highWaterMark.treeSize);
   const reader = new TreeReader(store);
-  let publisher: Publisher | undefined;
-  try {
-    publisher = config.publishDir === undefined ? undefined : new Publisher({
-      dir: config.publishDir, store, origin: key.origin, verifier, log: componentLog('publish'),
-      publishableSize: () => guard.highWaterMark.treeSize,
-      checkpoint: () => {
-        // What GET /checkpoint serves, but never beyond the high-water mark.
-        const hwm = guard.highWaterMark.treeSize;
-        const l = checkpoints.latest();
-        return l.treeSize <= hwm ? l : { treeSize: hwm, note: checkpoints.noteAt(hwm) };
-      },
-      fault: publishFaultFromEnv(),
-    });
-  } catch (e) {
-    guard.close();
-    store.close();
-    lock.release();
-    throw e;
-  }
+  // One publisher per target (--publish-dir, --publish-s3): each keeps its own published size.
+  const targets: PublishTarget[] = [
+    ...(config.publishDir !== undefined ? [new DirectoryTarget(config.publishDir)] : []),
+    ...(config.publishS3 !== undefined ? [new S3Target({ ...parseS3Url(config.publishS3.url), ...config.publishS3 })] : []),
+  ];
+  const publishers = targets.map((target) => new Publisher({
+    target, store, origin: key.origin, verifier, log: componentLog('publish'),
+    publishableSize: () => guard.highWaterMark.treeSize,
+    checkpoint: () => {
+      // What GET /checkpoint serves, but never beyond the high-water mark.
+      const hwm = guard.highWaterMark.treeSize;
+      const l = checkpoints.latest();
+      return l.treeSize <= hwm ? l : { treeSize: hwm, note: checkpoints.noteAt(hwm) };
+    },
+    fault: publishFaultFromEnv(),
+  }));
+  const publisher = publishers[0];
   const witnessing = witnesses.length === 0 ? undefined : new Witnessing({
     witnesses,
     // What the witnesses are asked to cosign is what the log made public: its high-water mark (server/safety.ts).
@@ -211,7 +212,7 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
     storeCosignatures: (treeSize, lines) => {
       store.addCosignatures(treeSize, lines.map(cosignatureRow));
       checkpoints.cosignaturesChanged(treeSize);
-      publisher?.notify();
+      for (const p of publishers) p.notify();
       mirroring?.notify(); // a newly cosigned checkpoint may now be published
     },
     log: componentLog('witnessing'),
@@ -242,7 +243,7 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
     storeCosignatures: (treeSize, lines) => {
       store.addCosignatures(treeSize, lines.map(cosignatureRow));
       checkpoints.cosignaturesChanged(treeSize);
-      publisher?.notify();
+      for (const p of publishers) p.notify();
     },
     log: componentLog('mirroring'),
     minIntervalMs: config.witnessIntervalMs,
@@ -254,7 +255,7 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
       health.committed(state.treeSize);
       witnessing?.notify();
       mirroring?.notify();
-      publisher?.notify();
+      for (const p of publishers) p.notify();
       index?.indexer.notify();
     },
     onBatch: (b) => metrics.batch(b),
@@ -306,13 +307,13 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
   return {
     origin: key.origin, vkey: key.vkey, store, sequencer, checkpoints, app, ...(witnessing ? { witnessing } : {}), guard, ready, ...(verifyPool ? { verifyPool } : {}),
     ...(index ? { index } : {}),
-    ...(publisher ? { publisher } : {}),
+    ...(publisher ? { publisher } : {}), publishers,
     logger, metrics: registry, ops, health,
     async close() {
       if (closed) return;
       closed = true;
       await sequencer.close();
-      await publisher?.close();
+      for (const p of publishers) await p.close();
       await verifyPool?.close();
       await witnessing?.close();
       await index?.indexer.close();
@@ -331,6 +332,9 @@ export async function startLog(config: LogConfig, sink?: LogSink, options: OpenO
   const opened = openLog(config, sink, options);
   try {
     await opened.ready;
+    // Each target is checked before the log listens (one of another log or history refuses the start: unsafe_state);
+    // the catch-up (after a crash: from the target's checkpoint size) runs in the background.
+    for (const p of opened.publishers) await p.start();
   } catch (e) {
     await opened.close();
     throw e;
@@ -348,7 +352,6 @@ export async function startLog(config: LogConfig, sink?: LogSink, options: OpenO
     await opened.close();
     throw e;
   }
-  opened.publisher?.start(); // catches up in the background (after a crash: from the directory's checkpoint size)
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   let closing: Promise<void> | undefined;

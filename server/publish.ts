@@ -1,27 +1,29 @@
 /**
- * Static publication (`--publish-dir DIR`): the log writes the exact C2SP tlog-tiles layout into a directory —
- * `checkpoint`, `tile/<L>/<N>[.p/<W>]`, `tile/entries/<N>[.p/<W>]` (and `tile/entries/….gz`, the same bundle gzipped,
- * for nginx `gzip_static`) — so that any static file server or CDN origin serves the whole read API.
+ * Static publication (`--publish-dir DIR`, `--publish-s3 s3://BUCKET/PREFIX`): the log writes the exact C2SP
+ * tlog-tiles layout — `checkpoint`, `tile/<L>/<N>[.p/<W>]`, `tile/entries/<N>[.p/<W>]` — into a target, so that any
+ * static file server, CDN origin or object store serves the whole read API. One Publisher holds the rules; a
+ * PublishTarget only stores objects: DirectoryTarget (below: also `tile/entries/….gz`, the same bundle gzipped, for
+ * nginx `gzip_static`) and S3Target (server/publish-s3.ts).
  *
  * Rules (docs/storage.md, "Publication"):
  * - Only what is committed AND recorded as the high-water mark is published (the caller's `publishableSize`), tiles
- *   first, then the checkpoint, so the directory's checkpoint never names a tile that is not there.
- * - Every file is written to `DIR/.pkglog-tmp/`, fsynced, then moved into place: tiles by link() (a tile that exists is
- *   never replaced: full tiles are written once), the checkpoint by rename() over the old one. The directories
- *   touched are fsynced before the checkpoint is replaced.
- * - The checkpoint is never replaced by a smaller one, nor by a different checkpoint of the same size (the file in the
- *   directory is read and compared right before the rename); at the same size it is replaced only by the same
+ *   first, then the checkpoint, so the target's checkpoint never names a tile that is not there.
+ * - A tile or bundle that exists is never replaced (full tiles are written once). In a directory every file is written
+ *   to `DIR/.pkglog-tmp/`, fsynced, then moved into place: tiles by link(), the checkpoint by rename() over the old
+ *   one, the directories touched fsynced before the checkpoint is replaced. In a bucket a PUT is atomic and durable
+ *   when it returns; a tile is PUT only if HEAD says it is absent, with `If-None-Match: *`.
+ * - The checkpoint is never replaced by a smaller one, nor by a different checkpoint of the same size (the published
+ *   one is read and compared right before it is replaced); at the same size it is replaced only by the same
  *   checkpoint with more cosignatures.
  * - Partial tiles are written for every tree size the log signed a checkpoint for (tlog-tiles: "Logs MUST serve partial
  *   tiles corresponding to tree sizes for which a checkpoint was produced") as long as their full tile does not exist;
- *   once it does, the `<N>.p/` directory is removed (tlog-tiles: MAY delete).
+ *   once it does, the `<N>.p/` partials are removed (tlog-tiles: MAY delete).
  * - Publication runs off the commit path, one pass at a time: a pass publishes from the size already published to the
  *   newest publishable size, so passes coalesce under load. After a crash, the next start catches up from the size
- *   of the checkpoint in the directory (the record of what was published: nothing else is scanned) — idempotently,
- *   in the background after the log listens.
+ *   of the target's checkpoint (the record of what was published: nothing else is scanned) — idempotently, in the
+ *   background after the log listens.
  */
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { link, mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
@@ -30,12 +32,59 @@ import { fail, PkglogError } from '../core/errors.ts';
 import { parseCheckpoint } from '../core/checkpoint.ts';
 import { MAX_NOTE_SIZE, parseSignedNote, verifyNote, type Verifier } from '../core/note.ts';
 import { formatEntryBundle, formatTilePath, TILE_WIDTH, type Tile } from '../core/tiles.ts';
-import type { LogStore } from '../log-store/store.ts';
 
 const gzipAsync = promisify(gzip);
 export const TMP_DIR = '.pkglog-tmp';
-/** Concurrent file writes in a pass. */
+/** Concurrent object writes in a pass. */
 const WRITERS = 16;
+/** The largest checkpoint object read back (a note with many cosignatures). */
+export const MAX_CHECKPOINT_OBJECT = MAX_NOTE_SIZE + 64 * 1024;
+
+/** tlog-tiles caching: tiles and bundles (full and partial) never change; the checkpoint is fresh within seconds. */
+export const CACHE_IMMUTABLE = 'public, max-age=31536000, immutable';
+export const CACHE_CHECKPOINT = 'no-cache, max-age=1';
+export const CONTENT_TYPE_CHECKPOINT = 'text/plain; charset=utf-8';
+export const CONTENT_TYPE_TILE = 'application/octet-stream';
+
+type MaybePromise<T> = T | Promise<T>;
+
+/** What the publisher reads from the log's store (sync or async: each result is awaited). */
+export interface PublishSource {
+  treeState(): MaybePromise<{ treeSize: number } | undefined>;
+  checkpoint(treeSize: number): MaybePromise<string | undefined>;
+  readTile(tile: Tile): MaybePromise<Buffer | undefined>;
+  entryLeaves(start: number, end: number): MaybePromise<Buffer[]>;
+  firstCheckpointSizeIn(lo: number, hi: number): MaybePromise<number | undefined>;
+}
+
+/** A hash tile, or an entry bundle (`tile/entries/…`). */
+export type ObjectKind = 'tile' | 'bundle';
+
+/**
+ * Where the layout is stored. Paths are the tlog-tiles paths relative to the log's URL (`checkpoint`, `tile/0/000`).
+ * A target never replaces a tile it holds; the Publisher decides everything else.
+ */
+export interface PublishTarget {
+  /** For messages: the directory, or s3://bucket/prefix. */
+  readonly name: string;
+  /** Where `path` is, for messages. */
+  where(path: string): string;
+  /** Prepares the target (creates the directory, removes a crash's leftovers; connects). */
+  open(): Promise<void>;
+  /** The published checkpoint's bytes (at most MAX_CHECKPOINT_OBJECT, else 'unsafe_state'), undefined if none. */
+  readCheckpoint(): Promise<Buffer | undefined>;
+  /** Whether the object (for a bundle: every object of it) is still to be written. */
+  missing(path: string, kind: ObjectKind): Promise<boolean>;
+  /** Stores the object unless it exists (never replaces); resolves to the number of objects written. */
+  putOnce(path: string, data: Buffer, kind: ObjectKind): Promise<number>;
+  /** Removes the partial tiles under `<path>` (a `…/<N>.p` prefix); resolves to the number removed. */
+  removePartials(path: string): Promise<number>;
+  /** Makes every object written so far durable (before the checkpoint names them). */
+  flush(): Promise<void>;
+  /** Replaces the checkpoint, atomically and durably. */
+  putCheckpoint(data: Buffer): Promise<void>;
+  close(): Promise<void>;
+}
 
 /** Test hooks (env PKGLOG_TEST_PUBLISH_FAULT): hold publication at a size, or SIGKILL the process mid-publication. */
 export type PublishFault =
@@ -51,17 +100,15 @@ export function publishFaultFromEnv(env: NodeJS.ProcessEnv = process.env): Publi
 }
 
 export interface PublisherOptions {
-  dir: string;
-  store: LogStore;
+  target: PublishTarget;
+  store: PublishSource;
   origin: string;
   verifier: Verifier;
   /** The newest size that may be published: committed and recorded as the high-water mark. */
   publishableSize: () => number;
   /** The checkpoint to publish (the one GET /checkpoint serves, with its cosignatures), of size ≤ publishableSize. */
-  checkpoint: () => { treeSize: number; note: string };
+  checkpoint: () => MaybePromise<{ treeSize: number; note: string }>;
   log?: (msg: string) => void;
-  /** fsync files and directories (default true; tests on tmpfs may turn it off). */
-  fsync?: boolean;
   fault?: PublishFault;
   /** After a failed pass, retry after this long (default 1000 ms). */
   retryMs?: number;
@@ -75,15 +122,16 @@ export interface PublishStats {
   failures: number;
 }
 
-/** A published checkpoint file's size and body (the text before the signatures), or undefined if there is none. */
-function readPublished(text: string | undefined, o: PublisherOptions, where: string): { treeSize: number; body: string; note: string } | undefined {
-  if (text === undefined) return undefined;
+/** A published checkpoint's size and body (the text before the signatures), or undefined if there is none. */
+function readPublished(data: Buffer | undefined, o: PublisherOptions, where: string): { treeSize: number; body: string; note: string } | undefined {
+  if (data === undefined) return undefined;
+  const text = data.toString('utf8');
   let cp;
   try {
     cp = parseCheckpoint(verifyNote(text, [o.verifier]).note.text);
   } catch (e) {
     return fail('unsafe_state', `${where} is not a checkpoint signed by this log's key (${(e as Error).message}): ` +
-      'refusing to publish into a directory that belongs to another log (empty it, or choose another --publish-dir)');
+      `refusing to publish into ${o.target.name}, which belongs to another log (empty it, or choose another target)`);
   }
   if (cp.origin !== o.origin) fail('unsafe_state', `${where} is for origin ${cp.origin}, not ${o.origin}: refusing to publish into it`);
   return { treeSize: cp.treeSize, body: parseSignedNote(text).text, note: text };
@@ -91,67 +139,74 @@ function readPublished(text: string | undefined, o: PublisherOptions, where: str
 
 export class Publisher {
   private readonly o: PublisherOptions;
-  readonly dir: string;
-  /** Size the tiles are published up to (in the directory, durable). */
-  private tilesSize: number;
-  /** The directory's checkpoint size. */
-  private checkpointSize: number;
+  readonly target: PublishTarget;
+  /** Size the tiles are published up to (in the target, durable). */
+  private tilesSize = 0;
+  /** The target's checkpoint size. */
+  private checkpointSize = 0;
+  private opened = false;
   private running: Promise<void> | undefined;
   private again = false;
   private started = false;
   private closed = false;
-  /** Set when publishing would contradict the directory (never retried: an operator must look). */
+  /** Set when publishing would contradict the target (never retried: an operator must look). */
   private halted: string | undefined;
   private retry: NodeJS.Timeout | undefined;
   private tick: NodeJS.Timeout | undefined;
   private readonly idleWaiters: Array<() => void> = [];
   readonly stats: PublishStats = { passes: 0, written: 0, skipped: 0, removed: 0, failures: 0 };
 
-  /**
-   * Opens the directory (creating it) and reads its checkpoint: it must be this log's, not larger than the tree, and
-   * the log's own checkpoint of that size (else 'unsafe_state': the directory belongs to another history).
-   */
+  /** Does no I/O: start() opens the target and checks it. */
   constructor(o: PublisherOptions) {
     this.o = o;
-    this.dir = o.dir;
-    mkdirSync(join(o.dir, TMP_DIR), { recursive: true, mode: 0o755 });
-    rmSync(join(o.dir, TMP_DIR), { recursive: true, force: true }); // leftovers of a crash
-    mkdirSync(join(o.dir, TMP_DIR), { mode: 0o755 });
-    const file = join(o.dir, 'checkpoint');
-    let text: string | undefined;
-    try {
-      const b = readFileSync(file);
-      if (b.length > MAX_NOTE_SIZE + 64 * 1024) fail('unsafe_state', `${file} is larger than a checkpoint can be`);
-      text = b.toString('utf8');
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'ENOENT') throw e;
-    }
-    const cur = readPublished(text, o, file);
-    const size = cur?.treeSize ?? 0;
-    if (cur !== undefined) {
-      const tree = o.store.treeState()!.treeSize;
-      if (size > tree) fail('unsafe_state', `${file} is at size ${size}, ahead of the database (size ${tree}): refusing to publish`);
-      const ours = o.store.checkpoint(size);
-      if (ours === undefined || parseSignedNote(ours).text !== cur.body) {
-        fail('unsafe_state', `${file} (size ${size}) is not the checkpoint this log signed for that size: refusing to publish (see docs/storage.md)`);
-      }
-    }
-    this.tilesSize = size;
-    this.checkpointSize = size;
+    this.target = o.target;
   }
 
-  /** The size of the checkpoint in the directory. */
+  /** The size of the checkpoint in the target. */
   get publishedSize(): number {
     return this.checkpointSize;
   }
 
-  /** Starts publishing (the catch-up pass runs in the background). */
-  start(): void {
+  /**
+   * Opens the target and reads its checkpoint: it must be this log's, not larger than the tree, and the log's own
+   * checkpoint of that size (else 'unsafe_state': the target belongs to another history).
+   */
+  private async open(): Promise<void> {
+    const o = this.o;
+    await o.target.open();
+    const where = o.target.where('checkpoint');
+    const cur = readPublished(await o.target.readCheckpoint(), o, where);
+    const size = cur?.treeSize ?? 0;
+    if (cur !== undefined) {
+      const tree = (await o.store.treeState())!.treeSize;
+      if (size > tree) fail('unsafe_state', `${where} is at size ${size}, ahead of the database (size ${tree}): refusing to publish`);
+      const ours = await o.store.checkpoint(size);
+      if (ours === undefined || parseSignedNote(ours).text !== cur.body) {
+        fail('unsafe_state', `${where} (size ${size}) is not the checkpoint this log signed for that size: refusing to publish (see docs/storage.md)`);
+      }
+    }
+    this.tilesSize = size;
+    this.checkpointSize = size;
+    this.opened = true;
+  }
+
+  /**
+   * Opens and checks the target (rejects with 'unsafe_state' when it belongs to another log or history; any other
+   * failure, e.g. an unreachable bucket, is logged and retried), then publishes: the catch-up pass runs in the
+   * background.
+   */
+  async start(): Promise<void> {
+    try {
+      await this.open();
+    } catch (e) {
+      if (e instanceof PkglogError && e.code === 'unsafe_state') throw e;
+      this.o.log?.(`publish ${this.target.name}: ${oneLine(e)} (retrying)`);
+    }
     this.started = true;
     this.notify();
     // A high-water mark written late (the guard retries a failed write every second) is published without a new batch.
     this.tick = setInterval(() => {
-      if (this.o.publishableSize() > this.tilesSize) this.notify();
+      if (!this.opened || this.o.publishableSize() > this.tilesSize) this.notify();
     }, 1000);
     this.tick.unref();
   }
@@ -183,6 +238,7 @@ export class Publisher {
     if (this.tick !== undefined) clearInterval(this.tick);
     await this.running;
     for (const w of this.idleWaiters.splice(0)) w();
+    await this.target.close();
   }
 
   private async loop(): Promise<void> {
@@ -192,7 +248,7 @@ export class Publisher {
         await this.pass();
       } catch (e) {
         this.stats.failures++;
-        this.o.log?.(`publish ${this.dir}: ${oneLine(e)} (published size stays ${this.checkpointSize}; retrying)`);
+        this.o.log?.(`publish ${this.target.name}: ${oneLine(e)} (published size stays ${this.checkpointSize}; retrying)`);
         if (e instanceof PkglogError && e.code === 'unsafe_state') {
           this.halted = e.message; // never retried: an operator must look
           return;
@@ -212,28 +268,28 @@ export class Publisher {
   /** One publication pass: tiles from the published size to the publishable one, then the checkpoint. */
   private async pass(): Promise<void> {
     if (this.halted !== undefined) return;
+    if (!this.opened) await this.open();
     const fault = this.o.fault;
     if (fault?.kind === 'hold' && this.checkpointSize >= fault.size) return;
     this.stats.passes++;
-    const target = Math.min(this.o.publishableSize(), this.o.store.treeState()!.treeSize);
-    const cp = this.o.checkpoint();
-    const dirs = new Set<string>();
+    const target = Math.min(this.o.publishableSize(), (await this.o.store.treeState())!.treeSize);
+    const cp = await this.o.checkpoint();
     if (target > this.tilesSize) {
-      await this.writeTiles(this.tilesSize, target, dirs);
+      await this.writeTiles(this.tilesSize, target);
       this.tilesSize = target;
     }
     if (cp.treeSize > this.tilesSize) return; // its tiles are not published yet (a later pass will)
     if (fault?.kind === 'kill-before-checkpoint' && cp.treeSize >= fault.size) process.kill(process.pid, 'SIGKILL');
-    await this.syncDirs(dirs);
+    await this.o.target.flush();
     await this.writeCheckpoint(cp);
   }
 
   /**
    * Every tile and bundle of the tree of `to` that the tree of `from` did not have (see the file comment), written by
-   * WRITERS concurrent jobs (their fsyncs overlap; nothing orders tiles among themselves, only the checkpoint is last).
+   * WRITERS concurrent jobs (their writes overlap; nothing orders tiles among themselves, only the checkpoint is last).
    */
-  private async writeTiles(from: number, to: number, dirs: Set<string>): Promise<void> {
-    const jobs = this.tileJobs(from, to, dirs);
+  private async writeTiles(from: number, to: number): Promise<void> {
+    const jobs = this.tileJobs(from, to);
     const worker = async () => {
       for (let j = jobs.next(); !j.done; j = jobs.next()) await j.value();
     };
@@ -243,7 +299,7 @@ export class Publisher {
   }
 
   /** The jobs of writeTiles, generated lazily (a catch-up over a big range holds no list of its tiles). */
-  private *tileJobs(from: number, to: number, dirs: Set<string>): Generator<() => Promise<void>> {
+  private *tileJobs(from: number, to: number): Generator<() => Promise<void>> {
     for (let level = 0; TILE_WIDTH ** level <= to; level++) {
       const span = TILE_WIDTH ** level;
       const cFrom = Math.floor(from / span);
@@ -253,12 +309,8 @@ export class Publisher {
         for (const l of kinds) {
           yield async () => {
             const tile = { level: l, index: idx, width: TILE_WIDTH };
-            await this.writeTile(tile, dirs);
-            const partials = join(this.dir, formatTilePath(tile) + '.p');
-            if (await exists(partials)) {
-              await rm(partials, { recursive: true, force: true });
-              this.stats.removed++;
-            }
+            await this.writeTile(tile);
+            this.stats.removed += await this.o.target.removePartials(formatTilePath(tile) + '.p');
           };
         }
       }
@@ -271,45 +323,154 @@ export class Publisher {
         // Was a checkpoint signed for a size in (from, to] at which this tile was w wide?
         const lo = Math.max(from + 1, tileStart + w * span);
         const hi = Math.min(to + 1, tileStart + (w + 1) * span);
-        if (w < wTo && (lo >= hi || this.o.store.firstCheckpointSizeIn(lo, hi) === undefined)) continue;
-        for (const l of kinds) yield () => this.writeTile({ level: l, index: pIdx, width: w }, dirs);
+        if (w < wTo && lo >= hi) continue;
+        yield async () => {
+          if (w < wTo && (await this.o.store.firstCheckpointSizeIn(lo, hi)) === undefined) return;
+          for (const l of kinds) await this.writeTile({ level: l, index: pIdx, width: w });
+        };
       }
     }
   }
 
-  private async writeTile(tile: Tile, dirs: Set<string>): Promise<void> {
-    const rel = formatTilePath(tile);
-    if (tile.level >= 0) {
-      if (await exists(join(this.dir, rel))) return void this.stats.skipped++;
-      const data = this.o.store.readTile(tile);
-      if (data === undefined) fail('internal', `the store has no tile ${rel}`);
-      await this.writeOnce(rel, data, dirs);
-      return;
+  private async writeTile(tile: Tile): Promise<void> {
+    const path = formatTilePath(tile);
+    const kind: ObjectKind = tile.level >= 0 ? 'tile' : 'bundle';
+    if (!(await this.o.target.missing(path, kind))) return void this.stats.skipped++;
+    let data: Buffer;
+    if (kind === 'tile') {
+      const t = await this.o.store.readTile(tile);
+      if (t === undefined) fail('internal', `the store has no tile ${path}`);
+      data = t;
+    } else {
+      const start = tile.index * TILE_WIDTH;
+      const leaves = await this.o.store.entryLeaves(start, start + tile.width);
+      if (leaves.length !== tile.width) fail('internal', `the store has ${leaves.length} of the ${tile.width} entries of ${path}`);
+      data = formatEntryBundle(leaves);
     }
-    const plain = await exists(join(this.dir, rel));
-    const zipped = await exists(join(this.dir, rel + '.gz'));
-    if (plain && zipped) return void (this.stats.skipped += 2);
-    const start = tile.index * TILE_WIDTH;
-    const leaves = this.o.store.entryLeaves(start, start + tile.width);
-    if (leaves.length !== tile.width) fail('internal', `the store has ${leaves.length} of the ${tile.width} entries of ${rel}`);
-    const data = formatEntryBundle(leaves);
-    // The .gz first: nginx gzip_static serves it when it exists, the plain file is what the checkpoint promises.
-    if (!zipped) await this.writeOnce(rel + '.gz', await gzipAsync(data, { level: 6 }), dirs);
-    if (!plain) await this.writeOnce(rel, data, dirs);
+    const n = await this.o.target.putOnce(path, data, kind);
+    this.stats.written += n;
+    if (n === 0) this.stats.skipped++;
   }
 
-  /** Writes `rel` unless it exists: temp file, fsync, link into place (never replaces), unlink the temp file. */
-  private async writeOnce(rel: string, data: Buffer, dirs: Set<string>): Promise<void> {
-    const dest = join(this.dir, rel);
+  /**
+   * Replaces the target's checkpoint with `cp` unless it already holds a bigger checkpoint, or a different checkpoint
+   * of the same size (refused and logged: never overwritten), or exactly this note.
+   */
+  private async writeCheckpoint(cp: { treeSize: number; note: string }): Promise<void> {
+    const where = this.o.target.where('checkpoint');
+    const cur = readPublished(await this.o.target.readCheckpoint(), this.o, where);
+    if (cur !== undefined) {
+      if (cur.treeSize > cp.treeSize) return;
+      if (cur.treeSize === cp.treeSize) {
+        if (cur.note === cp.note) {
+          this.checkpointSize = cp.treeSize;
+          return;
+        }
+        if (cur.body !== parseSignedNote(cp.note).text) {
+          fail('unsafe_state', `${where} holds a different checkpoint of size ${cp.treeSize} than the log's: not replaced`);
+        }
+        if (cp.note.length < cur.note.length) return; // fewer cosignatures than what is published
+      }
+    }
+    await this.o.target.putCheckpoint(Buffer.from(cp.note, 'utf8'));
+    this.checkpointSize = cp.treeSize;
+    this.stats.written++;
+  }
+}
+
+/**
+ * A directory (`--publish-dir`): files written to `DIR/.pkglog-tmp/`, fsynced, linked (tiles: never replacing) or
+ * renamed (the checkpoint) into place; entry bundles also as `<bundle>.gz` (for nginx `gzip_static`), written first.
+ */
+export class DirectoryTarget implements PublishTarget {
+  readonly name: string;
+  /** Directories holding files written since the last flush. */
+  private touched = new Set<string>();
+
+  /** `fsync`: fsync files and directories (default true; tests on tmpfs may turn it off). */
+  constructor(readonly dir: string, private readonly opts: { fsync?: boolean } = {}) {
+    this.name = dir;
+  }
+
+  where(path: string): string {
+    return join(this.dir, path);
+  }
+
+  async open(): Promise<void> {
+    await mkdir(join(this.dir, TMP_DIR), { recursive: true, mode: 0o755 });
+    await rm(join(this.dir, TMP_DIR), { recursive: true, force: true }); // leftovers of a crash
+    await mkdir(join(this.dir, TMP_DIR), { mode: 0o755 });
+  }
+
+  async readCheckpoint(): Promise<Buffer | undefined> {
+    const file = join(this.dir, 'checkpoint');
+    let fh;
+    try {
+      fh = await open(file, 'r');
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ENOENT') return undefined;
+      throw e;
+    }
+    try {
+      if ((await fh.stat()).size > MAX_CHECKPOINT_OBJECT) fail('unsafe_state', `${file} is larger than a checkpoint can be`);
+      return await fh.readFile();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async missing(path: string, kind: ObjectKind): Promise<boolean> {
+    if (!(await exists(join(this.dir, path)))) return true;
+    return kind === 'bundle' && !(await exists(join(this.dir, path + '.gz')));
+  }
+
+  async putOnce(path: string, data: Buffer, kind: ObjectKind): Promise<number> {
+    let n = 0;
+    // The .gz first: nginx gzip_static serves it when it exists, the plain file is what the checkpoint promises.
+    if (kind === 'bundle' && !(await exists(join(this.dir, path + '.gz')))) {
+      n += await this.writeOnce(path + '.gz', await gzipAsync(data, { level: 6 }));
+    }
+    if (!(await exists(join(this.dir, path)))) n += await this.writeOnce(path, data);
+    return n;
+  }
+
+  async removePartials(path: string): Promise<number> {
+    const partials = join(this.dir, path);
+    if (!(await exists(partials))) return 0;
+    await rm(partials, { recursive: true, force: true });
+    return 1;
+  }
+
+  async flush(): Promise<void> {
+    const dirs = this.touched;
+    this.touched = new Set();
+    if (this.opts.fsync === false) return;
+    // Parents too: a new tile directory's own entry must be durable.
+    const all = new Set<string>();
+    for (const d of dirs) for (let x = d; x.length >= this.dir.length; x = dirname(x)) all.add(x);
+    for (const d of all) await fsyncDir(d);
+  }
+
+  async putCheckpoint(data: Buffer): Promise<void> {
+    const tmp = await this.writeTemp(data);
+    await rename(tmp, join(this.dir, 'checkpoint'));
+    if (this.opts.fsync !== false) await fsyncDir(this.dir);
+  }
+
+  async close(): Promise<void> {}
+
+  /** Writes `path` unless it exists: temp file, fsync, link into place (never replaces), unlink the temp file. */
+  private async writeOnce(path: string, data: Buffer): Promise<number> {
+    const dest = join(this.dir, path);
     const tmp = await this.writeTemp(data);
     await mkdir(dirname(dest), { recursive: true, mode: 0o755 });
     try {
       await link(tmp, dest);
-      this.stats.written++;
-      dirs.add(dirname(dest));
+      this.touched.add(dirname(dest));
+      return 1;
     } catch (e) {
       if ((e as { code?: string }).code !== 'EEXIST') throw e;
-      this.stats.skipped++;
+      return 0;
     } finally {
       await unlink(tmp);
     }
@@ -320,49 +481,11 @@ export class Publisher {
     const fh = await open(tmp, 'wx', 0o644);
     try {
       await fh.writeFile(data);
-      if (this.o.fsync !== false) await fh.sync();
+      if (this.opts.fsync !== false) await fh.sync();
     } finally {
       await fh.close();
     }
     return tmp;
-  }
-
-  private async syncDirs(dirs: Set<string>): Promise<void> {
-    if (this.o.fsync === false) return;
-    // Parents too: a new tile directory's own entry must be durable.
-    const all = new Set<string>();
-    for (const d of dirs) for (let x = d; x.length >= this.dir.length; x = dirname(x)) all.add(x);
-    for (const d of all) await fsyncDir(d);
-  }
-
-  /**
-   * Replaces DIR/checkpoint with `cp` unless the file already holds a bigger checkpoint, or a different checkpoint of
-   * the same size (refused and logged: never overwritten), or exactly this note.
-   */
-  private async writeCheckpoint(cp: { treeSize: number; note: string }): Promise<void> {
-    const file = join(this.dir, 'checkpoint');
-    let text: string | undefined;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'ENOENT') throw e;
-    }
-    const cur = readPublished(text, this.o, file);
-    if (cur !== undefined) {
-      if (cur.treeSize > cp.treeSize) return;
-      if (cur.treeSize === cp.treeSize) {
-        if (cur.note === cp.note) return;
-        if (cur.body !== parseSignedNote(cp.note).text) {
-          fail('unsafe_state', `${file} holds a different checkpoint of size ${cp.treeSize} than the log's: not replaced`);
-        }
-        if (cp.note.length < cur.note.length) return; // fewer cosignatures than what is published
-      }
-    }
-    const tmp = await this.writeTemp(Buffer.from(cp.note, 'utf8'));
-    await rename(tmp, file);
-    if (this.o.fsync !== false) await fsyncDir(this.dir);
-    this.checkpointSize = cp.treeSize;
-    this.stats.written++;
   }
 }
 
@@ -385,7 +508,7 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-function oneLine(e: unknown): string {
+export function oneLine(e: unknown): string {
   const err = e as { name?: unknown; code?: unknown; message?: unknown };
   const code = typeof err?.code === 'string' ? ` ${err.code}` : '';
   const message = typeof err?.message === 'string' ? err.message : String(e);

@@ -34,7 +34,8 @@ const PACKAGES: Record<string, string[]> = {
   // The one logger (pino, pino-pretty on a terminal), the metrics registry helper (prom-client), caches (lru-cache).
   // …and the data-dir lock (better-sqlite3), shared by the witness and the mirror.
   runtime: ['better-sqlite3', 'lru-cache', 'pino', 'pino-pretty', 'prom-client'],
-  server: ['express', 'lru-cache', 'prom-client'],
+  // --publish-s3 (server/publish-s3.ts, loaded only when configured).
+  server: ['@aws-sdk/client-s3', 'express', 'lru-cache', 'prom-client'],
   witness: ['express', 'better-sqlite3', 'lru-cache', 'prom-client'],
   client: ['lru-cache'],
   // The browser stand-ins for node:crypto and Buffer.

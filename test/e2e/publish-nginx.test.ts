@@ -21,11 +21,7 @@ import { REGISTRY, REGISTRY_NAME, submissionBody } from '../support/submissions.
 import { addRegistry } from '../../server/registries.ts';
 import { encodeBase64 } from '../../core/encoding.ts';
 import { runAsync } from '../client/helpers.ts';
-
-async function get(base: string, path: string, headers: Record<string, string> = {}) {
-  const r = await fetch(`${base}/${path}`, { headers });
-  return { status: r.status, headers: r.headers, body: Buffer.from(await r.arrayBuffer()) };
-}
+import { get, readPublishedLog } from '../support/tiles-check.ts';
 
 async function submit(url: string, from: number, count: number): Promise<number[]> {
   const r = await fetch(`${url}/v1/entries/batch`, {
@@ -90,66 +86,10 @@ describe('e2e: --publish-dir served by nginx (static tlog-tiles read path)', fun
   }
 
   /** The independent reader against the nginx URL alone; also compares every file with the log's own routes. */
-  async function readThroughNginx(compareWithLog = true): Promise<number> {
-    const problems: string[] = [];
-    const cp = await get(nginx!.url, 'checkpoint');
-    assert.equal(cp.status, 200);
-    if (cp.headers.get('content-type') !== 'text/plain; charset=utf-8') problems.push(`checkpoint content-type ${cp.headers.get('content-type')}`);
-    if (!/no-cache|max-age=[0-9]\b/.test(cp.headers.get('cache-control') ?? '')) problems.push(`checkpoint cache-control ${cp.headers.get('cache-control')}`);
-    const c = I.parseCheckpointText(I.openNote(cp.body, [vkey]).text);
-    const tiles = I.tilesForSize(c.size);
-    const got = new Map<string, Buffer>();
-    for (const t of tiles) {
-      const path = I.tilePath(t.level, t.index, t.width);
-      const r = await get(nginx!.url, path);
-      if (r.status !== 200) {
-        problems.push(`${path} → ${r.status}`);
-        continue;
-      }
-      if (r.headers.get('content-type') !== 'application/octet-stream') problems.push(`${path} content-type ${r.headers.get('content-type')}`);
-      if (!/immutable/.test(r.headers.get('cache-control') ?? '')) problems.push(`${path} cache-control ${r.headers.get('cache-control')}`);
-      if (compareWithLog && !r.body.equals((await get(log!.url, path)).body)) problems.push(`${path} differs from the log's /${path}`);
-      got.set(path, r.body);
-    }
-    assert.deepEqual(problems.slice(), []);
-    const tileAt = (l: number, i: number, w: number) => got.get(I.tilePath(l, i, w))!;
-    const leaves: Buffer[] = [];
-    for (const t of tiles.filter((t) => t.level === 0)) leaves.push(...I.tileHashes(tileAt(0, t.index, t.width), t.width));
-    const tree = new I.HashTree(leaves);
-    assert.ok(tree.root(c.size).equals(c.root), 'root of the level-0 tiles');
-    assert.ok(I.rootFromTiles(c.size, tileAt).equals(c.root), 'root from the right-edge tiles');
-    for (const t of tiles.filter((t) => t.level > 0)) {
-      const span = 256 ** t.level;
-      I.tileHashes(tileAt(t.level, t.index, t.width), t.width).forEach((h, i) => {
-        const lo = (t.index * 256 + i) * span;
-        if (!h.equals(tree.mth(lo, lo + span))) problems.push(`${I.tilePath(t.level, t.index, t.width)}[${i}]`);
-      });
-    }
-    for (const t of tiles.filter((t) => t.level === 0)) {
-      const path = I.tilePath('entries', t.index, t.width);
-      const r = await fetch(`${nginx!.url}/${path}`, { headers: { 'accept-encoding': 'gzip, identity' } });
-      const body = Buffer.from(await r.arrayBuffer()); // fetch gunzips
-      if (r.headers.get('content-encoding') !== 'gzip') problems.push(`${path} not gzipped`);
-      if (compareWithLog && !body.equals((await get(log!.url, path)).body)) problems.push(`${path} differs from the log's`);
-      const plain = await get(nginx!.url, path, { 'accept-encoding': 'identity' });
-      if (!plain.body.equals(body)) problems.push(`${path} identity ≠ gzip`);
-      I.parseBundle(body).forEach((e, i) => {
-        if (!I.leafHash(e).equals(leaves[t.index * 256 + i]!)) problems.push(`${path}[${i}]`);
-      });
-    }
-    // beyond the tree: 404, not cacheable
-    const full = I.fullTiles(0, c.size);
-    for (const path of [I.tilePath(0, full), I.tilePath('entries', full + 1, 1), I.tilePath(1, I.fullTiles(1, c.size) + 1)]) {
-      const r = await get(nginx!.url, path);
-      if (r.status !== 404) problems.push(`${path} beyond the tree → ${r.status}`);
-      if (/immutable|max-age=[1-9][0-9]{3,}/.test(r.headers.get('cache-control') ?? '')) problems.push(`${path} 404 is cacheable`);
-    }
-    for (const path of ['.pkglog-tmp/', 'tile/entries/000.gz', 'tile/0/0']) {
-      if ((await get(nginx!.url, path)).status === 200) problems.push(`${path} is served`);
-    }
-    assert.deepEqual(problems, []);
-    return c.size;
-  }
+  const readThroughNginx = (compareWithLog = true) => readPublishedLog({
+    base: nginx!.url, vkey, gzipBundles: true, notServed: ['.pkglog-tmp/', 'tile/entries/000.gz', 'tile/0/0'],
+    ...(compareWithLog ? { logUrl: log!.url } : {}),
+  });
 
   const trust = (state: string) => ['--log', nginx!.url, '--log-key', vkeyText, '--registry-key', registryKey, '--state-dir', join(stateDir, state)];
 

@@ -14,12 +14,13 @@ import request from 'supertest';
 import * as I from '../interop/independent.ts';
 import { openTestLog, removeDir, tempDir } from '../support/log-harness.ts';
 import { artifact, sign } from '../support/submissions.ts';
-import { Publisher, TMP_DIR } from '../../server/publish.ts';
+import { DirectoryTarget, Publisher, TMP_DIR } from '../../server/publish.ts';
 import { parseVerifierKey, ed25519Signer } from '../../core/note.ts';
 import { signCheckpoint } from '../../server/sequencer.ts';
 import { isPkglogError } from '../../core/errors.ts';
 import { seedOf } from '../support/submissions.ts';
 import { loadOrCreateLogKey } from '../../server/keys.ts';
+import { expectedLayout } from '../support/publish-layout.ts';
 
 type Log = ReturnType<typeof openTestLog>;
 
@@ -28,25 +29,6 @@ function files(dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: 'utf8' })
     .filter((f) => !f.startsWith(TMP_DIR) && statSync(join(dir, f)).isFile())
     .sort();
-}
-
-/** The layout for tree size `size` after checkpoints were signed at `signed` sizes (independent code). */
-function expectedLayout(size: number, signed: number[]): string[] {
-  const out = new Set<string>(['checkpoint']);
-  for (let level = 0; I.TILE ** level <= size; level++) {
-    const span = I.TILE ** level;
-    const kinds: Array<number | 'entries'> = level === 0 ? [0, 'entries'] : [level];
-    for (let i = 0; i < I.fullTiles(level, size); i++) for (const k of kinds) out.add(I.tilePath(k, i));
-    const tileOf = (s: number) => Math.floor(s / (span * I.TILE));
-    for (const s of signed) {
-      const w = I.partialWidth(level, s);
-      if (s <= size && w > 0 && tileOf(s) === tileOf(size) && I.partialWidth(level, size) > 0) {
-        for (const k of kinds) out.add(I.tilePath(k, tileOf(s), w));
-      }
-    }
-  }
-  for (const p of [...out]) if (p.startsWith('tile/entries/')) out.add(p + '.gz');
-  return [...out].sort();
 }
 
 let next = 0;
@@ -64,16 +46,26 @@ describe('publisher (--publish-dir)', function () {
   const cleanup: string[] = [];
   after(() => cleanup.forEach(removeDir));
 
-  function open(dataDir?: string, publishDir?: string): { log: Log; dir: string } {
+  async function open(dataDir?: string, publishDir?: string): Promise<{ log: Log; dir: string }> {
     const dir = publishDir ?? tempDir('pkglog-publish-');
     const log = openTestLog({ publishDir: dir, ...(dataDir ? { dataDir } : {}) });
     cleanup.push(dir, log.dataDir);
-    log.publisher!.start();
+    await log.publisher!.start();
     return { log, dir };
   }
 
+  /** The publisher of a log opened on `dir` refuses to start with 'unsafe_state' and a message matching `re`. */
+  async function refuses(dataDir: string, dir: string, re: RegExp): Promise<void> {
+    const log = openTestLog({ publishDir: dir, dataDir });
+    try {
+      await assert.rejects(log.publisher!.start(), (e: unknown) => isPkglogError(e, 'unsafe_state') && re.test((e as Error).message));
+    } finally {
+      await log.close();
+    }
+  }
+
   it('writes exactly the tlog-tiles layout, byte for byte what the log serves, after every commit', async () => {
-    const { log, dir } = open();
+    const { log, dir } = await open();
     try {
       await log.publisher!.idle();
       assert.deepEqual(files(dir), ['checkpoint'], 'size 0: the checkpoint only');
@@ -112,7 +104,7 @@ describe('publisher (--publish-dir)', function () {
   });
 
   it('writes a full tile once: later passes and restarts never rewrite it; its partial tiles are removed', async () => {
-    const { log, dir } = open();
+    const { log, dir } = await open();
     let dataDir = log.dataDir;
     try {
       await batch(log, 100);
@@ -131,7 +123,7 @@ describe('publisher (--publish-dir)', function () {
     }
     // A restart publishes nothing new: same files, same inodes.
     const before = new Map(files(dir).map((f) => [f, statSync(join(dir, f)).ino]));
-    const { log: log2 } = open(dataDir, dir);
+    const { log: log2 } = await open(dataDir, dir);
     try {
       await log2.publisher!.idle();
       assert.equal(log2.publisher!.stats.written, 0);
@@ -142,7 +134,7 @@ describe('publisher (--publish-dir)', function () {
   });
 
   it('repairs at the next start what is missing since the directory\'s checkpoint (crash between commit and publish)', async () => {
-    const { log, dir } = open();
+    const { log, dir } = await open();
     const dataDir = log.dataDir;
     const signed: number[] = [];
     let size = 0;
@@ -161,7 +153,7 @@ describe('publisher (--publish-dir)', function () {
     for (const f of complete) if (!expectedLayout(30, signed.slice(0, 2)).includes(f)) rmSync(join(dir, f));
     // and a leftover temp file
     writeFileSync(join(dir, TMP_DIR, 'leftover'), 'x');
-    const { log: log2 } = open(dataDir, dir);
+    const { log: log2 } = await open(dataDir, dir);
     try {
       assert.equal(log2.publisher!.publishedSize, 30);
       await log2.publisher!.idle();
@@ -175,7 +167,7 @@ describe('publisher (--publish-dir)', function () {
   });
 
   it('never replaces the checkpoint by a smaller one, and refuses a directory holding another checkpoint or another log', async () => {
-    const { log, dir } = open();
+    const { log, dir } = await open();
     try {
       await batch(log, 5);
       const older = log.store.checkpoint(5)!;
@@ -184,10 +176,10 @@ describe('publisher (--publish-dir)', function () {
       assert.match(newer, /\n10\n/);
       // A second publisher (e.g. a stale process) asked to publish size 5 over size 10: the file stays at 10.
       const stale = new Publisher({
-        dir, store: log.store, origin: log.origin, verifier: parseVerifierKey(log.vkey), fsync: false,
+        target: new DirectoryTarget(dir, { fsync: false }), store: log.store, origin: log.origin, verifier: parseVerifierKey(log.vkey),
         publishableSize: () => 5, checkpoint: () => ({ treeSize: 5, note: older }),
       });
-      stale.start();
+      await stale.start();
       await stale.idle();
       assert.equal(readFileSync(join(dir, 'checkpoint'), 'utf8'), newer);
       await stale.close();
@@ -197,18 +189,18 @@ describe('publisher (--publish-dir)', function () {
     // Another checkpoint of size 10 signed by the same key (a fork) in the directory: the log refuses to publish into it.
     const key = ed25519Signer(log.origin, seedOf('unused')); // a different key: another log with the same origin
     writeFileSync(join(dir, 'checkpoint'), signCheckpoint(key, log.origin, 10, Buffer.alloc(32, 7)));
-    assert.throws(() => openTestLog({ publishDir: dir, dataDir: log.dataDir }), (e: unknown) => isPkglogError(e, 'unsafe_state') && /not a checkpoint signed by this log/.test((e as Error).message));
+    await refuses(log.dataDir, dir, /not a checkpoint signed by this log/);
     // The log's own key, another root at size 10 (what a forked history would have published): refused too.
     const own = loadOrCreateLogKey(join(log.dataDir, 'log.key'), undefined);
     writeFileSync(join(dir, 'checkpoint'), signCheckpoint(own.signer, own.origin, 10, Buffer.alloc(32, 7)));
-    assert.throws(() => openTestLog({ publishDir: dir, dataDir: log.dataDir }), (e: unknown) => isPkglogError(e, 'unsafe_state') && /not the checkpoint this log signed/.test((e as Error).message));
+    await refuses(log.dataDir, dir, /not the checkpoint this log signed/);
     // Bigger than the database: refused.
     writeFileSync(join(dir, 'checkpoint'), signCheckpoint(own.signer, own.origin, 11, Buffer.alloc(32, 7)));
-    assert.throws(() => openTestLog({ publishDir: dir, dataDir: log.dataDir }), (e: unknown) => isPkglogError(e, 'unsafe_state') && /ahead of the database/.test((e as Error).message));
+    await refuses(log.dataDir, dir, /ahead of the database/);
   });
 
   it('republishes the same checkpoint with more cosignatures, never with fewer; a different checkpoint of the same size halts it', async () => {
-    const { log, dir } = open();
+    const { log, dir } = await open();
     try {
       await batch(log, 3);
       const base = log.store.checkpoint(3)!;
@@ -216,10 +208,10 @@ describe('publisher (--publish-dir)', function () {
       const lines: string[] = [];
       const lines2: string[] = [];
       const p = new Publisher({
-        dir, store: log.store, origin: log.origin, verifier: parseVerifierKey(log.vkey), fsync: false, log: (m) => lines2.push(m),
+        target: new DirectoryTarget(dir, { fsync: false }), store: log.store, origin: log.origin, verifier: parseVerifierKey(log.vkey), log: (m) => lines2.push(m),
         publishableSize: () => 3, checkpoint: () => ({ treeSize: 3, note: base + lines.join('') }),
       });
-      p.start();
+      await p.start();
       await p.idle();
       assert.equal(readFileSync(join(dir, 'checkpoint'), 'utf8'), base);
       lines.push(cosig('witness.example/w1'));
@@ -235,10 +227,10 @@ describe('publisher (--publish-dir)', function () {
       const own = loadOrCreateLogKey(join(log.dataDir, 'log.key'), undefined);
       const forked = signCheckpoint(own.signer, own.origin, 3, Buffer.alloc(32, 1));
       const q = new Publisher({
-        dir, store: log.store, origin: log.origin, verifier: parseVerifierKey(log.vkey), fsync: false, log: (m) => lines2.push(m),
+        target: new DirectoryTarget(dir, { fsync: false }), store: log.store, origin: log.origin, verifier: parseVerifierKey(log.vkey), log: (m) => lines2.push(m),
         publishableSize: () => 3, checkpoint: () => ({ treeSize: 3, note: forked }),
       });
-      q.start();
+      await q.start();
       await q.idle();
       assert.equal(readFileSync(join(dir, 'checkpoint'), 'utf8'), base + cosig('witness.example/w1'));
       assert.match(lines2.join('\n'), /holds a different checkpoint of size 3 than the log's: not replaced/);
@@ -257,10 +249,10 @@ describe('publisher (--publish-dir)', function () {
       await batch2(log, 200);
       await batch2(log, 100);
       const p = new Publisher({
-        dir, store: log.store, origin: log.origin, verifier: parseVerifierKey(log.vkey), fsync: false,
+        target: new DirectoryTarget(dir, { fsync: false }), store: log.store, origin: log.origin, verifier: parseVerifierKey(log.vkey),
         publishableSize: () => 200, checkpoint: () => ({ treeSize: 200, note: log.store.checkpoint(200)! }),
       });
-      p.start();
+      await p.start();
       await p.idle();
       assert.deepEqual(files(dir), ['checkpoint', 'tile/0/000.p/200', 'tile/entries/000.p/200', 'tile/entries/000.p/200.gz']);
       assert.match(readFileSync(join(dir, 'checkpoint'), 'utf8'), /\n200\n/);
