@@ -3,7 +3,8 @@
  * benchWitness()), the client's (bench/client.ts, benchClient()), ML-DSA-44 (bench/mldsa.ts, benchMlDsa()), the command's start-up
  * (bench/startup.ts, benchStartup()), the package index's pure parts (bench/index.ts, benchIndex()) and its server side
  * (bench/index-server.ts, benchIndexServer()), `pkglog verify-lock` on a 1,000-entry lockfile (bench/lock.ts,
- * benchLock()) and the mirror's catch-up (bench/mirror.ts, benchMirror()), printed in one table.
+ * benchLock()), the mirror's catch-up (bench/mirror.ts, benchMirror()) and the big SQLite log (bench/large.ts,
+ * benchLarge(); BENCH_FULL=1: 10,000,000 entries), printed in one table.
  * BENCH_QUICK=1 for a short smoke run. Every figure is printed next to its same-run baseline, with the ratio and whether the target is met.
  */
 import { existsSync } from 'node:fs';
@@ -67,6 +68,7 @@ sections.push(['index server', await optional('./index-server.ts', 'benchIndexSe
 sections.push(['static tiles', await optional('./publish.ts', 'benchPublish')]);
 sections.push(['verify-lock', await optional('./lock.ts', 'benchLock')]);
 sections.push(['mirror', await optional('./mirror.ts', 'benchMirror')]);
+sections.push(['large log', await optional('./large.ts', 'benchLarge')]);
 console.log(`\npkglog bench${quick ? ' (BENCH_QUICK)' : ''} — ${new Date().toISOString()}, node ${process.version}, ${(await import('node:os')).cpus().length} cores, ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
 console.log(table(sections));
 const failed = sections.flatMap(([, f]) => f).filter((f) => f.pass === false);
