@@ -27,6 +27,7 @@ import { verifyArtifact } from '../client/verify.ts';
 import { audit } from '../client/audit.ts';
 
 export interface BenchResult {
+  note?: string;
   target?: string;
   pass?: boolean;
   name: string;

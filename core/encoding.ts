@@ -10,10 +10,15 @@ const DECIMAL = /^(?:0|[1-9][0-9]*)$/;
 
 /** Decodes standard, padded base64 (RFC 4648 §4); canonical form only. Throws 'malformed'. */
 export function decodeBase64(s: string, what = 'base64 value', expectedLength?: number): Buffer {
-  if (typeof s !== 'string' || !BASE64_STD.test(s)) fail('malformed', `${what} is not standard padded base64`);
+  if (typeof s !== 'string') fail('malformed', `${what} is not standard padded base64`);
   const b = Buffer.from(s, 'base64');
-  // Reject non-canonical trailing bits (e.g. "AB==" vs "AA==").
-  if (b.toString('base64') !== s) fail('malformed', `${what} is not canonical base64`);
+  // Only canonical standard padded base64 re-encodes to itself: Node's decoder skips bad characters and accepts the
+  // URL-safe alphabet, missing padding and non-canonical trailing bits (e.g. "AB==" for "AA=="), none of which survive
+  // the round trip. The grammar is checked only to say which it was (a regex over every signature cost more than the
+  // decoding).
+  if (b.toString('base64') !== s) {
+    fail('malformed', BASE64_STD.test(s) ? `${what} is not canonical base64` : `${what} is not standard padded base64`);
+  }
   if (expectedLength !== undefined && b.length !== expectedLength) {
     fail('malformed', `${what} must decode to ${expectedLength} bytes, got ${b.length}`);
   }

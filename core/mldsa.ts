@@ -1,18 +1,133 @@
 /**
- * ML-DSA-44 (FIPS 204), pure signing with the empty context string, over @noble/post-quantum (pure JavaScript).
- * Keys are raw bytes: the 32-byte FIPS 204 key generation seed ξ, the 1,312-byte public key; signatures are
- * 2,420 bytes. Pure and synchronous: key generation takes the seed from the caller, and signing is either
- * hedged with 32 random bytes the caller passes in, or deterministic (FIPS 204 §3.4: both are allowed and
- * give signatures that verify the same way).
+ * ML-DSA-44 (FIPS 204), pure signing with the empty context string. Keys are raw bytes: the 32-byte FIPS 204 key
+ * generation seed ξ, the 1,312-byte public key; signatures are 2,420 bytes. Synchronous, no clock, no I/O.
+ *
+ * Backends (one interface, chosen once per process; all give signatures that the others verify — test/core/mldsa-backend.test.ts):
+ * - 'native': PQClean's C (ml-dsa-44/clean) as the pqclean package's Node addon, built from source at `npm ci`;
+ * - 'wasm':   the same C compiled to WebAssembly, shipped inside pqclean (its synchronous classic API);
+ * - 'noble':  @noble/post-quantum, pure JavaScript (about 10× slower here): the fallback when pqclean is missing.
+ * The default is the first that loads, in that order; useMlDsa44Backend() picks one (runtime/mldsa-backend.ts reads
+ * PKGLOG_MLDSA_BACKEND). A native crypto function is computation, like node:crypto's SHA-256 and Ed25519.
+ *
+ * Key generation is always noble's ML-DSA.KeyGen_internal(ξ) (pqclean only makes random keys): its 2,560-byte
+ * secret key is FIPS 204's standard skEncode, which PQClean's signing takes as is.
+ * Signing is hedged (FIPS 204 §3.4's default: fresh 32-byte rnd) or deterministic (rnd = 0^32); both verify the
+ * same way. Deterministic signing is always noble's (PQClean has no deterministic mode). Hedged signing with pqclean
+ * takes rnd from the operating system inside PQClean (its randombytes); only noble uses the caller's `random`.
  */
+import { createRequire } from 'node:module';
 import { ml_dsa44 } from '@noble/post-quantum/ml-dsa.js';
 import { fail } from './errors.ts';
 
 export const MLDSA44_SEED_SIZE = 32;
 export const MLDSA44_PUBLIC_KEY_SIZE = 1312;
+export const MLDSA44_SECRET_KEY_SIZE = 2560;
 export const MLDSA44_SIGNATURE_SIZE = 2420;
 /** Size of the `rnd` value of FIPS 204 ML-DSA.Sign_internal. */
 export const MLDSA44_RANDOM_SIZE = 32;
+
+export type MlDsa44BackendName = 'native' | 'wasm' | 'noble';
+export const MLDSA44_BACKENDS: readonly MlDsa44BackendName[] = ['native', 'wasm', 'noble'];
+
+/** What a backend does: hedged signing with a FIPS 204 secret key, and verification. */
+export interface MlDsa44Backend {
+  name: MlDsa44BackendName;
+  /** ML-DSA.Sign(sk, message, ctx = ""), hedged; `random` is the 32-byte rnd (a backend with its own source may ignore it). */
+  sign(secretKey: Uint8Array, message: Uint8Array, random: Uint8Array): Uint8Array;
+  /** ML-DSA.Verify(pk, message, signature, ctx = ""). Lengths are checked by the caller. */
+  verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
+}
+
+const noble: MlDsa44Backend = {
+  name: 'noble',
+  sign: (sk, message, random) => ml_dsa44.sign(message, sk, { extraEntropy: Uint8Array.from(random) }),
+  verify: (pk, message, signature) => ml_dsa44.verify(signature, message, pk),
+};
+
+/** pqclean's classic `Sign` class (the same synchronous API in its addon and in its WebAssembly build). */
+interface PqcleanSign {
+  sign(privateKey: Uint8Array, message: Uint8Array): Uint8Array;
+  verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
+  readonly publicKeySize: number;
+  readonly privateKeySize: number;
+  readonly signatureSize: number;
+}
+type PqcleanModule = { Sign: new (algorithm: string) => PqcleanSign };
+
+const require = createRequire(import.meta.url);
+
+function pqcleanBackend(name: 'native' | 'wasm', load: () => PqcleanModule): MlDsa44Backend {
+  const s = new (load().Sign)('ml-dsa-44');
+  if (s.publicKeySize !== MLDSA44_PUBLIC_KEY_SIZE || s.privateKeySize !== MLDSA44_SECRET_KEY_SIZE || s.signatureSize !== MLDSA44_SIGNATURE_SIZE) {
+    throw new Error(`pqclean ${name} ml-dsa-44 has unexpected sizes`);
+  }
+  const buf = (b: Uint8Array) => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  return {
+    name,
+    sign: (sk, message) => s.sign(buf(sk), buf(message)),
+    verify: (pk, message, signature) => s.verify(buf(pk), buf(message), buf(signature)),
+  };
+}
+
+/** Loaders, fastest first. Each throws when its backend is not available on this machine. */
+export const MLDSA44_LOADERS: Readonly<Record<MlDsa44BackendName, () => MlDsa44Backend>> = {
+  // The addon node-gyp builds from PQClean's C at `npm ci` (missing when the build failed or was skipped).
+  native: () => pqcleanBackend('native', () => require('pqclean/build/Release/node_pqclean.node') as PqcleanModule),
+  wasm: () => pqcleanBackend('wasm', () => require('pqclean/wasm/index.js') as PqcleanModule),
+  noble: () => noble,
+};
+
+/**
+ * The first backend of `order` whose loader succeeds and whose signatures noble verifies (a self-test with a fixed
+ * key, so a broken build is never used); 'noble' if none does. Also what tests use to exercise the fallback.
+ */
+export function pickMlDsa44Backend(loaders: ReadonlyArray<() => MlDsa44Backend>): MlDsa44Backend {
+  for (const load of loaders) {
+    try {
+      const b = load();
+      if (b.name === 'noble' || selfTest(b)) return b;
+    } catch {
+      // not available here: try the next one
+    }
+  }
+  return noble;
+}
+
+let selfTestKey: { publicKey: Uint8Array; secretKey: Uint8Array } | undefined;
+/** Signs with the backend and checks with noble, and the other way round. */
+function selfTest(b: MlDsa44Backend): boolean {
+  selfTestKey ??= ml_dsa44.keygen(new Uint8Array(32).fill(7));
+  const { publicKey, secretKey } = selfTestKey;
+  const msg = Buffer.from('pkglog ML-DSA-44 backend self-test');
+  const sig = b.sign(secretKey, msg, new Uint8Array(32));
+  const nobleSig = ml_dsa44.sign(msg, secretKey, { extraEntropy: false });
+  return sig.length === MLDSA44_SIGNATURE_SIZE && ml_dsa44.verify(sig, msg, publicKey) && b.verify(publicKey, msg, nobleSig) && !b.verify(publicKey, Buffer.from('other'), nobleSig);
+}
+
+let backend: MlDsa44Backend | undefined;
+function current(): MlDsa44Backend {
+  backend ??= pickMlDsa44Backend(MLDSA44_BACKENDS.map((n) => MLDSA44_LOADERS[n]));
+  return backend;
+}
+
+/** The backend in use (chosen on first use: native, else wasm, else noble). */
+export function mldsa44BackendName(): MlDsa44BackendName {
+  return current().name;
+}
+
+/** Uses this backend from now on; 'usage' if it does not load (or fails its self-test) on this machine. */
+export function useMlDsa44Backend(name: MlDsa44BackendName): void {
+  if (!MLDSA44_BACKENDS.includes(name)) fail('usage', `unknown ML-DSA-44 backend ${JSON.stringify(name)} (use ${MLDSA44_BACKENDS.join(', ')})`);
+  let b: MlDsa44Backend | undefined;
+  let why = 'its self-test failed';
+  try {
+    b = MLDSA44_LOADERS[name]();
+  } catch (e) {
+    why = (e as Error).message.split('\n')[0]!;
+  }
+  if (b === undefined || (b.name !== 'noble' && !selfTest(b))) fail('usage', `the ML-DSA-44 backend ${name} is not available here: ${why}`);
+  backend = b;
+}
 
 export interface MlDsa44KeyPair {
   seed: Buffer; // 32 bytes
@@ -33,28 +148,29 @@ export function mldsa44KeyPairFromSeed(seed: Uint8Array): MlDsa44KeyPair {
   const hit = keyPairCache.get(id);
   if (hit !== undefined) return { seed: Buffer.from(seed), publicKey: Buffer.from(hit.publicKey), secretKey: hit.secretKey };
   const { publicKey, secretKey } = ml_dsa44.keygen(Uint8Array.from(seed));
-  const kp = { seed: Buffer.from(seed), publicKey: Buffer.from(publicKey), secretKey };
+  const kp = { seed: Buffer.from(seed), publicKey: Buffer.from(publicKey), secretKey: Buffer.from(secretKey) };
   if (keyPairCache.size >= KEY_PAIR_CACHE_LIMIT) keyPairCache.delete(keyPairCache.keys().next().value!);
   keyPairCache.set(id, kp);
   return { ...kp, publicKey: Buffer.from(kp.publicKey) };
 }
 
 /**
- * ML-DSA.Sign(sk, message, ctx = ""): hedged with `random` (32 bytes, e.g. fresh from the OS) when given, else
- * the deterministic variant (rnd = 0^32).
+ * ML-DSA.Sign(sk, message, ctx = ""): hedged when `random` (32 bytes, e.g. fresh from the OS) is given — on the
+ * pqclean backends PQClean draws its own rnd from the OS instead —, else the deterministic variant (rnd = 0^32, noble).
  */
 export function mldsa44Sign(key: MlDsa44KeyPair, message: Uint8Array, random?: Uint8Array): Buffer {
   if (random !== undefined && (!(random instanceof Uint8Array) || random.length !== MLDSA44_RANDOM_SIZE)) {
     fail('internal', 'ML-DSA-44 signing randomness must be 32 bytes');
   }
-  return Buffer.from(ml_dsa44.sign(message, key.secretKey, { extraEntropy: random === undefined ? false : Uint8Array.from(random) }));
+  if (random === undefined) return Buffer.from(ml_dsa44.sign(message, key.secretKey, { extraEntropy: false }));
+  return Buffer.from(current().sign(key.secretKey, message, random));
 }
 
 /** True iff `signature` is a valid ML-DSA-44 signature (empty context) of `message` by `publicKey`. Never throws. */
 export function mldsa44Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.length !== MLDSA44_PUBLIC_KEY_SIZE || signature.length !== MLDSA44_SIGNATURE_SIZE) return false;
   try {
-    return ml_dsa44.verify(signature, message, publicKey);
+    return current().verify(publicKey, message, signature);
   } catch {
     return false;
   }

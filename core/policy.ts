@@ -54,7 +54,6 @@ export interface Policy {
   quorum: QuorumRule;
 }
 
-const LONE_SURROGATE = /\p{Cs}/u;
 
 function token(bytes: string, what: string): string {
   // `bytes` holds one octet per char (latin1); names and URLs must be UTF-8.
@@ -69,7 +68,7 @@ export function parsePolicy(text: Uint8Array | string): Policy {
   let b: Buffer;
   if (typeof text === 'string') {
     if (text.length > MAX_POLICY_SIZE) fail('too_large', 'policy is too large');
-    if (LONE_SURROGATE.test(text)) fail('malformed', 'policy is not valid UTF-8');
+    if (!text.isWellFormed()) fail('malformed', 'policy is not valid UTF-8');
     b = utf8(text);
   } else if (text instanceof Uint8Array) {
     b = Buffer.from(text.buffer, text.byteOffset, text.byteLength);

@@ -28,7 +28,6 @@ export interface TlogProof {
   checkpoint: string;
 }
 
-const LONE_SURROGATE = /\p{Cs}/u;
 const SIG_LINE_PREFIX = '— ';
 
 /** Structural check of a signed checkpoint: checkpoint body, blank line, "— " lines, all lines ending in "\n". */
@@ -49,7 +48,7 @@ export function parseTlogProof(text: Uint8Array | string): TlogProof {
   let s: string;
   if (typeof text === 'string') {
     if (text.length > MAX_TLOG_PROOF_SIZE) fail('too_large', 'proof is too large');
-    if (LONE_SURROGATE.test(text)) fail('malformed', 'proof is not valid UTF-8');
+    if (!text.isWellFormed()) fail('malformed', 'proof is not valid UTF-8');
     s = text;
   } else if (text instanceof Uint8Array) {
     if (text.length > MAX_TLOG_PROOF_SIZE) fail('too_large', 'proof is too large');
@@ -104,7 +103,7 @@ export function formatTlogProof(proof: TlogProof): string {
   if (typeof proof.checkpoint !== 'string') fail('malformed', 'checkpoint must be a string');
   // A log formats many proofs against one checkpoint (every reply of a batch): its checks run once per distinct note.
   if (proof.checkpoint !== lastCheckedCheckpoint) {
-    if (LONE_SURROGATE.test(proof.checkpoint) || /[\u0000-\u0009\u000b-\u001f]/.test(proof.checkpoint)) {
+    if (!proof.checkpoint.isWellFormed() || /[\u0000-\u0009\u000b-\u001f]/.test(proof.checkpoint)) {
       fail('malformed', 'checkpoint contains invalid characters');
     }
     checkSignedCheckpointShape(proof.checkpoint);

@@ -8,6 +8,7 @@
 import { parseArgs as tokenize } from 'node:util';
 import { EXIT, PkglogError, exitCode, fail, isPkglogError, type ErrorCode } from '../core/errors.ts';
 import type { Io } from './io.ts';
+import { applyMlDsaBackendEnv } from './mldsa-backend.ts';
 
 export type { Io } from './io.ts';
 
@@ -153,6 +154,7 @@ export async function runMain(argv: string[], io: Io, table: CommandTable): Prom
   let name = argv[0] ?? '';
   let json = false;
   try {
+    applyMlDsaBackendEnv(io.env);
     const found = resolve(argv, table);
     name = found.name;
     if (found.groupUsage !== undefined) {

@@ -28,8 +28,9 @@ const ALLOWED: Record<string, string[]> = {
 const CYCLE_DIRS = Object.keys(ALLOWED).filter((d) => existsSync(join(ROOT, d)));
 /** Packages a module may import (node: built-ins are always allowed). */
 const PACKAGES: Record<string, string[]> = {
-  // ML-DSA-44 (pure JS, synchronous; core always passes the seed and the signing randomness in).
-  core: ['@noble/post-quantum'],
+  // ML-DSA-44, synchronous: @noble/post-quantum (pure JS: key generation from the seed core is given, the fallback)
+  // and pqclean (PQClean's C as a native addon or WebAssembly, for speed; its hedged signing draws rnd from the OS).
+  core: ['@noble/post-quantum', 'pqclean'],
   'log-store': ['better-sqlite3', 'pg'],
   // The one logger (pino, pino-pretty on a terminal), the metrics registry helper (prom-client), caches (lru-cache).
   // …and the data-dir lock (better-sqlite3), shared by the witness and the mirror.
