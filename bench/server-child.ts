@@ -26,6 +26,8 @@ export interface StartMsg {
   publishDir?: string;
   /** The log keeps the package index (--index; bench/index-server.ts). */
   index?: boolean;
+  /** The witness's cosignatures (default: the witness's default, Ed25519 and ML-DSA-44). */
+  cosign?: { ed25519: boolean; mldsa: boolean };
 }
 
 /** The bare-handler baseline: express, one JSON-parsing POST route and one GET route, each answering a small JSON. */
@@ -67,7 +69,7 @@ process.on('message', async (msg: StartMsg | { cmd: 'rss' } | { cmd: 'stop' }) =
         process.send!({ url: `http://127.0.0.1:${a.port}`, startupMs: performance.now() - t0 });
       } else if (msg.mode === 'witness') {
         const t0 = performance.now();
-        witness = await startWitness({ dataDir: msg.dataDir!, listen: '127.0.0.1:0', name: 'bench.example/witness', log: () => {} });
+        witness = await startWitness({ dataDir: msg.dataDir!, listen: '127.0.0.1:0', name: 'bench.example/witness', log: () => {}, ...(msg.cosign ? { cosign: msg.cosign } : {}) });
         process.send!({ url: witness.url, startupMs: performance.now() - t0 });
       } else {
         const config = resolveConfig({

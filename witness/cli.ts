@@ -37,8 +37,7 @@ Options (environment variable in parentheses):
   --mldsa-key-file F    ML-DSA-44 key file, same name, created 0600 on first start (PKGLOG_WITNESS_MLDSA_KEY_FILE;
                         default D/witness-mldsa.key)
   --cosign LIST         cosignatures to return: ed25519, ml-dsa-44 or both, comma-separated (PKGLOG_WITNESS_COSIGN;
-                        default ed25519; ed25519,ml-dsa-44 for both). GET /vkey serves the Ed25519 key, GET /vkeys every
-                        key in use
+                        default ed25519,ml-dsa-44: both). GET /vkey serves the Ed25519 key, GET /vkeys every key in use
   --gossip-interval MS  how often to compare checkpoints with peers (default ${DEFAULT_GOSSIP_INTERVAL_MS})
   --poll-interval MS    how often to poll logs added with a URL (default ${DEFAULT_POLL_INTERVAL_MS})
   --headers-timeout MS  a request's headers must arrive within this, else 408 (default ${DEFAULT_LIMITS.headersTimeoutMs})
@@ -105,7 +104,7 @@ const run: Command = {
     const keyFile = v['key-file'] ?? io.env.PKGLOG_WITNESS_KEY_FILE;
     const name = v.name ?? io.env.PKGLOG_WITNESS_NAME;
     const mldsaKeyFile = v['mldsa-key-file'] ?? io.env.PKGLOG_WITNESS_MLDSA_KEY_FILE;
-    const cosignList = (v.cosign ?? io.env.PKGLOG_WITNESS_COSIGN ?? 'ed25519').split(',').map((s) => s.trim());
+    const cosignList = (v.cosign ?? io.env.PKGLOG_WITNESS_COSIGN ?? 'ed25519,ml-dsa-44').split(',').map((s) => s.trim());
     for (const c of cosignList) if (c !== 'ed25519' && c !== 'ml-dsa-44') usage(`--cosign: unknown cosignature ${JSON.stringify(c)} (use ed25519, ml-dsa-44)`);
     const cosign = { ed25519: cosignList.includes('ed25519'), mldsa: cosignList.includes('ml-dsa-44') };
     const limits: Partial<HttpLimits> = {};

@@ -30,8 +30,8 @@ export interface WitnessConfig {
   /** The ML-DSA-44 key file (default D/witness-mldsa.key), created 0600 on first start. */
   mldsaKeyFile?: string;
   /**
-   * Which cosignatures add-checkpoint returns: Ed25519 cosignature/v1 and/or ML-DSA-44 subtree/v1. Default: Ed25519 only,
-   * until a fast ML-DSA-44 implementation lands (pure JavaScript signs ~33/s here, which would cap the witness there).
+   * Which cosignatures add-checkpoint returns: Ed25519 cosignature/v1 and/or ML-DSA-44 subtree/v1. Default: both
+   * (tlog-witness: witnesses SHOULD use ML-DSA-44; the Ed25519 one is what current clients know).
    */
   cosign?: { ed25519: boolean; mldsa: boolean };
   gossipIntervalMs?: number;
@@ -112,7 +112,7 @@ export async function startWitness(cfg: WitnessConfig): Promise<RunningWitness> 
   let witness: Witness;
   try {
     store = WitnessStore.open(cfg.dataDir);
-    const cosign = cfg.cosign ?? { ed25519: true, mldsa: false };
+    const cosign = cfg.cosign ?? { ed25519: true, mldsa: true };
     const key = loadOrCreateWitnessKey(cfg.keyFile ?? join(cfg.dataDir, 'witness.key'), cfg.name);
     // The ML-DSA key carries the same name (one witness identity, two keys); created from the Ed25519 key's name.
     const pq = cosign.mldsa ? loadOrCreateMlDsaKey(cfg.mldsaKeyFile ?? join(cfg.dataDir, 'witness-mldsa.key'), key.name) : undefined;

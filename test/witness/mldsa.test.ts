@@ -100,11 +100,16 @@ describe('witness: ML-DSA-44 cosignatures and ML-DSA-44 log keys (real process)'
     assert.equal(r3.status, 403, await r3.text());
   });
 
-  it('by default only Ed25519 (no ML-DSA key is created); --cosign ed25519 and --cosign ml-dsa-44 switch each off; a bad --cosign is a usage error', async () => {
+  it('by default both (the ML-DSA key is created 0600 next to the Ed25519 one); --cosign ed25519 and --cosign ml-dsa-44 switch each off; a bad --cosign is a usage error', async () => {
     const def = await start('default');
-    assert.equal((await (await fetch(`${def.url}/vkeys`)).text()).trimEnd().split('\n').length, 1);
-    assert.equal(parseVerifierKey((await (await fetch(`${def.url}/vkeys`)).text()).trim()).type, SIG_TYPE_COSIGNATURE_V1);
-    assert.equal(existsSync(d('default/witness-mldsa.key')), false, 'no ML-DSA key by default');
+    const defKeys = (await (await fetch(`${def.url}/vkeys`)).text()).trimEnd().split('\n');
+    assert.deepEqual(defKeys.map((k) => parseVerifierKey(k).type), [SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_MLDSA44]);
+    assert.equal(def.info.get('vkey'), defKeys[0]);
+    assert.equal(def.info.get('also-vkey'), defKeys[1]);
+    assert.equal(statSync(d('default/witness-mldsa.key')).mode & 0o777, 0o600);
+    const r0 = await (await post(def.url, `old 0\n\n${edLog.checkpoint()}`)).text();
+    assert.equal(r0.split('\n').filter(Boolean).length, 2);
+    assert.equal(verifyNote(edLog.checkpoint() + r0, defKeys.map(parseVerifierKey)).verified.length, 2);
     const ed = await start('edonly', ['--cosign', 'ed25519']);
     assert.equal((await (await fetch(`${ed.url}/vkeys`)).text()).trimEnd().split('\n').length, 1);
     const r1 = await (await post(ed.url, `old 0\n\n${edLog.checkpoint()}`)).text();
