@@ -15,7 +15,6 @@
  * same way. Deterministic signing is always noble's (PQClean has no deterministic mode). Hedged signing with pqclean
  * takes rnd from the operating system inside PQClean (its randombytes); only noble uses the caller's `random`.
  */
-import { createRequire } from 'node:module';
 import { ml_dsa44 } from '@noble/post-quantum/ml-dsa.js';
 import { fail } from './errors.ts';
 
@@ -54,7 +53,16 @@ interface PqcleanSign {
 }
 type PqcleanModule = { Sign: new (algorithm: string) => PqcleanSign };
 
-const require = createRequire(import.meta.url);
+/**
+ * Node's module loader, found without a static import so that core also bundles for the browser (explorer/): there
+ * `process` is absent and only noble is used.
+ */
+function nodeRequire(): (id: string) => unknown {
+  const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const m = p?.getBuiltinModule?.('node:module') as { createRequire(url: string): (id: string) => unknown } | undefined;
+  if (m === undefined) throw new Error('no Node.js module loader here');
+  return m.createRequire(import.meta.url);
+}
 
 function pqcleanBackend(name: 'native' | 'wasm', load: () => PqcleanModule): MlDsa44Backend {
   const s = new (load().Sign)('ml-dsa-44');
@@ -72,8 +80,8 @@ function pqcleanBackend(name: 'native' | 'wasm', load: () => PqcleanModule): MlD
 /** Loaders, fastest first. Each throws when its backend is not available on this machine. */
 export const MLDSA44_LOADERS: Readonly<Record<MlDsa44BackendName, () => MlDsa44Backend>> = {
   // The addon node-gyp builds from PQClean's C at `npm ci` (missing when the build failed or was skipped).
-  native: () => pqcleanBackend('native', () => require('pqclean/build/Release/node_pqclean.node') as PqcleanModule),
-  wasm: () => pqcleanBackend('wasm', () => require('pqclean/wasm/index.js') as PqcleanModule),
+  native: () => pqcleanBackend('native', () => nodeRequire()('pqclean/build/Release/node_pqclean.node') as PqcleanModule),
+  wasm: () => pqcleanBackend('wasm', () => nodeRequire()('pqclean/wasm/index.js') as PqcleanModule),
   noble: () => noble,
 };
 
