@@ -35,6 +35,8 @@ export interface AppDeps {
   sequencer: Sequencer;
   registries: () => Registries;
   vkey: string;
+  /** Every key the log signs checkpoints with (default [vkey]): Ed25519, then ML-DSA-44. */
+  vkeys?: string[];
   checkpoints: CheckpointView;
   reader?: TreeReader;
   /** Verifies submission signatures on worker threads (else on the event loop). */
@@ -274,6 +276,10 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.get('/vkey', route((_req, res) => {
     res.type('text/plain; charset=utf-8').send(deps.vkey + '\n');
+  }));
+
+  app.get('/vkeys', route((_req, res) => {
+    res.type('text/plain; charset=utf-8').send((deps.vkeys ?? [deps.vkey]).map((k) => k + '\n').join(''));
   }));
 
   app.get('/v1/policy', route((_req, res) => {

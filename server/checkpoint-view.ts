@@ -53,8 +53,8 @@ export class CheckpointView {
   readonly quorum: number;
   private readonly waitMs: number;
   private readonly timers: Timers;
-  /** Configured witnesses' cosigner identities (`name hexKeyId`); null: count every stored cosignature. */
-  private readonly witnessKeys: Set<string> | null;
+  /** Configured witnesses' cosigner identities (`name hexKeyId`) → which witness; null: count every stored cosignature. */
+  private readonly witnessKeys: Map<string, number> | null;
   private waiters: Waiter[] = [];
   /** Notes by size; signed checkpoints never change, only cosignatures are added (cosignaturesChanged clears it). */
   private readonly notes = new LRUCache<number, string>({ max: 64 });
@@ -67,18 +67,19 @@ export class CheckpointView {
   private publishedLimit: () => number = () => Number.MAX_SAFE_INTEGER;
 
   /**
-   * `witnessVkeys`: the configured witnesses' cosigner keys; only their cosignatures count toward the quorum
-   * (empty: every stored cosignature counts).
+   * `witnessVkeys`: the configured witnesses' cosigner keys, one entry per witness (a vkey, or all its vkeys: an
+   * Ed25519 and an ML-DSA-44 one count as one witness); only their cosignatures count toward the quorum (empty:
+   * every stored cosignature counts).
    */
-  constructor(store: LogStore, quorum = 0, waitMs = 10_000, witnessVkeys: string[] = [], timers: Timers = realTimers) {
+  constructor(store: LogStore, quorum = 0, waitMs = 10_000, witnessVkeys: ReadonlyArray<string | readonly string[]> = [], timers: Timers = realTimers) {
     this.store = store;
     this.quorum = quorum;
     this.waitMs = waitMs;
     this.timers = timers;
-    this.witnessKeys = witnessVkeys.length === 0 ? null : new Set(witnessVkeys.map((v) => {
+    this.witnessKeys = witnessVkeys.length === 0 ? null : new Map(witnessVkeys.flatMap((w, i) => (typeof w === 'string' ? [w] : w).map((v) => {
       const k = parseVerifierKey(v);
-      return `${k.name} ${k.keyId.toString('hex')}`;
-    }));
+      return [`${k.name} ${k.keyId.toString('hex')}`, i] as const;
+    })));
     if (quorum > 0) this.published = this.recoverPublished();
   }
 
@@ -105,14 +106,16 @@ export class CheckpointView {
     return published;
   }
 
-  /** How many configured witnesses cosigned the checkpoint of this size (distinct keys). */
+  /** How many configured witnesses cosigned the checkpoint of this size (distinct witnesses; distinct keys without a list). */
   cosignerCount(treeSize: number): number {
-    const keys = new Set<string>();
+    const who = new Set<string | number>();
     for (const line of this.store.cosignatureLines(treeSize)) {
       const k = signerOf(line);
-      if (k !== undefined && (this.witnessKeys === null || this.witnessKeys.has(k))) keys.add(k);
+      if (k === undefined) continue;
+      if (this.witnessKeys === null) who.add(k);
+      else if (this.witnessKeys.has(k)) who.add(this.witnessKeys.get(k)!);
     }
-    return keys.size;
+    return who.size;
   }
 
   /** With a quorum: the published size (0 before any quorum formed). */

@@ -24,6 +24,9 @@ Runs the log: submissions, sequencer, C2SP tlog-tiles read API. The key is gener
   --listen HOST:PORT    address to listen on                             [env PKGLOG_LISTEN, default 127.0.0.1:8080]
   --origin ORIGIN       checkpoint origin (= key name) for a new log     [env PKGLOG_ORIGIN, default pkglog.localhost/<id>]
   --key-file FILE       log signing key file                             [env PKGLOG_KEY_FILE, default DIR/log.key]
+  --mldsa on|off        also sign every checkpoint with the log's ML-DSA-44 key (a subtree/v1 cosignature,
+                        tlog-checkpoint)                                 [env PKGLOG_MLDSA, default on]
+  --mldsa-key-file FILE its ML-DSA-44 key file, created on first start  [env PKGLOG_MLDSA_KEY_FILE, default DIR/log-mldsa.key]
   --batch-interval MS   integrate pending submissions at least this often [env PKGLOG_BATCH_INTERVAL_MS, default 100]
   --max-pending N       pending pool size before 503                     [env PKGLOG_MAX_PENDING, default 20000]
   --verify-threads N    worker threads checking signatures (0: main thread) [env PKGLOG_VERIFY_THREADS, default cores-1]
@@ -66,7 +69,8 @@ Each entry of a batch counts. A running log picks up changes within a second; qu
 const WITNESSES_HELP = `Usage: pkglog witnesses add URL VKEY [--data-dir DIR]
        pkglog witnesses list [--data-dir DIR]
 
-Witnesses the log asks to cosign its checkpoints (C2SP tlog-witness). VKEY is the witness's cosignature/v1 vkey.
+Witnesses the log asks to cosign its checkpoints (C2SP tlog-witness). VKEY is the witness's cosignature/v1 or
+ML-DSA-44 vkey; add both (two 'add' with the same URL) to keep both of its cosignatures: it counts once.
 Takes effect at the next start of the log.
 `;
 
@@ -94,7 +98,7 @@ Prints one line per problem: table, row, column and byte range. Exit 0: clean; 1
 `;
 
 const SERVE_OPTIONS = [
-  'data-dir', 'listen', 'origin', 'key-file', 'batch-interval', 'max-pending', 'verify-threads', 'witness-quorum',
+  'data-dir', 'listen', 'origin', 'key-file', 'mldsa', 'mldsa-key-file', 'batch-interval', 'max-pending', 'verify-threads', 'witness-quorum',
   'witness-interval', 'witness-wait', 'headers-timeout', 'request-timeout', 'max-connections', 'max-connections-per-client',
   'publish-dir', 'publish-s3', 's3-endpoint', 'log-level',
 ] as const;
@@ -103,7 +107,7 @@ const SERVE_OPTIONS = [
 function config(p: Parsed, io: Io) {
   const v = p.str;
   return resolveConfig({
-    dataDir: v['data-dir'], listen: v.listen, origin: v.origin, keyFile: v['key-file'],
+    dataDir: v['data-dir'], listen: v.listen, origin: v.origin, keyFile: v['key-file'], mldsa: v.mldsa, mldsaKeyFile: v['mldsa-key-file'],
     batchInterval: v['batch-interval'], maxPending: v['max-pending'], witnessQuorum: v['witness-quorum'],
     witnessInterval: v['witness-interval'], witnessWait: v['witness-wait'], verifyThreads: v['verify-threads'],
     headersTimeout: v['headers-timeout'], requestTimeout: v['request-timeout'],
@@ -138,7 +142,7 @@ const serve: Command = {
     server = log.server;
     // Signals are handled before the listening line is printed: whoever reads it may stop the server at once.
     onShutdownSignal(logger, () => log.close());
-    io.stdout(`pkglog: origin ${log.origin}\npkglog: vkey ${log.vkey}\npkglog: data ${cfg.dataDir}\npkglog: listening on ${log.url}\n`);
+    io.stdout(`pkglog: origin ${log.origin}\npkglog: vkey ${log.vkey}\n${log.vkeys.slice(1).map((k) => `pkglog: also-vkey ${k}\n`).join('')}pkglog: data ${cfg.dataDir}\npkglog: listening on ${log.url}\n`);
     logger.info({ origin: log.origin, url: log.url, dataDir: cfg.dataDir }, `listening on ${log.url}`);
     return EXIT.OK;
   },

@@ -12,6 +12,8 @@ export interface LogConfig {
   port: number;
   origin?: string;
   keyFile: string;
+  /** The log's ML-DSA-44 key file (its own subtree/v1 cosignature on every checkpoint); undefined: off. */
+  mldsaKeyFile?: string;
   batchIntervalMs: number;
   maxBatch: number;
   maxPending: number;
@@ -44,6 +46,9 @@ export interface ConfigInput {
   listen?: string;
   origin?: string;
   keyFile?: string;
+  /** 'on' (default) or 'off': also sign checkpoints with the log's ML-DSA-44 key. */
+  mldsa?: string;
+  mldsaKeyFile?: string;
   batchInterval?: string;
   maxBatch?: string;
   maxPending?: string;
@@ -72,6 +77,8 @@ export function resolveConfig(flags: ConfigInput, env: NodeJS.ProcessEnv = proce
   if (s3Endpoint !== undefined && s3Endpoint !== '' && !/^https?:\/\/[^/?#\s]+\/?$/.test(s3Endpoint)) {
     fail('usage', `--s3-endpoint ${JSON.stringify(s3Endpoint)}: want http(s)://HOST[:PORT]`);
   }
+  const mldsa = flags.mldsa ?? env.PKGLOG_MLDSA ?? 'on';
+  if (mldsa !== 'on' && mldsa !== 'off') fail('usage', `--mldsa must be on or off, not ${JSON.stringify(mldsa)}`);
   return {
     dataDir,
     host,
@@ -86,6 +93,7 @@ export function resolveConfig(flags: ConfigInput, env: NodeJS.ProcessEnv = proce
       },
     } : {}),
     keyFile: resolve(flags.keyFile ?? env.PKGLOG_KEY_FILE ?? join(dataDir, 'log.key')),
+    ...(mldsa === 'on' ? { mldsaKeyFile: resolve(flags.mldsaKeyFile ?? env.PKGLOG_MLDSA_KEY_FILE ?? join(dataDir, 'log-mldsa.key')) } : {}),
     batchIntervalMs: parseDecimal(flags.batchInterval ?? env.PKGLOG_BATCH_INTERVAL_MS ?? '100', 'batch interval', 60_000),
     maxBatch: Math.max(1, parseDecimal(flags.maxBatch ?? '1000', 'max batch', 100_000)),
     maxPending: Math.max(1, parseDecimal(flags.maxPending ?? env.PKGLOG_MAX_PENDING ?? '20000', 'max pending', 10_000_000)),

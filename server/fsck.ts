@@ -10,7 +10,7 @@ export const MAX_PRINTED = 1000;
 
 export function runFsck(o: { dbPath: string; keyFile: string; witnessesFile: string }): { ok: boolean; text: string; report: FsckReport } {
   const key = loadLogKey(o.keyFile);
-  const witnessVerifiers = loadWitnesses(o.witnessesFile).map((w) => parseVerifierKey(w.vkey));
+  const witnessVerifiers = loadWitnesses(o.witnessesFile).flatMap((w) => w.vkeys.map(parseVerifierKey));
   const store = LogStore.open(o.dbPath, { readonly: true, anyVersion: true });
   let report: FsckReport;
   try {

@@ -16,7 +16,7 @@ import { loadExplorer, logPolicy } from './explorer.ts';
 import { createLimitedServer } from '../runtime/connection-limits.ts';
 import { CheckpointView } from './checkpoint-view.ts';
 import type { LogConfig } from './config.ts';
-import { loadOrCreateLogKey } from './keys.ts';
+import { loadOrCreateLogKey, loadOrCreateLogMlDsaKey } from './keys.ts';
 import { loadRegistries } from './registries.ts';
 import { Sequencer, signCheckpoint } from './sequencer.ts';
 import { TreeReader } from './tree-reader.ts';
@@ -49,6 +49,8 @@ function cosignatureRow(line: string): { keyName: string; keyId: Buffer; line: s
 export interface OpenLog {
   origin: string;
   vkey: string;
+  /** Every key the log signs checkpoints with: the Ed25519 vkey, then the ML-DSA-44 one (GET /vkeys). */
+  vkeys: string[];
   store: LogStore;
   sequencer: Sequencer;
   checkpoints: CheckpointView;
@@ -119,6 +121,10 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
   const log = componentLog('log');
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const key = loadOrCreateLogKey(config.keyFile, config.origin);
+  // The log's own ML-DSA-44 cosignature on every checkpoint (tlog-checkpoint), next to the Ed25519 signature.
+  const pq = config.mldsaKeyFile === undefined ? undefined : loadOrCreateLogMlDsaKey(config.mldsaKeyFile, key.origin);
+  const signers = pq === undefined ? [key.signer] : [key.signer, pq.signer];
+  const vkeys = pq === undefined ? [key.vkey] : [key.vkey, pq.vkey];
   const verifier = parseVerifierKey(key.vkey);
   const lock = DataDirLock.acquire(lockFile(config.dataDir));
   const dbPath = databaseFile(config.dataDir);
@@ -144,13 +150,13 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
         throw new Error(`the store in ${config.dataDir} belongs to origin ${storedOrigin}, not ${key.origin}`);
       }
       if (storedOrigin === undefined) store.setMeta('origin', key.origin);
-      store.initialize({ treeSize: 0, rootHash: EMPTY_ROOT, checkpoint: signCheckpoint(key.signer, key.origin, 0, EMPTY_ROOT) }, Date.now());
+      store.initialize({ treeSize: 0, rootHash: EMPTY_ROOT, checkpoint: signCheckpoint(signers, key.origin, 0, EMPTY_ROOT) }, Date.now());
       if (config.witnessQuorum > witnesses.length) {
         throw new Error(`witness quorum ${config.witnessQuorum} is more than the ${witnesses.length} configured witnesses`);
       }
       guard = SigningGuard.open({
         store, verifier, origin: key.origin, hwmFile, log: componentLog('safety'),
-        witnessVerifiers: witnesses.map((w) => parseVerifierKey(w.vkey)),
+        witnessVerifiers: witnesses.flatMap((w) => w.vkeys.map(parseVerifierKey)),
         ...(options.onFatal ? { onFatal: options.onFatal } : {}),
       });
     } catch (e) {
@@ -179,7 +185,7 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
     return registries;
   };
 
-  const checkpoints = new CheckpointView(store, config.witnessQuorum, config.witnessWaitMs, witnesses.map((w) => w.vkey));
+  const checkpoints = new CheckpointView(store, config.witnessQuorum, config.witnessWaitMs, witnesses.map((w) => w.vkeys));
   // Only what the high-water mark holds is public: /checkpoint and proofs never show a batch whose mark is not written.
   checkpoints.limitTo(() => guard.highWaterMark.treeSize);
   const reader = new TreeReader(store);
@@ -249,7 +255,7 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
     minIntervalMs: config.witnessIntervalMs,
   });
   const sequencer = new Sequencer({
-    store, signer: key.signer, origin: key.origin, now: Date.now,
+    store, signer: signers, origin: key.origin, now: Date.now,
     batchIntervalMs: config.batchIntervalMs, maxBatch: config.maxBatch, maxPending: config.maxPending, log: componentLog('sequencer'),
     onCheckpoint: (state) => {
       health.committed(state.treeSize);
@@ -295,7 +301,7 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
   });
   const ops = new HttpOps({ logger: logger.child({ component: 'http' }), registry, readiness: () => health.checks() });
   const app = createApp({
-    store, sequencer, registries: currentRegistries, vkey: key.vkey, checkpoints, reader, log: componentLog('http'),
+    store, sequencer, registries: currentRegistries, vkey: key.vkey, vkeys, checkpoints, reader, log: componentLog('http'),
     ...(index ? { index } : {}),
     ...(verifyPool ? { verifyPool } : {}),
     before: [ops.middleware],
@@ -305,7 +311,7 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
   });
   let closed = false;
   return {
-    origin: key.origin, vkey: key.vkey, store, sequencer, checkpoints, app, ...(witnessing ? { witnessing } : {}), guard, ready, ...(verifyPool ? { verifyPool } : {}),
+    origin: key.origin, vkey: key.vkey, vkeys, store, sequencer, checkpoints, app, ...(witnessing ? { witnessing } : {}), guard, ready, ...(verifyPool ? { verifyPool } : {}),
     ...(index ? { index } : {}),
     ...(publisher ? { publisher } : {}), publishers,
     logger, metrics: registry, ops, health,

@@ -26,7 +26,8 @@ export interface Sequenced {
 
 export interface SequencerOptions {
   store: LogStore;
-  signer: Signer;
+  /** The log's key, or its keys: Ed25519 first, then its ML-DSA-44 cosigner (each checkpoint carries every signature). */
+  signer: Signer | readonly Signer[];
   origin: string;
   now: () => number;
   batchIntervalMs: number;
@@ -63,9 +64,9 @@ export function fileHashOf(s: Submission): Buffer {
   return sha256(Buffer.from(fileKey(s), 'utf8'));
 }
 
-/** Signs the checkpoint of (treeSize, rootHash) with the log key. */
-export function signCheckpoint(signer: Signer, origin: string, treeSize: number, rootHash: Buffer): string {
-  return signNote(formatCheckpoint({ origin, treeSize, rootHash, extensions: [] }), [signer]);
+/** Signs the checkpoint of (treeSize, rootHash) with the log key(s): Ed25519, and the ML-DSA-44 cosignature if given. */
+export function signCheckpoint(signer: Signer | readonly Signer[], origin: string, treeSize: number, rootHash: Buffer): string {
+  return signNote(formatCheckpoint({ origin, treeSize, rootHash, extensions: [] }), Array.isArray(signer) ? [...signer] : [signer as Signer]);
 }
 
 export class Sequencer {

@@ -16,11 +16,12 @@
  *   'inconsistent' (logged, in status()) and retried only after a backoff.
  * - Failures (network, 5xx, 4xx, bad cosignatures) back off exponentially per witness; nothing here ever blocks the
  *   sequencer: notify() returns at once and all work is asynchronous. Witness answers are capped while streaming.
- * - Returned cosignatures are verified against the witness's cosigner key before they are stored.
+ * - Returned cosignatures are verified against the witness's cosigner keys (cosignature/v1 and ML-DSA-44 alike) before
+ *   they are stored; lines by keys not configured for the witness are dropped.
  * Clock and timers are injectable (tests drive rounds without sleeping). Imports core only (plus node built-ins).
  */
 import { formatAddCheckpointRequest } from '../core/witness-protocol.ts';
-import { formatSignatureLine, parseSignedNote, parseVerifierKey, verifyNote, SIG_TYPE_COSIGNATURE_V1, type Verifier } from '../core/note.ts';
+import { formatSignatureLine, parseSignedNote, parseVerifierKey, verifyNote, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_MLDSA44, type Verifier } from '../core/note.ts';
 import { parseDecimal } from '../core/encoding.ts';
 import { request, type HttpResponse } from '../runtime/http.ts';
 import { backoffMs } from '../runtime/backoff.ts';
@@ -28,8 +29,10 @@ import { fail, isPkglogError } from '../core/errors.ts';
 
 export interface WitnessEndpoint {
   url: string;
-  /** The witness's cosigner verifier key (type 0x04). */
+  /** The witness's cosigner verifier key (type 0x04 cosignature/v1 or 0x06 ML-DSA-44 subtree/v1). */
   vkey: string;
+  /** All its cosigner keys (default [vkey]): cosignatures by any of them are kept. */
+  vkeys?: string[];
 }
 
 /** The clock and timers (real ones by default; tests pass a fake to run rounds deterministically). */
@@ -104,7 +107,7 @@ interface Round extends RoundStatus {
 }
 
 interface State extends WitnessStatus {
-  verifier: Verifier;
+  verifiers: Verifier[];
   inFlight: Promise<void> | null;
   /** The round whose target the request in flight is for. */
   inFlightRound: number | null;
@@ -135,11 +138,14 @@ export class Witnessing {
     this.timers = deps.timers ?? realTimers;
     this.need = deps.quorum !== undefined && deps.quorum > 0 ? deps.quorum : deps.witnesses.length;
     this.states = deps.witnesses.map((w) => {
-      const verifier = parseVerifierKey(w.vkey);
-      if (verifier.type !== SIG_TYPE_COSIGNATURE_V1) fail('malformed', `witness key for ${w.url} is not a cosigner key (type 0x04)`);
+      const verifiers = (w.vkeys ?? [w.vkey]).map((k) => {
+        const v = parseVerifierKey(k);
+        if (v.type !== SIG_TYPE_COSIGNATURE_V1 && v.type !== SIG_TYPE_MLDSA44) fail('malformed', `witness key for ${w.url} is not a cosigner key (type 0x04 or 0x06)`);
+        return v;
+      });
       return {
         url: w.url.replace(/\/+$/, ''),
-        verifier,
+        verifiers,
         knownSize: 0,
         cosignedSize: null,
         failures: 0,
@@ -300,11 +306,14 @@ export class Witnessing {
     return 'done';
   }
 
-  /** The response's signature lines by this witness's key, verified over our checkpoint (others are ignored). */
+  /**
+   * The response's signature lines by this witness's keys (Ed25519 and ML-DSA-44 alike), verified over our checkpoint
+   * (lines by other keys are ignored).
+   */
   private verifiedCosignatures(s: State, signedNote: string, body: string): string[] {
     if (!/^(— [^\n]+\n)+$/.test(body)) fail('malformed', 'add-checkpoint response is not a list of signature lines');
     const text = parseSignedNote(signedNote).text;
-    const v = verifyNote(text + '\n' + body, [s.verifier]); // throws unless a cosignature by this witness verifies
+    const v = verifyNote(text + '\n' + body, s.verifiers); // throws unless a cosignature by this witness verifies
     return v.verified.map((x) => formatSignatureLine(x.signature));
   }
 }

@@ -1,10 +1,11 @@
 /** The log's configuration: flags over environment over defaults; registries and witnesses files. */
 import assert from 'node:assert/strict';
-import { formatVerifierKey, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519 } from '../../core/note.ts';
+import { formatVerifierKey, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519, SIG_TYPE_MLDSA44 } from '../../core/note.ts';
 import { resolveConfig } from '../../server/config.ts';
 import { parseListen } from '../../runtime/listen.ts';
 import { parseRegistries } from '../../server/registries.ts';
 import { parseWitnesses } from '../../server/witness-config.ts';
+import { mldsa44KeyPairFromSeed } from '../../core/mldsa.ts';
 import { REGISTRY } from '../support/submissions.ts';
 
 describe('server: configuration', () => {
@@ -40,11 +41,17 @@ describe('server: configuration', () => {
     assert.throws(() => parseRegistries(`w ${cosigner} ecosystems=npm\n`), /Ed25519/);
   });
 
-  it('reads witnesses: http(s) URL and a cosignature/v1 vkey', () => {
+  it('reads witnesses: http(s) URL and a cosignature/v1 or ML-DSA-44 vkey; two keys for one URL are one witness', () => {
     const vkey = formatVerifierKey('witness.example', SIG_TYPE_COSIGNATURE_V1, REGISTRY.publicKey);
-    assert.deepEqual(parseWitnesses(`http://127.0.0.1:1234 ${vkey}\n`), [{ url: 'http://127.0.0.1:1234', vkey }]);
+    assert.deepEqual(parseWitnesses(`http://127.0.0.1:1234 ${vkey}\n`), [{ url: 'http://127.0.0.1:1234', vkey, vkeys: [vkey] }]);
     assert.throws(() => parseWitnesses(`ftp://x ${vkey}\n`), /http/);
     const noteKey = formatVerifierKey('witness.example', SIG_TYPE_ED25519, REGISTRY.publicKey);
     assert.throws(() => parseWitnesses(`http://x ${noteKey}\n`), /0x04/);
+    const pq = formatVerifierKey('witness.example', SIG_TYPE_MLDSA44, mldsa44KeyPairFromSeed(Buffer.alloc(32, 1)).publicKey);
+    const other = formatVerifierKey('w2.example', SIG_TYPE_COSIGNATURE_V1, Buffer.alloc(32, 2));
+    assert.deepEqual(parseWitnesses(`http://a.example/w ${vkey}\nhttp://b.example ${other}\nhttp://a.example/w/ ${pq}\n`), [
+      { url: 'http://a.example/w', vkey, vkeys: [vkey, pq] },
+      { url: 'http://b.example', vkey: other, vkeys: [other] },
+    ]);
   });
 });
