@@ -12,15 +12,17 @@
  * cosignature, as tlog-checkpoint recommends); a witness key is cosignature/v1 (0x04) or ML-DSA-44 (0x06). A log or
  * witness rolling out an ML-DSA key next to its Ed25519 one is listed twice (two log lines with the same origin;
  * two witness names). Post-quantum only (`requirePostQuantum`): only 0x06 log signatures and 0x06 witness
- * cosignatures count.
+ * cosignatures count. A vkey of a type core cannot check (0x02 ECDSA, a future type) does not make the policy
+ * invalid: the line is kept in `unsupported` and never counted (the witness name stays usable in groups), so only a
+ * quorum that cannot be met without it fails — as signed-note ignores signatures of unknown keys.
  */
 import type { Verifier, VerifiedNote } from './note.ts';
 import { parsePublicKeyVerifier } from './public-key.ts';
-import { formatVerifierKey, parseSignedNote, verifyNote, SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_MLDSA44 } from './note.ts';
+import { formatVerifierKey, isValidKeyName, parseSignedNote, verifyNote, SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_MLDSA44 } from './note.ts';
 import { parseCheckpoint } from './checkpoint.ts';
 import { cosignatureTimestamp } from './cosignature.ts';
 import { fail, isPkglogError } from './errors.ts';
-import { decodeUtf8, parseDecimal, utf8 } from './encoding.ts';
+import { decodeBase64, decodeUtf8, parseDecimal, utf8 } from './encoding.ts';
 
 /** Largest policy file accepted (bytes): room for MAX_POLICY_ENTITIES ML-DSA-44 witnesses (≈1.8 kB per vkey). Added export. */
 export const MAX_POLICY_SIZE = 1024 * 1024;
@@ -52,6 +54,44 @@ export interface Policy {
   logs: PolicyLog[];
   witnesses: PolicyWitness[];
   quorum: QuorumRule;
+  /**
+   * Log and witness lines whose vkey has a signature type this implementation cannot check (e.g. 0x02 ECDSA, a
+   * future type): kept (a witness name stays defined for groups and the quorum) but never counted, so a checkpoint
+   * fails only if the quorum cannot be met without them. Absent when there are none.
+   */
+  unsupported?: UnsupportedKey[];
+}
+
+export interface UnsupportedKey {
+  kind: 'log' | 'witness';
+  /** The witness's name in the policy (witness lines). */
+  name?: string;
+  /** The vkey as written, its key name and signature type byte. */
+  vkey: string;
+  keyName: string;
+  type: number;
+  url?: string;
+}
+
+/** Signature types core can verify (signed-note Ed25519, cosignature/v1, ML-DSA-44 subtree/v1). */
+const CHECKABLE_TYPES: readonly number[] = [SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_MLDSA44];
+
+/**
+ * A well-formed vkey (`name+<8 hex>+<canonical base64 of type ‖ key>`) of a type core cannot check, or undefined
+ * (then the vkey is parsed, and refused if wrong, by the usual parser). Its key ID is kept as written: how it is
+ * derived depends on the type (0x02's is a hash of the DER key).
+ */
+function unsupportedVkey(vkey: string): { keyName: string; type: number; key: Buffer } | undefined {
+  const m = /^([^+]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+={0,2})$/.exec(vkey);
+  if (m === null || !isValidKeyName(m[1]!)) return undefined;
+  let raw: Buffer;
+  try {
+    raw = decodeBase64(m[3]!, 'vkey');
+  } catch {
+    return undefined;
+  }
+  if (raw.length < 2 || CHECKABLE_TYPES.includes(raw[0]!)) return undefined;
+  return { keyName: m[1]!, type: raw[0]!, key: Buffer.from(raw.subarray(1)) };
 }
 
 
@@ -89,6 +129,18 @@ export function parsePolicy(text: Uint8Array | string): Policy {
   const witnessKeys = new Set<string>();
   let groups = 0;
   let quorum: QuorumRule | undefined;
+  const unsupported: UnsupportedKey[] = [];
+  const addUnsupported = (kind: 'log' | 'witness', k: { keyName: string; type: number; key: Buffer }, vkey: string, url: string | undefined, where: string, name?: string) => {
+    const keys = kind === 'log' ? logKeys : witnessKeys;
+    const id = k.key.toString('hex'); // duplicates: the same underlying key, whatever the names (tlog-policy)
+    if (keys.has(id)) fail('malformed', `${where}: duplicate ${kind} key`);
+    if ((kind === 'log' ? logs.length : witnesses.length) + unsupported.length >= MAX_POLICY_ENTITIES) fail('too_large', `more than ${MAX_POLICY_ENTITIES} ${kind}s`);
+    keys.add(id);
+    const u: UnsupportedKey = { kind, vkey, keyName: k.keyName, type: k.type };
+    if (name !== undefined) u.name = name;
+    if (url !== undefined) u.url = token(url, `${where}: url`);
+    unsupported.push(u);
+  };
 
   const lines = b.toString('latin1').split('\n');
   lines.pop(); // after the final "\n"
@@ -106,6 +158,11 @@ export function parsePolicy(text: Uint8Array | string): Policy {
     switch (keyword) {
       case 'log': {
         if (items.length < 2 || items.length > 3) fail('malformed', `${where}: want "log <vkey> [<url>]"`);
+        const other = unsupportedVkey(token(items[1]!, `${where}: vkey`));
+        if (other !== undefined) {
+          addUnsupported('log', other, items[1]!, items[2], where);
+          return;
+        }
         const verifier = parsePublicKeyVerifier(token(items[1]!, `${where}: vkey`), { type: LOG_KEY_TYPES, what: `${where}: the log key` });
         const k = verifier.publicKey.toString('hex');
         if (logKeys.has(k)) fail('malformed', `${where}: duplicate log key`);
@@ -119,6 +176,12 @@ export function parsePolicy(text: Uint8Array | string): Policy {
       case 'witness': {
         if (items.length < 3 || items.length > 4) fail('malformed', `${where}: want "witness <name> <vkey> [<url>]"`);
         const name = newName(items[1]!);
+        const other = unsupportedVkey(token(items[2]!, `${where}: vkey`));
+        if (other !== undefined) {
+          addUnsupported('witness', other, items[2]!, items[3], where, name);
+          names.set(name, { kind: 'witness', name }); // defined, never cosigns
+          return;
+        }
         const verifier = parsePublicKeyVerifier(token(items[2]!, `${where}: vkey`), { type: WITNESS_KEY_TYPES, what: `${where}: the witness key` });
         const k = verifier.publicKey.toString('hex');
         if (witnessKeys.has(k)) fail('malformed', `${where}: duplicate witness key`);
@@ -165,7 +228,7 @@ export function parsePolicy(text: Uint8Array | string): Policy {
     }
   });
   if (quorum === undefined) fail('malformed', 'policy has no quorum line');
-  return { logs, witnesses, quorum };
+  return unsupported.length === 0 ? { logs, witnesses, quorum } : { logs, witnesses, quorum, unsupported };
 }
 
 /** True if the witnesses named in `cosigned` satisfy the quorum. */
@@ -290,9 +353,11 @@ export function formatPolicy(policy: Policy): string {
   for (const l of policy.logs) {
     out.push(`log ${formatVerifierKey(l.verifier.name, l.verifier.type, l.verifier.publicKey)}${l.url === undefined ? '' : ' ' + l.url}`);
   }
+  for (const u of policy.unsupported ?? []) if (u.kind === 'log') out.push(`log ${u.vkey}${u.url === undefined ? '' : ' ' + u.url}`);
   for (const w of policy.witnesses) {
     out.push(`witness ${w.name} ${formatVerifierKey(w.verifier.name, w.verifier.type, w.verifier.publicKey)}${w.url === undefined ? '' : ' ' + w.url}`);
   }
+  for (const u of policy.unsupported ?? []) if (u.kind === 'witness') out.push(`witness ${u.name} ${u.vkey}${u.url === undefined ? '' : ' ' + u.url}`);
   const quorum = formatRule(policy.quorum, out, new Set());
   out.push(`quorum ${quorum}`);
   return out.join('\n') + '\n';
