@@ -6,7 +6,7 @@
  * - 'native': PQClean's C (ml-dsa-44/clean) as the pqclean package's Node addon, built from source at `npm ci`;
  * - 'wasm':   the same C compiled to WebAssembly, shipped inside pqclean (its synchronous classic API);
  * - 'noble':  @noble/post-quantum, pure JavaScript (about 10× slower here): the fallback when pqclean is missing.
- * The default is the first that loads, in that order; useMlDsa44Backend() picks one (runtime/mldsa-backend.ts reads
+ * The default is the first that loads and verifies a known answer (core/mldsa-kat.ts), in that order; useMlDsa44Backend() picks one (runtime/mldsa-backend.ts reads
  * PKGLOG_MLDSA_BACKEND). A native crypto function is computation, like node:crypto's SHA-256 and Ed25519.
  *
  * Key generation is always noble's ML-DSA.KeyGen_internal(ξ) (pqclean only makes random keys): its 2,560-byte
@@ -17,6 +17,7 @@
  */
 import { ml_dsa44 } from '@noble/post-quantum/ml-dsa.js';
 import { fail } from './errors.ts';
+import { MLDSA44_KAT_MESSAGE, MLDSA44_KAT_PUBLIC_KEY, MLDSA44_KAT_SIGNATURE } from './mldsa-kat.ts';
 
 export const MLDSA44_SEED_SIZE = 32;
 export const MLDSA44_PUBLIC_KEY_SIZE = 1312;
@@ -86,8 +87,9 @@ export const MLDSA44_LOADERS: Readonly<Record<MlDsa44BackendName, () => MlDsa44B
 };
 
 /**
- * The first backend of `order` whose loader succeeds and whose signatures noble verifies (a self-test with a fixed
- * key, so a broken build is never used); 'noble' if none does. Also what tests use to exercise the fallback.
+ * The first backend whose loader succeeds and that passes the self-test (a known answer made by noble verifies, a
+ * changed message does not: a broken build is never used); 'noble' if none does. Also what tests use to exercise
+ * the fallback. Cheap (two verifications), since every process that checks an ML-DSA signature runs it once.
  */
 export function pickMlDsa44Backend(loaders: ReadonlyArray<() => MlDsa44Backend>): MlDsa44Backend {
   for (const load of loaders) {
@@ -101,16 +103,15 @@ export function pickMlDsa44Backend(loaders: ReadonlyArray<() => MlDsa44Backend>)
   return noble;
 }
 
-let selfTestKey: { publicKey: Uint8Array; secretKey: Uint8Array } | undefined;
-/** Signs with the backend and checks with noble, and the other way round. */
 function selfTest(b: MlDsa44Backend): boolean {
-  selfTestKey ??= ml_dsa44.keygen(new Uint8Array(32).fill(7));
-  const { publicKey, secretKey } = selfTestKey;
-  const msg = Buffer.from('pkglog ML-DSA-44 backend self-test');
-  const sig = b.sign(secretKey, msg, new Uint8Array(32));
-  const nobleSig = ml_dsa44.sign(msg, secretKey, { extraEntropy: false });
-  return sig.length === MLDSA44_SIGNATURE_SIZE && ml_dsa44.verify(sig, msg, publicKey) && b.verify(publicKey, msg, nobleSig) && !b.verify(publicKey, Buffer.from('other'), nobleSig);
+  const pk = Buffer.from(MLDSA44_KAT_PUBLIC_KEY, 'base64');
+  const sig = Buffer.from(MLDSA44_KAT_SIGNATURE, 'base64');
+  const msg = Buffer.from(MLDSA44_KAT_MESSAGE);
+  return b.verify(pk, msg, sig) && !b.verify(pk, Buffer.from(MLDSA44_KAT_MESSAGE + '!'), sig);
 }
+
+/** Backends whose signing was checked once in this process (their first signature verified with noble). */
+const signingChecked = new Set<MlDsa44Backend>([noble]);
 
 let backend: MlDsa44Backend | undefined;
 function current(): MlDsa44Backend {
@@ -171,7 +172,14 @@ export function mldsa44Sign(key: MlDsa44KeyPair, message: Uint8Array, random?: U
     fail('internal', 'ML-DSA-44 signing randomness must be 32 bytes');
   }
   if (random === undefined) return Buffer.from(ml_dsa44.sign(message, key.secretKey, { extraEntropy: false }));
-  return Buffer.from(current().sign(key.secretKey, message, random));
+  const b = current();
+  const sig = Buffer.from(b.sign(key.secretKey, message, random));
+  if (!signingChecked.has(b)) {
+    // The first signature of a pqclean backend is checked independently, once per process.
+    if (!ml_dsa44.verify(sig, message, key.publicKey)) fail('internal', `the ML-DSA-44 backend ${b.name} made a signature that does not verify`);
+    signingChecked.add(b);
+  }
+  return sig;
 }
 
 /** True iff `signature` is a valid ML-DSA-44 signature (empty context) of `message` by `publicKey`. Never throws. */

@@ -1,0 +1,54 @@
+/**
+ * A known answer for the ML-DSA-44 backend self-test (core/mldsa.ts): the public key of seed ξ = 0x07 × 32 and the
+ * deterministic signature (rnd = 0^32, empty context) of MLDSA44_KAT_MESSAGE, both made by @noble/post-quantum
+ * (ml_dsa44.keygen / ml_dsa44.sign with extraEntropy false). test/core/mldsa-backend.test.ts recomputes them.
+ */
+export const MLDSA44_KAT_SEED_BYTE = 7;
+export const MLDSA44_KAT_MESSAGE = 'pkglog ML-DSA-44 backend self-test';
+export const MLDSA44_KAT_PUBLIC_KEY =
+  'IkxhkiByDhoXBUCrAadwpGbTl1/+AGv/ycmqGKfRZcqt7UshYTzoz7+X9tLC0VYOHa6OuJzFWt3O4CuZf7n0zPfqJryf/YoXFY8y5dpVl74t7rDQ' +
+  'ZnVHtt824kt82EXfRNdauAhfV7eSkyxGavy9v9FuOicqj9mfrZeCso/CENxJmkJfZosCBCIfvkiDOX55gYcQ1q3Rgi9x9TKR6EJne+gGOaNGMC7u' +
+  'icZyRkeeZ2YJ7FfgdaTHLQ9PTg+8w1wmuJPtwwfERswG0CxhYUrRN0AOm5PicnNNmNQH79DNLy5BGXSUdvL8geWtKAJ82rAF9mexJ0wbLk5mK+CB' +
+  'Swl6Tv+fq8GWkosuys+E21zo2RCw9Q33XKDvXIOKXhqH4S5dAfLGp03v+DJl28L7p0SqrWIuR4TUtuKdXkd+R9/RHU0wulvE7b0xJZOnS95TJrWm' +
+  'q+h+NutGOHLhtvj3Rhl13mE4A7CNo0afLUGyOz2X0j84kxkdmfcpniL1wcK4E4p/PZu9xl1sqJSFk5m1padda4tEIn+B9sy/jKT1HVQ1gW8kHtOs' +
+  '+4FzScp7wCzh5w0S2XJfb2msBOAjoR+Wy2x9dI9NYYozppTFsnO29RKDLdTetFKjk+pe4MJVNzYeeLreeJQHnYGVl8MP5bPgy3UJU4QL880+pddk' +
+  'dI2t6VODt0MyGsLyEafkx+NjZmcS4MT92QoNUi5ikZy9PIYSQynNpG0BhxtoXBSuEZiZ6AlUng8O+Pv00ADMGpiMNhRHeEn/SgQr7VI1fJjrbMvv' +
+  'fE9fEYKYeNvVGF7FuTVRWpSsoC4AavzdcATnKaqtopTwIkbywzSlMfRAoyLUm5+Bakg9TVjWQZL1+vmHGeL4EDbCKeVkTngP8q2QQIWZ2JNDEiVe' +
+  '8M4rqi9ODMVgC0NufnsmAYI22TTH0orszCIPXJ10/mje4Ynski2yLV3u/dU4lraLxi3MVtE5q9+sEtxdy5FZcqnZBpBwxiUehzECGAglMbA8wVKf' +
+  '6lLdKKCwVoDasyDX+0ai/MpadEH6qQzX4kZ0drf4hno9jYRRca7JDyxXg8rlc+UnF8T43u0x+c+JN8/a9HkqIMK4KjNmB+iH8ASy/5HxWvPpi2VS' +
+  'rCJO4IotLOqS+Y/JDVR6ffcocyW7ztFHvJPHdmUa20vA/NvYPmEpjWeWtZqmZwBaY5G2h24VO03Pfixz+bKA0LS2TDZWvxvdc66wKDThYx76ikgA' +
+  'Ptp+7Qtv/22EGDcIq8VSwaWv1RNs/jeBQyme/sCrXjbzDq3ghbiw4c7w8sBrTImf6Rtkw/RNE5/Yj2h640PvWP864hwykQpVpX59cBOTqWTNBnHQ' +
+  'iXFCUkURczCtlpf4SKJTngVZRXKjCQOmrRLPaHYo0WVg0fyOg3E29ieMrjcl1BBfXMMw1RPT8O1Y0iHdHK5gKDTulGSf9VRVeJxvghvtguaZ/1o2' +
+  'DWXsLyx3tMwoWnCVMAcIkkeyk3ucfaOn3Gfeno9lF+V5EDifakSeQqQq2260ZHL/exjwNsA5eMQvgW8zAsLbfsGSO6B67R+T4NBlF5AcPCrJHuYO' +
+  'ShpKZ+VU76Y5w8EwJ+i39afOhKzv3D11dp0KViaTHPsrvP+6eUzViKZiApo3Nffe1nhHFONgp8Y4x0lciIMV6kqpOtkZx/iN2PBHfF0VtlBXdLBs' +
+  'N8neB1ihuLPuIwG+dsuHRMasEjviH3seaUCDte64z6ZrcJdHw7k1liF0CYHt4ARsJDLG9g==';
+export const MLDSA44_KAT_SIGNATURE =
+  'n5GigkBR+YF5CgSy5tEqoQzqCCLRpbee2bv7/19TvAZ9S6yhMY1HKUFWYLPNaRbEraZNKsV9rTzls8eGs71XvMoXnRBaNtVoiaSV8FlNgT5/uMUy' +
+  '+21IA6vrZwTSNW7diWA9cUcA89ksKTNX+WWotWxJ4TO+oek5TgDq+ZUTTEypmddXnLWceHMAHACYBnnF3KnU5NY+DcIE3jiQRr30PF1Mx2e2baVK' +
+  'sfLuJ73kZAUgfzSiHOIxVWC2VP0A5JN9CeLhxXtq2F8zgDSjeVrmrnT9mKYe0HFRcd9APb5izdqlXtRVvtV7cIEe/Eq4GQ7H3B94w12ZgUjs54eG' +
+  'VpVS5mABdBHMLVidcyXBG8TURVrBVJY/cMAgYVlSfP1sht0mzP0ccDOU8Hfh3BIdSvK3+Oudsx4AUZQ1iX6DScYLz5qFBzGI2Hmuq0pzRfCfeI9u' +
+  'CaeHq4XE4/0V4Qk1wEdhNVYw+esudXwM0mGH8d6jgNBP/A5p3H9zs9rCE8FO8nbGOPSHA93hHLigWrygYzyjMfzy9W+BCGzmItpDvEimVaPxPxia' +
+  'YgttTBudUV6LjKgB8QAkyyeHzRyNC7gwq+TXZIGLsbMfi0EfRBx3diptiu30/3KxH7s3sItxqR7s1nnnQQrVBUjz7x/f+0rOkIYJt5bGgql4BIDl' +
+  'nvy4I3ln07Z0nWKLQrKQIpyVs9I9CNxLSKBr22r3pTMILUi2qbYPT93gddX6LnhMbzn4zi4jB7TeRbPTkJTGVsJVrxuT32PxGmw4rQHCFUJndVCM' +
+  'tie+gHBDnljansNDkc3Ca3612FH3TbAMgxsvHsPYB+R6GY/MjBiFwy8qSR52SltoMyGVfcSjEmA0baY4PNDFHAiYo0n/6A39p66vyE26027lyiEL' +
+  'b+lRAT98nec5cFYCe5N9I3y6xPBJZfXYltSqc1N+Yj6keFCew9Zy5pdq6A5p+fseUXrHnQqO8FQOwY6Rl0xzB08qNvvAtakEUB8dJGwbnlEQDfbP' +
+  '3/LWsTQvEenN/rhnp7JItlbj58w6tXeObOu5eM2j1ba1xJbt3KIUuoU6kAmv5KcDxCb60Xfsd7LCazFf2itOKDUF2R926S93Y3dd/BZ073X1RwHQ' +
+  'jQYuGWcP7tdMcaOPZ/+ftK0GxNoFTCx0GBJR0y63Ox5shZzcyFUyiniWMPgf/ju12LQNAyzvb54VcrfBILN90DcVEmVP5QS9ev3eqgoRkNe6nlmH' +
+  'Yj6nHUuygcb8ywDHMq68c1Ig7nX5VX4xs+1b/iZlItFI3XcudXsmIkHvy6yu3NLI3nBNzMEv1Y/i+QGZWU9ouJr6A05i3FdKgPIgrO/wLhwazybE' +
+  'j4E3XAq1Vp7Eoc0l8D7YG0RfecNsZghX4kej/PpTg3QhSHTk+0DBdp4xj//p08yyYA+kjz19qKlspeWPU6tqqIyXgffK04GoZQfOWVFa2dOgJkL6' +
+  'ZrtSw5BwmL1XIa2cV8UgMqtKiFBpor56X7ePJTCn/N+1yW1UjOKok/2XnHkT+POglSRfPndqlpEfxh+sHKLoL5rmIboyVMfqwOuL4xlw+zoCf6rm' +
+  '0HOXpHDIJo+iz9lbK2NvEDaaDfKR/SrWzRCMCK1irK2dq1EwRwfLvbLY2/90khFiOCnWsDUnLYFu4J03sd0Ryse5K3lgD0vbrO97eDuNA935Cqgb' +
+  '7YKTC/WoUy4yYu6RnisBgkwkynUVCo8NQ22ACVFgG2QCt6OHEznjzdtRZb0+5+ifDJ4RWpBRn9B7/2mYI+ZkoenXX4GJuXgzaAWCTNLWeJYC6Ljf' +
+  'Zil18osLZbOxfTZSW2d8lJ8vBmZZaxJxCYjODN9+880vv10sn6ZxPB26gtdXjDdygGBHmcKBMeXRE6Eha0jBzwJn4NdhmXujLv0yd/ZmG4NQvfds' +
+  'XEGKvNB5p07O7yW7PLmwjuHc2EXiyDw+4gbV1TpWBi0fAMiT8IrqPASJRAoYLCalb0PTJjzCineTPNpdVhnCYvOm2y7xNOa2s/eCsdIy1ragNKr/' +
+  'Ym641eTKl/WCzLTu8ZEjEYxvdZKrCv9Qrc7JgMUtkoXj2pK7Vk1ys2HwG1ZDsnR7iwzTzJp6fNLBvnfdHKOuTXE0A+TzTUswFka4hGeLNA711t8r' +
+  'wjHqpR4EOvL+2RIA+sEZcJ6Xv//K3Bq+pAb1s1rwbRzIDGALgP3b33ZQe/vkSeY1jBuys2J9Tpu2voY/fyWiFzyMmXd2A+GuxtAh3ikRJhDbJw91' +
+  'duJ8Afrx9YU3Xfr3ke1ctUKIV1mnpuMMbTaoSPk4QJuco1VrW0WYnv+IYfHdg29ABo5HcK2/uW/EVhreR6zSY8KEjD58u1yDMl/vrEQwe8gINXXV' +
+  'HwwCah3OPZ1gMdyDOdQXAOrVwJwhRd383PkVeY75Zb2R04UQCBCXLzjKfm7VvN2Tu/tIrKRwJahoCu9aXXPNNsrk9SizhvXBDo9JjIH1byR1uF33' +
+  'ns9Zw8MUDQWwp4z3tZYNKAZ/YAlXvp9eJ6emnPVSWNQ9bexNukSDf/obYxtfMH37HXpAA3i8FJqQ/ud6AIPFKeBOjaTvRxvyGpSElpl/u/ghSKVg' +
+  'UT5ebYhlfeLqMB3L69u4Kv1H/EF7TwjYDBfCJm64uE7TQ+yvuw1MwUhk7qUwQECblkfy3S/6nrVCBnZJSzFAVi7CPgtjJ+p5Ft4HdrOFNlKsa9qO' +
+  'IV0eVYRypzXCrswU9AznknjyLRRY3h/ehJnBkuQdrdNJ8NMkK062sBiieECwb64e1T5xjhC/n3GYcFHSKi21mLRxkNylVVR28wI+NTxKDm9WjLQn' +
+  'DXK2kZHRRvNq/z0uNNPZwUkAOe9HeihU1rMB5zhGVlD+ffVCnbq8titGzhIAwUnkasQX6RlaSXzJyaaYahlhTfoFoq9YUc8qfml+8+LdwUGus6St' +
+  'BH6X8SaUyqY00vAPTix822F8JyjX1FI9JoWF45mPynXL2b0bLefpId1NO8wtJAaMi3KdPlBafSlB7E3+9Vv2f5zK2svHabB9bqfjPiahvE2p0UJs' +
+  'ieqs3/Yizi+W9D4eKTHkFtkFz5pw0QKiIa7pkJfdcSRa/zMxhZCePEpAsymvpdDXhHWI/3UJ18g+0WbtphFjTckgpDodVFZqcHOBgoSHiJabpb/H' +
+  '0uLo6fEgMTlKcH6Mk5261+L6BRMpTVJXfY2Sp7voBw4YNURXbnWgpLO6xcfLzdvcAAAAAAAAAAAAAAAAAAAAABUiLkA=';
