@@ -33,6 +33,8 @@ export interface FsckProblem {
 export interface FsckOptions {
   origin: string;
   logVerifier: Verifier;
+  /** The log's other keys (its ML-DSA-44 cosigner): their signatures on the checkpoints must verify too. */
+  otherLogVerifiers?: Verifier[];
   /** With the log's signer key the expected checkpoint notes are recomputed exactly (Ed25519 is deterministic). */
   signer?: Signer;
   witnessVerifiers?: Verifier[];
@@ -193,10 +195,16 @@ export function fsckStore(store: LogStore, o: FsckOptions): FsckReport {
   const checkNote = (table: string, row: string, column: string, note: string, size: number, root: Hash, rootColumn: Buffer | undefined) => {
     let parsed: { treeSize: number; rootHash: Buffer; origin: string } | undefined;
     try {
-      parsed = parseCheckpoint(verifyNote(note, [o.logVerifier]).note.text);
+      parsed = parseCheckpoint(verifyNote(note, [o.logVerifier, ...(o.otherLogVerifiers ?? [])]).note.text);
     } catch (e) {
       const expected = expectedNote(size, root);
-      const r = expected === undefined ? undefined : diffRange(Buffer.from(note, 'utf8'), Buffer.from(expected, 'utf8'));
+      // The recomputed note holds the Ed25519 line only; lines after it (the log's ML-DSA-44 cosignature, randomized)
+      // cannot be recomputed, so only the bytes the recomputed note covers are compared.
+      const stored = Buffer.from(note, 'utf8');
+      const exp = expected === undefined ? undefined : Buffer.from(expected, 'utf8');
+      const tail = exp !== undefined && stored.length > exp.length && (o.otherLogVerifiers?.length ?? 0) > 0;
+      // Nothing differs in what could be recomputed: the damage is in those later lines, which are named as the range.
+      const r = exp === undefined ? undefined : tail ? diffRange(stored.subarray(0, exp.length), exp) ?? [exp.length, stored.length - 1] : diffRange(stored, exp);
       report({ table, row, column, ...(r ? { bytes: r } : {}), message: `not a checkpoint signed by the log key: ${(e as Error).message}` });
       return;
     }

@@ -92,8 +92,8 @@ FILE must not exist. A restored copy cannot sign until it has caught up with wha
 const FSCK_HELP = `Usage: pkglog fsck [--data-dir DIR] [--key-file FILE]
 
 Checks the whole database (DIR/log.sqlite), also while the log runs: recomputes every leaf hash, hash tile and root from
-the entries, verifies every checkpoint with the log key (DIR/log.key) and every cosignature of a witness in
-witnesses.txt, and checks the index columns, the tree row, the meta rows and the append-only triggers.
+the entries, verifies every checkpoint with the log key (DIR/log.key; and DIR/log-mldsa.key when there) and every
+cosignature of a witness in witnesses.txt, and checks the index columns, the tree row, the meta rows and the append-only triggers.
 Prints one line per problem: table, row, column and byte range. Exit 0: clean; 1: something is wrong.
 `;
 
@@ -243,7 +243,7 @@ const fsck: Command = {
   spec: { usage: FSCK_HELP, flags: { 'data-dir': 'string', 'key-file': 'string' }, args: [] },
   run(p, io) {
     const cfg = resolveConfig({ dataDir: p.str['data-dir'], keyFile: p.str['key-file'] }, io.env);
-    const r = runFsck({ dbPath: databaseFile(cfg.dataDir), keyFile: cfg.keyFile, witnessesFile: witnessesFile(cfg.dataDir) });
+    const r = runFsck({ dbPath: databaseFile(cfg.dataDir), keyFile: cfg.keyFile, witnessesFile: witnessesFile(cfg.dataDir), ...(cfg.mldsaKeyFile ? { mldsaKeyFile: cfg.mldsaKeyFile } : {}) });
     io.stdout(r.text);
     return r.ok ? EXIT.OK : EXIT.VERIFY_FAILED;
   },

@@ -2,19 +2,22 @@
 import { parseVerifierKey } from '../core/note.ts';
 import { fsckStore, formatProblem, type FsckReport } from '../log-store/fsck.ts';
 import { LogStore } from '../log-store/store.ts';
-import { loadLogKey } from './keys.ts';
+import { existsSync } from 'node:fs';
+import { loadLogKey, loadLogMlDsaKey } from './keys.ts';
 import { loadWitnesses } from './witness-config.ts';
 
 /** Problems printed at most (all are counted). */
 export const MAX_PRINTED = 1000;
 
-export function runFsck(o: { dbPath: string; keyFile: string; witnessesFile: string }): { ok: boolean; text: string; report: FsckReport } {
+export function runFsck(o: { dbPath: string; keyFile: string; witnessesFile: string; mldsaKeyFile?: string }): { ok: boolean; text: string; report: FsckReport } {
   const key = loadLogKey(o.keyFile);
+  // The log's ML-DSA-44 cosignature on its checkpoints is checked too when its key file is there.
+  const pq = o.mldsaKeyFile !== undefined && existsSync(o.mldsaKeyFile) ? loadLogMlDsaKey(o.mldsaKeyFile, key.origin) : undefined;
   const witnessVerifiers = loadWitnesses(o.witnessesFile).flatMap((w) => w.vkeys.map(parseVerifierKey));
   const store = LogStore.open(o.dbPath, { readonly: true, anyVersion: true });
   let report: FsckReport;
   try {
-    report = fsckStore(store, { origin: key.origin, logVerifier: parseVerifierKey(key.vkey), signer: key.signer, witnessVerifiers });
+    report = fsckStore(store, { origin: key.origin, logVerifier: parseVerifierKey(key.vkey), ...(pq ? { otherLogVerifiers: [parseVerifierKey(pq.vkey)] } : {}), signer: key.signer, witnessVerifiers });
   } finally {
     store.close();
   }

@@ -53,6 +53,11 @@ export interface LogMlDsaKey {
  */
 export function loadOrCreateLogMlDsaKey(keyFile: string, origin: string, random: (n: number) => Buffer = randomBytes): LogMlDsaKey {
   if (!existsSync(keyFile)) createKeyFile(keyFile, formatSignerKey(origin, SIG_TYPE_MLDSA44, random(32)) + '\n');
+  return loadLogMlDsaKey(keyFile, origin, random);
+}
+
+/** Loads an existing ML-DSA-44 log key file (never creates one); see loadOrCreateLogMlDsaKey. */
+export function loadLogMlDsaKey(keyFile: string, origin: string, random: (n: number) => Buffer = randomBytes): LogMlDsaKey {
   const f = parseSignerKeyFields(readKeyFile(keyFile, 'log ML-DSA-44 key file').trim());
   if (f.type !== SIG_TYPE_MLDSA44) fail('malformed', `${keyFile} is not an ML-DSA-44 (type 0x06) signer key`);
   if (f.name !== origin) fail('malformed', `the ML-DSA-44 key in ${keyFile} is named ${JSON.stringify(f.name)}, not the log's origin ${JSON.stringify(origin)}`);
