@@ -82,7 +82,7 @@ process.on('message', async (msg: StartMsg | { cmd: 'rss' } | { cmd: 'stop' }) =
         const t0 = performance.now();
         running = await startLog(config, (m) => console.error(`[log] ${m}`));
         const startupMs = performance.now() - t0;
-        process.send!({ url: running.url, startupMs, treeSize: running.store.treeState()!.treeSize });
+        process.send!({ url: running.url, startupMs, treeSize: (await running.store.treeState())!.treeSize });
       }
     } else if (msg.cmd === 'rss') {
       process.send!({ rss: process.memoryUsage().rss });

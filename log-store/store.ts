@@ -1,50 +1,22 @@
 /**
  * The log's persistence on better-sqlite3: WAL, synchronous=FULL. Every read is an indexed lookup (O(log n));
  * a batch is appended in ONE transaction that advances the tree by compare-and-swap.
+ *
+ * LogStore is the synchronous store (fsck, backup and the bulk bench builder use it directly); SqliteStore is the
+ * log's asynchronous Store (log-store/types.ts) over it: every method runs the synchronous statement and returns a
+ * settled Promise, so a transaction never spans an await.
  */
 import { existsSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { fail } from '../core/errors.ts';
 import type { Hash } from '../core/types.ts';
 import type { Tile } from '../core/tiles.ts';
-import type { IntegratedTile } from '../core/integrate.ts';
 import { SCHEMA, SCHEMA_VERSION } from './schema.ts';
 
-export interface TreeState {
-  treeSize: number;
-  rootHash: Hash;
-  /** The signed checkpoint note (log signature only) of this tree. */
-  checkpoint: string;
-}
+import type { AppendBatch, EntryRef, StoredTile, Store, TreeState } from './types.ts';
 
-/** One entry as stored: the leaf plus the columns that index it. */
-export interface StoredEntry {
-  index: number;
-  leaf: Buffer;
-  leafHash: Hash;
-  fileHash: Hash;
-  ecosystem: string;
-  name: string;
-  version: string;
-  sha256: Buffer;
-  integratedTime: number;
-}
-
-export interface AppendBatch {
-  oldSize: number;
-  entries: StoredEntry[];
-  /** Changed hash tiles; a tile that became full may carry its inner levels (core/integrate.ts). */
-  tiles: IntegratedTile[];
-  newState: TreeState;
-  createdAt: number;
-}
-
-export interface EntryRef {
-  index: number;
-  leaf: Buffer;
-}
-
-export const MAX_PAGE = 100;
+export type { AppendBatch, EntryRef, Store, StoredEntry, StoredTile, StoreKind, TreeState } from './types.ts';
+export { MAX_PAGE } from './types.ts';
 
 /**
  * The tiles table's key: level · 2^46 + index. Tile indexes stay below 2^45 for trees below 2^53; an index or level
@@ -314,5 +286,127 @@ export class LogStore {
   /** The newest checkpoint sizes (≥ minSize) that have cosignatures, with how many, newest first (at most 64). */
   cosignedSizes(minSize: number): Array<{ treeSize: number; count: number }> {
     return this.stmts.cosignedSizes.all(minSize).map((r) => ({ treeSize: r.tree_size, count: r.n }));
+  }
+}
+
+/** The asynchronous Store over a LogStore (the same process, the same connection). */
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  readonly sync: LogStore;
+
+  constructor(sync: LogStore) {
+    this.sync = sync;
+  }
+
+  static open(path: string, options: { mustExist?: boolean } = {}): SqliteStore {
+    return new SqliteStore(LogStore.open(path, options));
+  }
+
+  get location(): string {
+    return this.sync.path;
+  }
+
+  get isOpen(): boolean {
+    return this.sync.isOpen;
+  }
+
+  sameFile(): boolean {
+    return this.sync.sameFile();
+  }
+
+  async close(): Promise<void> {
+    this.sync.close();
+  }
+
+  async getMeta(key: string): Promise<string | undefined> {
+    return this.sync.getMeta(key);
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    this.sync.setMeta(key, value);
+  }
+
+  async treeState(): Promise<TreeState | undefined> {
+    return this.sync.treeState();
+  }
+
+  async initialize(empty: TreeState, createdAt: number): Promise<void> {
+    this.sync.initialize(empty, createdAt);
+  }
+
+  async append(batch: AppendBatch): Promise<void> {
+    this.sync.append(batch);
+  }
+
+  async tileWithInner(level: number, index: number): Promise<StoredTile | undefined> {
+    return this.sync.tileWithInner(level, index);
+  }
+
+  async readTile(tile: Tile): Promise<Buffer | undefined> {
+    return this.sync.readTile(tile);
+  }
+
+  async readTiles(tiles: Tile[]): Promise<Array<Buffer | undefined>> {
+    return tiles.map((t) => this.sync.readTile(t));
+  }
+
+  async entryRows(start: number, end: number): Promise<Array<{ index: number; leaf: Buffer; leafHash: Buffer }>> {
+    return this.sync.entryRows(start, end);
+  }
+
+  async lastEntryIndex(): Promise<number> {
+    return this.sync.lastEntryIndex();
+  }
+
+  async lastCheckpointSize(): Promise<number> {
+    return this.sync.lastCheckpointSize();
+  }
+
+  async firstCheckpointSizeIn(lo: number, hi: number): Promise<number | undefined> {
+    return this.sync.firstCheckpointSizeIn(lo, hi);
+  }
+
+  async entryLeaf(index: number): Promise<Buffer | undefined> {
+    return this.sync.entryLeaf(index);
+  }
+
+  async entryLeaves(start: number, end: number): Promise<Buffer[]> {
+    return this.sync.entryLeaves(start, end);
+  }
+
+  async findByFile(fileHash: Hash): Promise<EntryRef | undefined> {
+    return this.sync.findByFile(fileHash);
+  }
+
+  async findByFiles(fileHashes: Hash[]): Promise<Array<EntryRef | undefined>> {
+    return fileHashes.map((h) => this.sync.findByFile(h));
+  }
+
+  async findByLeafHash(leafHash: Hash, treeSize: number): Promise<number | undefined> {
+    return this.sync.findByLeafHash(leafHash, treeSize);
+  }
+
+  async lookupPackage(ecosystem: string, name: string, version: string | undefined, after: number, limit: number): Promise<EntryRef[]> {
+    return this.sync.lookupPackage(ecosystem, name, version, after, limit);
+  }
+
+  async lookupSha256(sha256: Buffer, after: number, limit: number): Promise<EntryRef[]> {
+    return this.sync.lookupSha256(sha256, after, limit);
+  }
+
+  async checkpoint(treeSize: number): Promise<string | undefined> {
+    return this.sync.checkpoint(treeSize);
+  }
+
+  async addCosignatures(treeSize: number, sigs: Array<{ keyName: string; keyId: Buffer; line: string }>): Promise<void> {
+    this.sync.addCosignatures(treeSize, sigs);
+  }
+
+  async cosignatureLines(treeSize: number): Promise<string[]> {
+    return this.sync.cosignatureLines(treeSize);
+  }
+
+  async cosignedSizes(minSize: number): Promise<Array<{ treeSize: number; count: number }>> {
+    return this.sync.cosignedSizes(minSize);
   }
 }

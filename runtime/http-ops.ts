@@ -25,7 +25,7 @@ export interface OpsOptions {
   logger: Logger;
   registry: Registry;
   /** The readiness checks, evaluated on every GET /readyz (cheap: in-memory state and one indexed read). */
-  readiness: () => ReadyCheck[];
+  readiness: () => ReadyCheck[] | Promise<ReadyCheck[]>;
   /** The answer to a request that arrives while draining (default: 503 JSON overloaded). */
   refuseWhileDraining?: (req: IncomingMessage, res: ServerResponse) => void;
 }
@@ -92,8 +92,8 @@ export class HttpOps {
   }
 
   /** The readiness verdict (draining counts as not ready). */
-  readiness(): { ready: boolean; checks: ReadyCheck[] } {
-    const checks = [...this.o.readiness(), ...(this.draining ? [{ name: 'shutdown', ok: false, detail: 'the process is shutting down' }] : [])];
+  async readiness(): Promise<{ ready: boolean; checks: ReadyCheck[] }> {
+    const checks = [...await this.o.readiness(), ...(this.draining ? [{ name: 'shutdown', ok: false, detail: 'the process is shutting down' }] : [])];
     return { ready: checks.every((c) => c.ok), checks };
   }
 
@@ -120,8 +120,11 @@ export class HttpOps {
     if (method === 'GET' || method === 'HEAD') {
       if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
       if (path === '/readyz') {
-        const r = this.readiness();
-        return sendJson(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', checks: r.checks });
+        this.readiness().then((r) => sendJson(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', checks: r.checks }), (e: unknown) => {
+          log.error({ err: e }, 'readiness checks failed');
+          sendJson(res, 503, { status: 'not ready', checks: [{ name: 'readiness', ok: false, detail: 'the readiness checks failed' }] });
+        });
+        return;
       }
       if (path === '/metrics') {
         this.o.registry.metrics().then((text) => {

@@ -10,7 +10,7 @@ import { decodeLeaf, formatEntryJSON, parseSubmission, verifySubmissionSignature
 import { leafHash } from '../core/hash.ts';
 import { formatEntryBundle, parseTilePath, tileWidth } from '../core/tiles.ts';
 import { formatTlogProof } from '../core/tlog-proof.ts';
-import { MAX_PAGE, type LogStore } from '../log-store/store.ts';
+import { MAX_PAGE, type Store } from '../log-store/types.ts';
 import { errorMiddleware, errorResponse, sendError } from './http-errors.ts';
 import { jsonBody } from './json-body.ts';
 import { Quotas } from './quotas.ts';
@@ -31,7 +31,7 @@ const IMMUTABLE = 'public, max-age=31536000, immutable';
 const SHORT_LIVED = 'no-cache, max-age=1';
 
 export interface AppDeps {
-  store: LogStore;
+  store: Store;
   sequencer: Sequencer;
   registries: () => Registries;
   vkey: string;
@@ -103,7 +103,7 @@ export function createApp(deps: AppDeps): express.Express {
       leafHash: encodeBase64(r.leafHash),
       integratedTime: r.entry.integratedTime,
       entry: encodeBase64(r.leaf),
-      proof: formatTlogProof({ extra: r.leaf, index: r.index, inclusionProof: reader.inclusionProof(r.index, note.treeSize), checkpoint: note.note }),
+      proof: formatTlogProof({ extra: r.leaf, index: r.index, inclusionProof: await reader.inclusionProof(r.index, note.treeSize), checkpoint: note.note }),
       ...(note.cosigned ? {} : { cosigned: false }),
       ...(r.existing ? { existing: true } : {}),
     };
@@ -178,17 +178,18 @@ export function createApp(deps: AppDeps): express.Express {
     sendJson(res, { results });
   }));
 
-  app.get('/checkpoint', route((_req, res) => {
-    res.set('Cache-Control', SHORT_LIVED).type('text/plain; charset=utf-8').send(deps.checkpoints.latest().note);
+  app.get('/checkpoint', route(async (_req, res) => {
+    const { note } = await deps.checkpoints.latest();
+    res.set('Cache-Control', SHORT_LIVED).type('text/plain; charset=utf-8').send(note);
   }));
 
-  app.get(/^\/tile\/(.+)$/, route((req, res) => {
+  app.get(/^\/tile\/(.+)$/, route(async (req, res) => {
     const tile = parseTilePath(req.path.slice(1));
-    const size = store.treeState()!.treeSize;
+    const size = (await store.treeState())!.treeSize;
     let data: Buffer | undefined;
     // Every coordinate is bounded by the tree: a tile is served only when the tree is at least that wide there.
     if (tileWidth(tile.level, tile.index, size) >= tile.width) {
-      data = tile.level === -1 ? formatEntryBundle(store.entryLeaves(tile.index * 256, tile.index * 256 + tile.width)) : store.readTile(tile);
+      data = tile.level === -1 ? formatEntryBundle(await store.entryLeaves(tile.index * 256, tile.index * 256 + tile.width)) : await store.readTile(tile);
     }
     if (data === undefined) fail('not_found', `${req.path} is beyond the tree`);
     res.set('Cache-Control', IMMUTABLE).type('application/octet-stream');
@@ -203,32 +204,32 @@ export function createApp(deps: AppDeps): express.Express {
     res.send(data);
   }));
 
-  app.get('/v1/proof/inclusion', route((req, res) => {
-    const treeSize = sizeParam(req, 'size', store);
+  app.get('/v1/proof/inclusion', route(async (req, res) => {
+    const treeSize = await sizeParam(req, 'size', store);
     let index: number;
     if (req.query.leafHash !== undefined) {
       const lh = decodeBase64(stringParam(req, 'leafHash'), 'leafHash', 32);
-      const found = store.findByLeafHash(lh, treeSize);
+      const found = await store.findByLeafHash(lh, treeSize);
       if (found === undefined) fail('not_found', `no entry with that leaf hash in the tree of size ${treeSize}`);
       index = found;
     } else {
       index = parseDecimal(stringParam(req, 'index'), 'index');
     }
     if (index >= treeSize) fail('out_of_range', `index ${index} is not in the tree of size ${treeSize}`);
-    res.json({ index, treeSize, proof: reader.inclusionProof(index, treeSize).map(encodeBase64) });
+    res.json({ index, treeSize, proof: (await reader.inclusionProof(index, treeSize)).map(encodeBase64) });
   }));
 
-  app.get('/v1/proof/consistency', route((req, res) => {
-    const treeSize = sizeParam(req, 'size', store);
+  app.get('/v1/proof/consistency', route(async (req, res) => {
+    const treeSize = await sizeParam(req, 'size', store);
     const old = parseDecimal(stringParam(req, 'old'), 'old');
     if (old > treeSize) fail('out_of_range', `old ${old} is larger than size ${treeSize}`);
-    const proof = old === 0 ? [] : reader.consistencyProof(old, treeSize);
+    const proof = old === 0 ? [] : await reader.consistencyProof(old, treeSize);
     res.json({ old, treeSize, proof: proof.map(encodeBase64) });
   }));
 
-  const entryAt = (req: Request) => {
+  const entryAt = async (req: Request) => {
     const index = parseDecimal(String(req.params.index), 'index');
-    const leaf = index < store.treeState()!.treeSize ? store.entryLeaf(index) : undefined;
+    const leaf = index < (await store.treeState())!.treeSize ? await store.entryLeaf(index) : undefined;
     if (leaf === undefined) fail('not_found', `no entry ${index}`);
     return { index, leaf };
   };
@@ -236,15 +237,15 @@ export function createApp(deps: AppDeps): express.Express {
     index, ...formatEntryJSON(decodeLeaf(leaf)), leaf: encodeBase64(leaf), leafHash: encodeBase64(leafHash(leaf)),
   });
 
-  app.get('/v1/entries/:index', route((req, res) => {
-    const { index, leaf } = entryAt(req);
+  app.get('/v1/entries/:index', route(async (req, res) => {
+    const { index, leaf } = await entryAt(req);
     res.json(entryJSON(index, leaf));
   }));
 
-  app.get('/v1/entries/:index/proof', route((req, res) => {
-    const { index, leaf } = entryAt(req);
-    const note = deps.checkpoints.forEntry(index);
-    const text = formatTlogProof({ extra: leaf, index, inclusionProof: reader.inclusionProof(index, note.treeSize), checkpoint: note.note });
+  app.get('/v1/entries/:index/proof', route(async (req, res) => {
+    const { index, leaf } = await entryAt(req);
+    const note = await deps.checkpoints.forEntry(index);
+    const text = formatTlogProof({ extra: leaf, index, inclusionProof: await reader.inclusionProof(index, note.treeSize), checkpoint: note.note });
     res.set('Cache-Control', SHORT_LIVED).type('text/plain; charset=utf-8').send(text);
   }));
 
@@ -257,21 +258,22 @@ export function createApp(deps: AppDeps): express.Express {
     limit: req.query.limit === undefined ? MAX_PAGE : Math.max(1, parseDecimal(stringParam(req, 'limit'), 'limit', MAX_PAGE)),
   });
 
-  app.get('/v1/lookup/sha256/:hex', route((req, res) => {
+  app.get('/v1/lookup/sha256/:hex', route(async (req, res) => {
     const sha = decodeHex(String(req.params.hex), 'sha256', 32);
     const { after, limit } = paging(req);
-    res.json(page(store.lookupSha256(sha, after, limit), limit));
+    res.json(page(await store.lookupSha256(sha, after, limit), limit));
   }));
 
-  app.get(['/v1/lookup/:ecosystem/:name', '/v1/lookup/:ecosystem/:name/:version'], route((req, res) => {
+  app.get(['/v1/lookup/:ecosystem/:name', '/v1/lookup/:ecosystem/:name/:version'], route(async (req, res) => {
     const { after, limit } = paging(req);
     const { ecosystem, name, version } = req.params as Record<string, string | undefined>;
-    res.json(page(store.lookupPackage(ecosystem!, name!, version, after, limit), limit));
+    res.json(page(await store.lookupPackage(ecosystem!, name!, version, after, limit), limit));
   }));
 
-  app.get('/v1/checkpoints/:size', route((req, res) => {
+  app.get('/v1/checkpoints/:size', route(async (req, res) => {
     const size = parseDecimal(String(req.params.size), 'size');
-    res.set('Cache-Control', SHORT_LIVED).type('text/plain; charset=utf-8').send(deps.checkpoints.noteAt(size));
+    const note = await deps.checkpoints.noteAt(size);
+    res.set('Cache-Control', SHORT_LIVED).type('text/plain; charset=utf-8').send(note);
   }));
 
   app.get('/vkey', route((_req, res) => {
@@ -320,9 +322,9 @@ function stringParam(req: Request, name: string): string {
 }
 
 /** A tree size parameter: at most the current size. */
-function sizeParam(req: Request, name: string, store: LogStore): number {
+async function sizeParam(req: Request, name: string, store: Store): Promise<number> {
   const size = parseDecimal(stringParam(req, name), name);
-  const current = store.treeState()!.treeSize;
+  const current = (await store.treeState())!.treeSize;
   if (size > current) fail('out_of_range', `${name} ${size} is larger than the current tree size ${current}`);
   if (size === 0) fail('out_of_range', `${name} must be positive`);
   return size;

@@ -14,7 +14,7 @@
 import { decodeBase64 } from '../core/encoding.ts';
 import { fail, PkglogError } from '../core/errors.ts';
 import { parseVerifierKey } from '../core/note.ts';
-import type { LogStore } from '../log-store/store.ts';
+import type { Store } from '../log-store/types.ts';
 import { LRUCache } from 'lru-cache';
 import { realTimers, type Timers } from './witnessing.ts';
 
@@ -49,7 +49,7 @@ function signerOf(line: string): string | undefined {
 }
 
 export class CheckpointView {
-  private readonly store: LogStore;
+  private readonly store: Store;
   readonly quorum: number;
   private readonly waitMs: number;
   private readonly timers: Timers;
@@ -58,6 +58,8 @@ export class CheckpointView {
   private waiters: Waiter[] = [];
   /** Notes by size; signed checkpoints never change, only cosignatures are added (cosignaturesChanged clears it). */
   private readonly notes = new LRUCache<number, string>({ max: 64 });
+  /** Counts cosignaturesChanged calls: a note read across one is not cached. */
+  private generation = 0;
   /** With a quorum: the published size (never decreases). */
   private published = 0;
   /**
@@ -71,7 +73,7 @@ export class CheckpointView {
    * Ed25519 and an ML-DSA-44 one count as one witness); only their cosignatures count toward the quorum (empty:
    * every stored cosignature counts).
    */
-  constructor(store: LogStore, quorum = 0, waitMs = 10_000, witnessVkeys: ReadonlyArray<string | readonly string[]> = [], timers: Timers = realTimers) {
+  private constructor(store: Store, quorum: number, waitMs: number, witnessVkeys: ReadonlyArray<string | readonly string[]>, timers: Timers) {
     this.store = store;
     this.quorum = quorum;
     this.waitMs = waitMs;
@@ -80,7 +82,13 @@ export class CheckpointView {
       const k = parseVerifierKey(v);
       return [`${k.name} ${k.keyId.toString('hex')}`, i] as const;
     })));
-    if (quorum > 0) this.published = this.recoverPublished();
+  }
+
+  /** Opens the view (with a quorum: recovers the published size from the store, bounded work). */
+  static async open(store: Store, quorum = 0, waitMs = 10_000, witnessVkeys: ReadonlyArray<string | readonly string[]> = [], timers: Timers = realTimers): Promise<CheckpointView> {
+    const v = new CheckpointView(store, quorum, waitMs, witnessVkeys, timers);
+    if (quorum > 0) v.published = await v.recoverPublished();
+    return v;
   }
 
   /** Bounds what is served by the log's high-water mark (the newest checkpoint it made public). */
@@ -89,27 +97,28 @@ export class CheckpointView {
   }
 
   /** The newest signed size that may be served: the tree's size, bounded by the high-water mark. */
-  private newestPublic(): number {
-    return Math.min(this.store.treeState()!.treeSize, this.publishedLimit());
+  private async newestPublic(): Promise<number> {
+    return Math.min((await this.store.treeState())!.treeSize, this.publishedLimit());
   }
 
   /** The published size from the meta mark, raised to the newest stored size that has a quorum (bounded scan). */
-  private recoverPublished(): number {
-    const mark = this.store.getMeta(PUBLISHED_SIZE_META);
+  private async recoverPublished(): Promise<number> {
+    const mark = await this.store.getMeta(PUBLISHED_SIZE_META);
     let published = 0;
-    if (mark !== undefined && /^(0|[1-9][0-9]{0,15})$/.test(mark) && this.store.checkpoint(Number(mark)) !== undefined) published = Number(mark);
-    const newer = this.store.cosignedSizes(published + 1).find((s) => this.cosignerCount(s.treeSize) >= this.quorum);
-    if (newer !== undefined) {
-      published = newer.treeSize;
-      this.store.setMeta(PUBLISHED_SIZE_META, String(published));
+    if (mark !== undefined && /^(0|[1-9][0-9]{0,15})$/.test(mark) && (await this.store.checkpoint(Number(mark))) !== undefined) published = Number(mark);
+    for (const s of await this.store.cosignedSizes(published + 1)) {
+      if ((await this.cosignerCount(s.treeSize)) < this.quorum) continue;
+      published = s.treeSize;
+      await this.store.setMeta(PUBLISHED_SIZE_META, String(published));
+      break;
     }
     return published;
   }
 
   /** How many configured witnesses cosigned the checkpoint of this size (distinct witnesses; distinct keys without a list). */
-  cosignerCount(treeSize: number): number {
+  async cosignerCount(treeSize: number): Promise<number> {
     const who = new Set<string | number>();
-    for (const line of this.store.cosignatureLines(treeSize)) {
+    for (const line of await this.store.cosignatureLines(treeSize)) {
       const k = signerOf(line);
       if (k === undefined) continue;
       if (this.witnessKeys === null) who.add(k);
@@ -119,26 +128,28 @@ export class CheckpointView {
   }
 
   /** With a quorum: the published size (0 before any quorum formed). */
-  publishedSize(): number {
-    return this.quorum === 0 ? this.newestPublic() : this.published;
+  async publishedSize(): Promise<number> {
+    return this.quorum === 0 ? await this.newestPublic() : this.published;
   }
 
   /** The note of exactly this size with its cosignatures; 'not_found' if the log never signed that size. */
-  noteAt(treeSize: number): string {
+  async noteAt(treeSize: number): Promise<string> {
     const hit = this.notes.get(treeSize);
     if (hit !== undefined) return hit;
-    const note = this.store.checkpoint(treeSize);
+    const generation = this.generation;
+    const note = await this.store.checkpoint(treeSize);
     if (note === undefined) fail('not_found', `the log never signed a checkpoint of size ${treeSize}`);
-    const cosigs = this.store.cosignatureLines(treeSize);
+    const cosigs = await this.store.cosignatureLines(treeSize);
     const full = cosigs.length === 0 ? note : note + cosigs.map((l) => l + '\n').join('');
-    this.notes.set(treeSize, full);
+    // Cosignatures that arrived while this was read cleared the cache: then this (maybe older) note is not cached.
+    if (generation === this.generation) this.notes.set(treeSize, full);
     return full;
   }
 
   /** The published checkpoint. */
-  latest(): PublishedNote {
-    const treeSize = this.publishedSize();
-    return { treeSize, note: this.noteAt(treeSize), cosigned: true };
+  async latest(): Promise<PublishedNote> {
+    const treeSize = await this.publishedSize();
+    return { treeSize, note: await this.noteAt(treeSize), cosigned: true };
   }
 
   /**
@@ -146,16 +157,16 @@ export class CheckpointView {
    * one if it contains the entry, else the newest (marked not cosigned). Without: the newest cosigned one that
    * contains the entry, else the newest.
    */
-  forEntry(index: number): PublishedNote {
-    const current = this.newestPublic();
+  async forEntry(index: number): Promise<PublishedNote> {
+    const current = await this.newestPublic();
     if (index >= current) fail('not_found', `entry ${index} is not in a published checkpoint yet; retry shortly`);
     if (this.quorum > 0) {
       if (this.published > index) return this.latest();
-      return { treeSize: current, note: this.noteAt(current), cosigned: false };
+      return { treeSize: current, note: await this.noteAt(current), cosigned: false };
     }
-    const cosigned = this.store.cosignedSizes(index + 1)[0];
-    if (cosigned !== undefined) return { treeSize: cosigned.treeSize, note: this.noteAt(cosigned.treeSize), cosigned: true };
-    return { treeSize: current, note: this.noteAt(current), cosigned: true };
+    const cosigned = (await this.store.cosignedSizes(index + 1))[0];
+    if (cosigned !== undefined) return { treeSize: cosigned.treeSize, note: await this.noteAt(cosigned.treeSize), cosigned: true };
+    return { treeSize: current, note: await this.noteAt(current), cosigned: true };
   }
 
   /**
@@ -163,17 +174,17 @@ export class CheckpointView {
    * checkpoint, at once; with one, the published checkpoint as soon as it contains the entry. Rejects with 503
    * 'overloaded' (saying the entry is committed) if no such checkpoint is published within the wait.
    */
-  forReply(treeSize: number, index?: number): PublishedNote | Promise<PublishedNote> {
+  async forReply(treeSize: number, index?: number): Promise<PublishedNote> {
     if (this.quorum === 0) {
-      const pub = this.newestPublic();
-      if (pub >= treeSize) return { treeSize, note: this.noteAt(treeSize), cosigned: true };
-      if (index !== undefined && pub > index) return { treeSize: pub, note: this.noteAt(pub), cosigned: true };
+      const pub = Math.min(treeSize, this.publishedLimit());
+      if (pub >= treeSize) return { treeSize, note: await this.noteAt(treeSize), cosigned: true };
+      if (index !== undefined && pub > index) return { treeSize: pub, note: await this.noteAt(pub), cosigned: true };
       fail('overloaded', `entry ${index ?? treeSize - 1} is committed, but the checkpoint that includes it is not published yet ` +
         `(its high-water mark could not be written); retry shortly (resubmitting is idempotent)`);
     }
     const minSize = index === undefined ? treeSize : index + 1;
     if (this.published >= minSize) return this.latest();
-    return new Promise((resolve, reject) => {
+    return new Promise<PublishedNote>((resolve, reject) => {
       const w: Waiter = {
         minSize,
         index,
@@ -202,16 +213,19 @@ export class CheckpointView {
    * Called after cosignatures for `treeSize` were stored: publishes that checkpoint if it now has a quorum and is
    * newer than the published one, and answers the replies it covers.
    */
-  cosignaturesChanged(treeSize?: number): void {
+  async cosignaturesChanged(treeSize?: number): Promise<void> {
     this.notes.clear();
+    this.generation++;
     if (this.quorum === 0 || treeSize === undefined || treeSize <= this.published) return;
-    if (this.cosignerCount(treeSize) < this.quorum) return;
-    this.store.setMeta(PUBLISHED_SIZE_META, String(treeSize)); // first durable, then visible
+    if ((await this.cosignerCount(treeSize)) < this.quorum) return;
+    if (treeSize <= this.published) return; // raised meanwhile
+    await this.store.setMeta(PUBLISHED_SIZE_META, String(treeSize)); // first durable, then visible
+    if (treeSize <= this.published) return;
     this.published = treeSize;
     const ready = this.waiters.filter((w) => w.minSize <= treeSize);
     if (ready.length === 0) return;
     this.waiters = this.waiters.filter((w) => w.minSize > treeSize);
-    const published = this.latest();
+    const published = await this.latest();
     for (const w of ready) {
       this.timers.clearTimeout(w.timer);
       w.resolve(published);

@@ -1,7 +1,7 @@
 /**
  * The log's readiness (GET /readyz): every check is in-memory state or one indexed read, so a load balancer may poll it
  * often. Ready means
- *   store      the SQLite store is open and answers (its tree row reads);
+ *   store      the store (SQLite or PostgreSQL) is open and answers (its tree row reads);
  *   signing    the signing guard allows signing (the start-up witness check passed, the log has not stopped signing);
  *   sequencer  the sequencer runs (not closed) and integrates: no submission has waited longer than `stallMs`;
  *   cosigned   with a witness quorum only: the published (quorum-cosigned) checkpoint is the newest one, or the newest
@@ -10,13 +10,13 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { ReadyCheck } from '../runtime/http-ops.ts';
-import type { LogStore } from '../log-store/store.ts';
+import type { Store } from '../log-store/types.ts';
 import type { CheckpointView } from './checkpoint-view.ts';
 import type { SigningGuard } from './safety.ts';
 import type { Sequencer } from './sequencer.ts';
 
 export interface LogHealthDeps {
-  store: LogStore;
+  store: Store;
   guard: SigningGuard;
   sequencer: Sequencer;
   checkpoints: CheckpointView;
@@ -44,12 +44,12 @@ export class LogHealth {
     if (this.commits.length > RECENT) this.commits.shift();
   }
 
-  checks(): ReadyCheck[] {
+  async checks(): Promise<ReadyCheck[]> {
     const { store, guard, sequencer, checkpoints } = this.d;
     const out: ReadyCheck[] = [];
     let treeSize: number | undefined;
     try {
-      if (store.isOpen) treeSize = store.treeState()?.treeSize;
+      if (store.isOpen) treeSize = (await store.treeState())?.treeSize;
       out.push(treeSize === undefined ? { name: 'store', ok: false, detail: 'the store is not open' } : { name: 'store', ok: true });
     } catch (e) {
       out.push({ name: 'store', ok: false, detail: `the store does not answer: ${(e as Error).message}` });
@@ -64,7 +64,7 @@ export class LogHealth {
       : oldest > this.d.stallMs ? { name: 'sequencer', ok: false, detail: `a submission has waited ${Math.round(oldest)} ms to be integrated (limit ${this.d.stallMs} ms)` }
         : { name: 'sequencer', ok: true });
     if (checkpoints.quorum > 0 && treeSize !== undefined) {
-      const published = checkpoints.publishedSize();
+      const published = await checkpoints.publishedSize();
       if (published >= treeSize) {
         out.push({ name: 'cosigned', ok: true });
       } else {

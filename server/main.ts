@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import type { Server } from 'node:http';
 import type { Express } from 'express';
 import { EMPTY_ROOT } from '../core/hash.ts';
-import { LogStore } from '../log-store/store.ts';
+import { SqliteStore } from '../log-store/store.ts';
+import type { Store } from '../log-store/types.ts';
 import { DataDirLock } from '../log-store/lock.ts';
 import { highWaterMarkFile, readHighWaterMark, writeHighWaterMark } from '../log-store/high-water-mark.ts';
 import { parseVerifierKey } from '../core/note.ts';
@@ -51,7 +52,7 @@ export interface OpenLog {
   vkey: string;
   /** Every key the log signs checkpoints with: the Ed25519 vkey, then the ML-DSA-44 one (GET /vkeys). */
   vkeys: string[];
-  store: LogStore;
+  store: Store;
   sequencer: Sequencer;
   checkpoints: CheckpointView;
   app: Express;
@@ -115,7 +116,7 @@ function toLogger(log: LogSink | undefined): Logger {
 }
 
 /** Opens the store and key and builds the app, without listening. */
-export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions = {}): OpenLog {
+export async function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions = {}): Promise<OpenLog> {
   const logger = toLogger(sink);
   const componentLog = (component: string) => lineLog(logger.child({ component }));
   const log = componentLog('log');
@@ -129,7 +130,7 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
   const lock = DataDirLock.acquire(lockFile(config.dataDir));
   const dbPath = databaseFile(config.dataDir);
   const hwmFile = highWaterMarkFile(config.keyFile);
-  let store: LogStore;
+  let store: Store;
   let guard: SigningGuard;
   const witnesses = loadWitnesses(witnessesFile(config.dataDir));
   try {
@@ -143,24 +144,24 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
           `rebuild it up to size ${hwm.treeSize} from a mirror or the published tiles (see ${SAFETY_DOC}).`);
       }
     }
-    store = LogStore.open(dbPath);
+    store = SqliteStore.open(dbPath);
     try {
-      const storedOrigin = store.getMeta('origin');
+      const storedOrigin = await store.getMeta('origin');
       if (storedOrigin !== undefined && storedOrigin !== key.origin) {
-        throw new Error(`the store in ${config.dataDir} belongs to origin ${storedOrigin}, not ${key.origin}`);
+        throw new Error(`the store in ${store.location} belongs to origin ${storedOrigin}, not ${key.origin}`);
       }
-      if (storedOrigin === undefined) store.setMeta('origin', key.origin);
-      store.initialize({ treeSize: 0, rootHash: EMPTY_ROOT, checkpoint: signCheckpoint(signers, key.origin, 0, EMPTY_ROOT) }, Date.now());
+      if (storedOrigin === undefined) await store.setMeta('origin', key.origin);
+      await store.initialize({ treeSize: 0, rootHash: EMPTY_ROOT, checkpoint: signCheckpoint(signers, key.origin, 0, EMPTY_ROOT) }, Date.now());
       if (config.witnessQuorum > witnesses.length) {
         throw new Error(`witness quorum ${config.witnessQuorum} is more than the ${witnesses.length} configured witnesses`);
       }
-      guard = SigningGuard.open({
+      guard = await SigningGuard.open({
         store, verifier, origin: key.origin, hwmFile, log: componentLog('safety'),
         witnessVerifiers: witnesses.flatMap((w) => w.vkeys.map(parseVerifierKey)),
         ...(options.onFatal ? { onFatal: options.onFatal } : {}),
       });
     } catch (e) {
-      store.close();
+      await store.close();
       throw e;
     }
   } catch (e) {
@@ -185,7 +186,15 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
     return registries;
   };
 
-  const checkpoints = new CheckpointView(store, config.witnessQuorum, config.witnessWaitMs, witnesses.map((w) => w.vkeys));
+  let checkpoints: CheckpointView;
+  try {
+    checkpoints = await CheckpointView.open(store, config.witnessQuorum, config.witnessWaitMs, witnesses.map((w) => w.vkeys));
+  } catch (e) {
+    guard.close();
+    await store.close();
+    lock.release();
+    throw e;
+  }
   // Only what the high-water mark holds is public: /checkpoint and proofs never show a batch whose mark is not written.
   checkpoints.limitTo(() => guard.highWaterMark.treeSize);
   const reader = new TreeReader(store);
@@ -197,11 +206,11 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
   const publishers = targets.map((target) => new Publisher({
     target, store, origin: key.origin, verifier, log: componentLog('publish'),
     publishableSize: () => guard.highWaterMark.treeSize,
-    checkpoint: () => {
+    checkpoint: async () => {
       // What GET /checkpoint serves, but never beyond the high-water mark.
       const hwm = guard.highWaterMark.treeSize;
-      const l = checkpoints.latest();
-      return l.treeSize <= hwm ? l : { treeSize: hwm, note: checkpoints.noteAt(hwm) };
+      const l = await checkpoints.latest();
+      return l.treeSize <= hwm ? l : { treeSize: hwm, note: await checkpoints.noteAt(hwm) };
     },
     fault: publishFaultFromEnv(),
   }));
@@ -215,9 +224,9 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
     },
     checkpointAt: (treeSize) => store.checkpoint(treeSize),
     consistencyProof: (oldSize, newSize) => reader.consistencyProof(oldSize, newSize),
-    storeCosignatures: (treeSize, lines) => {
-      store.addCosignatures(treeSize, lines.map(cosignatureRow));
-      checkpoints.cosignaturesChanged(treeSize);
+    storeCosignatures: async (treeSize, lines) => {
+      await store.addCosignatures(treeSize, lines.map(cosignatureRow));
+      await checkpoints.cosignaturesChanged(treeSize);
       for (const p of publishers) p.notify();
       mirroring?.notify(); // a newly cosigned checkpoint may now be published
     },
@@ -258,6 +267,7 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
     store, signer: signers, origin: key.origin, now: Date.now,
     batchIntervalMs: config.batchIntervalMs, maxBatch: config.maxBatch, maxPending: config.maxPending, log: componentLog('sequencer'),
     onCheckpoint: (state) => {
+      treeSize = state.treeSize;
       health.committed(state.treeSize);
       witnessing?.notify();
       mirroring?.notify();
@@ -273,10 +283,12 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
     cosignWaitMs: Math.max(30_000, 2 * config.witnessWaitMs),
   });
   // Nothing is signed before every witness was asked what it last cosigned for this log.
+  const start = (await store.treeState())!;
+  let treeSize = start.treeSize;
   const ready = witnesses.length === 0
     ? Promise.resolve()
     : (() => {
-      const t = store.treeState()!;
+      const t = start;
       return checkWitnesses({
         witnesses, treeSize: t.treeSize, note: t.checkpoint, log: componentLog('witness-check'),
         ...(options.witnessCheckTimeoutMs !== undefined ? { timeoutMs: options.witnessCheckTimeoutMs } : {}),
@@ -292,7 +304,7 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
   const verifyPool = config.verifyThreads > 0 ? new VerifyPool(config.verifyThreads, { log: componentLog('verify') }) : undefined;
   const registry = createRegistry({ processMetrics: options.processMetrics === true });
   const metrics = new LogMetrics(registry, {
-    treeSize: () => store.treeState()?.treeSize ?? 0,
+    treeSize: () => treeSize,
     publishedSize: () => checkpoints.publishedSize(),
     pending: () => sequencer.pending,
     isRegistry: (name) => currentRegistries().has(name),
@@ -328,14 +340,14 @@ export function openLog(config: LogConfig, sink?: LogSink, options: OpenOptions 
       await mirroring?.close();
       checkpoints.close();
       guard.close();
-      store.close();
+      await store.close();
       lock.release();
     },
   };
 }
 
 export async function startLog(config: LogConfig, sink?: LogSink, options: OpenOptions = {}): Promise<RunningLog> {
-  const opened = openLog(config, sink, options);
+  const opened = await openLog(config, sink, options);
   try {
     await opened.ready;
     // Each target is checked before the log listens (one of another log or history refuses the start: unsafe_state);

@@ -10,9 +10,9 @@ import type { WitnessStatus } from './witnessing.ts';
 export type SubmissionOutcome = string;
 
 export interface LogMetricsSources {
-  treeSize(): number;
+  treeSize(): number | Promise<number>;
   /** The published (with a quorum: cosigned) tree size. */
-  publishedSize(): number;
+  publishedSize(): number | Promise<number>;
   pending(): number;
   /** Configured registry names: only these become `registry` label values (others are `unknown`). */
   isRegistry(name: string): boolean;
@@ -66,11 +66,11 @@ export class LogMetrics {
     });
     new Gauge({
       name: 'pkglog_tree_size_entries', help: 'Entries in the newest signed checkpoint', registers,
-      collect() { this.set(src.treeSize()); },
+      async collect() { this.set(await src.treeSize()); },
     });
     new Gauge({
       name: 'pkglog_published_tree_size_entries', help: 'Size of the published checkpoint (with a witness quorum: the newest one cosigned by the quorum)', registers,
-      collect() { this.set(src.publishedSize()); },
+      async collect() { this.set(await src.publishedSize()); },
     });
     new Gauge({
       name: 'pkglog_pending_submissions', help: 'Verified submissions waiting in the pending pool for the next batch', registers,

@@ -14,13 +14,13 @@
  */
 import { fail } from '../core/errors.ts';
 import { parseCheckpoint } from '../core/checkpoint.ts';
-import { integrate } from '../core/integrate.ts';
+import { integrate, rightEdgeTiles } from '../core/integrate.ts';
 import { leafHash } from '../core/hash.ts';
 import { verifyNote, type Verifier } from '../core/note.ts';
 import { formatTilePath, TILE_WIDTH } from '../core/tiles.ts';
 import type { Hash } from '../core/types.ts';
 import { readHighWaterMark, writeHighWaterMark } from '../log-store/high-water-mark.ts';
-import type { LogStore, TreeState } from '../log-store/store.ts';
+import type { Store, TreeState } from '../log-store/types.ts';
 
 export const SAFETY_DOC = 'docs/operations.md#safety';
 
@@ -49,16 +49,19 @@ export function verifyLogCheckpoint(note: string, verifier: Verifier, origin: st
 }
 
 /** The root of the tree of `treeSize` recomputed from its stored right-edge tiles (what integration reads). */
-export function rightEdgeRoot(store: LogStore, treeSize: number): Hash {
+export async function rightEdgeRoot(store: Store, treeSize: number): Promise<Hash> {
+  const edge = rightEdgeTiles(treeSize);
+  const data = await store.readTiles(edge);
   return integrate(treeSize, (t) => {
-    const data = store.readTile(t);
-    if (data === undefined) fail('unsafe_state', `the stored tree of size ${treeSize} has no ${formatTilePath(t)}`);
-    return data;
+    const i = edge.findIndex((e) => e.level === t.level && e.index === t.index && e.width === t.width);
+    const d = i < 0 ? undefined : data[i];
+    if (d === undefined) fail('unsafe_state', `the stored tree of size ${treeSize} has no ${formatTilePath(t)}`);
+    return d;
   }, []).rootHash;
 }
 
 export interface GuardOptions {
-  store: LogStore;
+  store: Store;
   verifier: Verifier;
   origin: string;
   /** The high-water mark file (log-store/high-water-mark.ts). */
@@ -91,28 +94,28 @@ export class SigningGuard {
    * database is ahead (a crash between commit and high-water mark write) or the file is new.
    * The guard does not allow signing until allowSigning() (after the witnesses were asked).
    */
-  static open(o: GuardOptions): SigningGuard {
+  static async open(o: GuardOptions): Promise<SigningGuard> {
     const { store, verifier, origin, hwmFile } = o;
-    const tree = store.treeState();
+    const tree = await store.treeState();
     if (tree === undefined) fail('internal', 'store is not initialized');
-    const dbName = `the database ${store.path}`;
+    const dbName = `the database ${store.location}`;
 
     // The tree row and its checkpoint.
-    const cp = verifyLogCheckpoint(tree.checkpoint, verifier, origin, `the tree row's checkpoint in ${store.path}`);
+    const cp = verifyLogCheckpoint(tree.checkpoint, verifier, origin, `the tree row's checkpoint in ${store.location}`);
     if (cp.treeSize !== tree.treeSize || !cp.rootHash.equals(tree.rootHash)) {
       refuse(`${dbName}: the tree row (size ${tree.treeSize}) disagrees with its own signed checkpoint (size ${cp.treeSize})`,
         'Run `pkglog fsck` to locate the damage and restore the database from a good copy');
     }
-    if (store.checkpoint(tree.treeSize) !== tree.checkpoint) {
+    if ((await store.checkpoint(tree.treeSize)) !== tree.checkpoint) {
       refuse(`${dbName}: the checkpoints table does not hold the tree row's checkpoint of size ${tree.treeSize}`,
         'Run `pkglog fsck` to locate the damage and restore the database from a good copy');
     }
-    const lastCp = store.lastCheckpointSize();
+    const lastCp = await store.lastCheckpointSize();
     if (lastCp !== tree.treeSize) {
       refuse(`${dbName}: it holds a checkpoint of size ${lastCp}, but its tree row is at size ${tree.treeSize}`,
         'Run `pkglog fsck` to locate the damage and restore the database from a good copy');
     }
-    const lastEntry = store.lastEntryIndex();
+    const lastEntry = await store.lastEntryIndex();
     if (lastEntry !== tree.treeSize - 1) {
       refuse(`${dbName}: its newest entry is at index ${lastEntry}, but its tree has size ${tree.treeSize}`,
         'Run `pkglog fsck` to locate the damage and restore the database from a good copy');
@@ -121,7 +124,7 @@ export class SigningGuard {
     // The right edge: what the next integration reads must reproduce the stored root.
     let edgeRoot: Hash;
     try {
-      edgeRoot = rightEdgeRoot(store, tree.treeSize);
+      edgeRoot = await rightEdgeRoot(store, tree.treeSize);
     } catch (e) {
       return refuse(`${dbName}: its right-edge tiles cannot be read (${(e as Error).message})`,
         'Run `pkglog fsck` to locate the damage and restore the database from a good copy');
@@ -135,8 +138,8 @@ export class SigningGuard {
     if (tree.treeSize > 0) {
       const index = Math.floor((tree.treeSize - 1) / TILE_WIDTH);
       const width = tree.treeSize - index * TILE_WIDTH;
-      const data = store.readTile({ level: 0, index, width })!;
-      const rows = store.entryRows(index * TILE_WIDTH, tree.treeSize);
+      const data = (await store.readTile({ level: 0, index, width }))!;
+      const rows = await store.entryRows(index * TILE_WIDTH, tree.treeSize);
       if (rows.length !== width) {
         refuse(`${dbName}: entries ${index * TILE_WIDTH}…${tree.treeSize - 1} are incomplete (${rows.length} of ${width} rows)`,
           'Run `pkglog fsck` to locate the damage and restore the database from a good copy');
@@ -152,10 +155,10 @@ export class SigningGuard {
     }
 
     // The newest cosignatures verify against the configured witness keys.
-    const cosigned = store.cosignedSizes(0)[0];
+    const cosigned = (await store.cosignedSizes(0))[0];
     if (cosigned !== undefined && (o.witnessVerifiers?.length ?? 0) > 0) {
-      const note = store.checkpoint(cosigned.treeSize);
-      const lines = store.cosignatureLines(cosigned.treeSize);
+      const note = await store.checkpoint(cosigned.treeSize);
+      const lines = await store.cosignatureLines(cosigned.treeSize);
       try {
         if (note === undefined) fail('not_found', 'its checkpoint is missing');
         verifyNote(note + lines.map((l) => l + '\n').join(''), [verifier, ...o.witnessVerifiers!]);
@@ -184,8 +187,8 @@ export class SigningGuard {
           `Put back the newest database, or bring this one up to size ${hwm.treeSize} from a mirror or the published tiles ` +
           `before starting the log; never delete the high-water mark to get past this`);
       }
-      const atHwm = store.checkpoint(hwm.treeSize);
-      const stored = atHwm === undefined ? undefined : verifyLogCheckpoint(atHwm, verifier, origin, `the checkpoint of size ${hwm.treeSize} in ${store.path}`);
+      const atHwm = await store.checkpoint(hwm.treeSize);
+      const stored = atHwm === undefined ? undefined : verifyLogCheckpoint(atHwm, verifier, origin, `the checkpoint of size ${hwm.treeSize} in ${store.location}`);
       if (stored === undefined || !stored.rootHash.equals(hwm.rootHash)) {
         refuse(`${dbName} ${stored === undefined ? 'has no checkpoint' : 'has a different root'} at size ${hwm.treeSize}, ` +
           `the size this log last published (high-water mark ${hwmFile})`,
@@ -242,10 +245,10 @@ export class SigningGuard {
     if (this.stopped !== undefined) fail('unsafe_state', `the log has stopped signing: ${this.stopped}`);
     if (this.waitingFor !== undefined) fail('overloaded', `the log is not signing yet (waiting for ${this.waitingFor}); retry shortly`);
     if (state.treeSize < this.hwm.treeSize || (state.treeSize === this.hwm.treeSize && !state.rootHash.equals(this.hwm.rootHash))) {
-      this.stop(`the database ${this.o.store.path} is at size ${state.treeSize}, behind the published size ${this.hwm.treeSize}: ` +
+      this.stop(`the database ${this.o.store.location} is at size ${state.treeSize}, behind the published size ${this.hwm.treeSize}: ` +
         `refusing to sign (see ${SAFETY_DOC})`);
     } else if (!edgeRoot.equals(state.rootHash)) {
-      this.stop(`the right-edge hash tiles of the tree of size ${state.treeSize} in ${this.o.store.path} do not reproduce its stored root: ` +
+      this.stop(`the right-edge hash tiles of the tree of size ${state.treeSize} in ${this.o.store.location} do not reproduce its stored root: ` +
         `a stored tile is damaged; refusing to sign. Run \`pkglog fsck\` and restore the database from a good copy (see ${SAFETY_DOC})`);
     } else if (this.hwm.treeSize < state.treeSize) {
       this.publish(state); // an earlier high-water mark write failed: catch up before signing anything newer
@@ -273,16 +276,19 @@ export class SigningGuard {
     this.hwm = { treeSize: state.treeSize, rootHash: state.rootHash, note: state.checkpoint };
   }
 
+  /** SQLite: the database file is still the one opened (a server database has no file to check). */
   private checkFile(): void {
     if (this.stopped !== undefined) return;
+    const { store } = this.o;
+    if (store.sameFile === undefined) return;
     let same: boolean;
     try {
-      same = this.o.store.sameFile();
+      same = store.sameFile();
     } catch (e) {
       same = false;
     }
     if (!same) {
-      this.stop(`the database file ${this.o.store.path} was deleted or replaced while the log was running: ` +
+      this.stop(`the database file ${store.location} was deleted or replaced while the log was running: ` +
         `the log stops signing and exits. Find out what happened to it; the log refuses to start from a database behind ` +
         `its published size ${this.hwm.treeSize} (see ${SAFETY_DOC})`);
     }
@@ -293,17 +299,17 @@ export class SigningGuard {
     if (ms <= 0) return;
     this.timer = setInterval(() => {
       this.checkFile();
-      this.catchUp();
+      void this.catchUp();
     }, ms);
     this.timer.unref();
   }
 
   /** A batch committed but its high-water mark write failed (disk full): retry it, without waiting for a new batch. */
-  private catchUp(): void {
+  private async catchUp(): Promise<void> {
     if (this.stopped !== undefined) return;
-    const t = this.o.store.treeState();
-    if (t === undefined || t.treeSize <= this.hwm.treeSize) return;
     try {
+      const t = await this.o.store.treeState();
+      if (t === undefined || t.treeSize <= this.hwm.treeSize || this.stopped !== undefined) return;
       this.publish(t);
     } catch {
       // still failing: the next batch (or tick) tries again, and nothing newer is signed before it succeeds

@@ -6,11 +6,11 @@
 import { fail, PkglogError } from '../core/errors.ts';
 import { decodeLeaf, encodeLeaf, fileKey, sameSubmission, type Entry, type Submission } from '../core/entry.ts';
 import { leafHash, sha256 } from '../core/hash.ts';
-import { integrate } from '../core/integrate.ts';
+import { integrate, rightEdgeTiles } from '../core/integrate.ts';
 import { formatCheckpoint } from '../core/checkpoint.ts';
 import { signNote, type Signer } from '../core/note.ts';
 import { decodeHex } from '../core/encoding.ts';
-import type { AppendBatch, LogStore, StoredEntry, TreeState } from '../log-store/store.ts';
+import type { AppendBatch, Store, StoredEntry, TreeState } from '../log-store/types.ts';
 import { performance } from 'node:perf_hooks';
 
 export interface Sequenced {
@@ -25,7 +25,7 @@ export interface Sequenced {
 }
 
 export interface SequencerOptions {
-  store: LogStore;
+  store: Store;
   /** The log's key, or its keys: Ed25519 first, then its ML-DSA-44 cosigner (each checkpoint carries every signature). */
   signer: Signer | readonly Signer[];
   origin: string;
@@ -74,6 +74,8 @@ export class Sequencer {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private lastTime = 0;
+  /** The batches being integrated (one at a time), while there are any. */
+  private draining: Promise<void> | undefined;
   private readonly o: SequencerOptions;
 
   constructor(options: SequencerOptions) {
@@ -103,26 +105,40 @@ export class Sequencer {
     }
     return new Promise((resolve, reject) => {
       this.pool.push({ submission, queuedAt: performance.now(), resolve, reject });
-      if (this.pool.length >= this.o.maxBatch) setImmediate(() => this.flush());
-      else if (this.timer === undefined) this.timer = setTimeout(() => this.flush(), this.o.batchIntervalMs);
+      if (this.pool.length >= this.o.maxBatch) setImmediate(() => this.flushInBackground());
+      else if (this.timer === undefined) this.timer = setTimeout(() => this.flushInBackground(), this.o.batchIntervalMs);
     });
   }
 
-  /** Integrates everything pending now (synchronously), in batches of at most maxBatch. */
-  flush(): void {
+  /**
+   * Integrates everything pending now, in batches of at most maxBatch, one batch at a time (a batch that arrives while
+   * one is being integrated waits for it). Resolves when the pool is empty.
+   */
+  flush(): Promise<void> {
     if (this.timer !== undefined) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    while (this.pool.length > 0) {
-      const batch = this.pool.splice(0, this.o.maxBatch);
-      this.integrateBatch(batch);
-    }
+    if (this.draining !== undefined) return this.draining;
+    const drain = async () => {
+      await null; // never settles synchronously: `draining` is set before the finally below clears it
+      try {
+        while (this.pool.length > 0) await this.integrateBatch(this.pool.splice(0, this.o.maxBatch));
+      } finally {
+        this.draining = undefined;
+      }
+    };
+    this.draining = drain();
+    return this.draining;
+  }
+
+  private flushInBackground(): void {
+    this.flush().catch((e) => this.o.log?.(`the sequencer failed: ${oneLine(e)}`));
   }
 
   async close(): Promise<void> {
-    this.flush();
     this.closed = true;
+    await this.flush();
   }
 
   /**
@@ -133,27 +149,29 @@ export class Sequencer {
    * entries). Once committed, every request is answered as committed, whatever a later step (onCheckpoint, the
    * witness notification) does.
    */
-  private integrateBatch(batch: Pending[]): void {
+  private async integrateBatch(batch: Pending[]): Promise<void> {
     const { store } = this.o;
     const startedAt = performance.now();
     let freshCount = 0;
     let failed = false;
     let settle: Array<() => void> = [];
-    let stored: TreeState | undefined;
+    let committedState: TreeState | undefined;
     let committed: TreeState | undefined;
     try {
-      const state = store.treeState();
+      const state = await store.treeState();
       if (state === undefined) fail('internal', 'store is not initialized');
+      const fileHashes = batch.map((p) => fileHashOf(p.submission));
+      const known = await store.findByFiles(fileHashes);
       const now = Math.max(this.o.now(), this.lastTime);
       const inBatch = new Map<string, { entry: Entry; index: number; leaf: Buffer; leafHash: Buffer }>();
       const fresh: StoredEntry[] = [];
       const waiting: Array<{ p: Pending; key: string } | { p: Pending; existing: Sequenced }> = [];
-      for (const p of batch) {
+      for (const [i, p] of batch.entries()) {
         const s = p.submission;
-        const fh = fileHashOf(s);
+        const fh = fileHashes[i]!;
         const key = fh.toString('latin1');
         const prior = inBatch.get(key);
-        const found = prior === undefined ? store.findByFile(fh) : undefined;
+        const found = prior === undefined ? known[i] : undefined;
         const existing = prior ?? (found && { index: found.index, leaf: found.leaf, leafHash: leafHash(found.leaf), entry: decodeLeaf(found.leaf) });
         if (existing !== undefined) {
           if (!sameSubmission(existing.entry, s)) {
@@ -179,8 +197,12 @@ export class Sequencer {
       let newState = state;
       let append: AppendBatch | undefined;
       if (fresh.length > 0) {
+        // The right-edge tiles are all integration reads: fetched in one round trip, then integrated synchronously.
+        const edge = rightEdgeTiles(state.treeSize);
+        const edgeData = await store.readTiles(edge);
         const readTile = (t: { level: number; index: number; width: number }) => {
-          const data = store.readTile(t);
+          const i = edge.findIndex((e) => e.level === t.level && e.index === t.index && e.width === t.width);
+          const data = i < 0 ? undefined : edgeData[i];
           if (data === undefined) fail('internal', `missing tile ${t.level}/${t.index}.p/${t.width}`);
           return data;
         };
@@ -200,8 +222,8 @@ export class Sequencer {
       }
       if (append !== undefined) {
         freshCount = fresh.length;
-        this.commit(append);
-        stored = newState;
+        await this.commit(append);
+        committedState = newState;
         this.lastTime = now;
         // The high-water mark (server/safety.ts) is durable before anything of the batch is answered or published.
         this.o.guard?.committed(newState);
@@ -212,7 +234,8 @@ export class Sequencer {
       // Safety refusals are logged once by the guard; anything else is one line per batch here.
       const refused = e instanceof PkglogError && (e.code === 'overloaded' || e.code === 'unsafe_state');
       let err: PkglogError;
-      if (stored !== undefined) {
+      if (committedState !== undefined) {
+        const stored = committedState;
         // Stored, but its high-water mark is not durable: not acknowledged; a retry returns the same entries (and the
         // guard writes the mark before it signs anything newer).
         this.o.log?.(`size ${stored.treeSize} is stored but not acknowledged (its high-water mark was not written): ${oneLine(e)}`);
@@ -252,13 +275,13 @@ export class Sequencer {
    * Appends the batch in one store transaction. If append throws, the store is asked what happened: a transaction that
    * did commit (an error raised after COMMIT) counts as committed; otherwise the error propagates (nothing was written).
    */
-  private commit(batch: AppendBatch): void {
+  private async commit(batch: AppendBatch): Promise<void> {
     try {
-      this.o.store.append(batch);
+      await this.o.store.append(batch);
     } catch (e) {
       let now: TreeState | undefined;
       try {
-        now = this.o.store.treeState();
+        now = await this.o.store.treeState();
       } catch {
         throw e;
       }

@@ -12,10 +12,10 @@
 import { LRUCache } from 'lru-cache';
 import { fail } from '../core/errors.ts';
 import { HASH_SIZE } from '../core/hash.ts';
-import { hashRanges, planConsistencyProof, planInclusionProof, type NodeId } from '../core/merkle.ts';
+import { hashRanges, planConsistencyProof, planInclusionProof, type NodeId, type ProofRange } from '../core/merkle.ts';
 import { hashPerfectSubtree, innerLevels, splitInnerLevels, tileForNode, TILE_HEIGHT } from '../core/tiles.ts';
 import type { Hash } from '../core/types.ts';
-import type { LogStore } from '../log-store/store.ts';
+import type { Store } from '../log-store/types.ts';
 
 const TILE_CACHE_LIMIT = 512; // at most 8 MiB: 512 tiles and their inner levels
 
@@ -30,17 +30,21 @@ interface CachedTile {
 
 export class TreeReader {
   private readonly tiles = new LRUCache<number, CachedTile>({ max: TILE_CACHE_LIMIT });
-  private readonly store: LogStore;
+  private readonly store: Store;
 
-  constructor(store: LogStore) {
+  constructor(store: Store) {
     this.store = store;
   }
 
-  /** The hash of a complete node of the stored tree of `treeSize` (which the store must hold). */
-  node(node: NodeId, treeSize: number): Hash {
+  /**
+   * The hash of a complete node of the stored tree of `treeSize` (which the store must hold), from tiles already
+   * cached (load() them first).
+   */
+  private node(tiles: Map<number, CachedTile>, node: NodeId, treeSize: number): Hash {
     const { tile, offset, count } = tileForNode(node, treeSize);
     const r = node.level % TILE_HEIGHT;
-    const t = this.tile(tile.level, tile.index, offset + count);
+    const t = tiles.get(tile.level * 2 ** 46 + tile.index);
+    if (t === undefined || t.width < offset + count) return fail('internal', `missing stored tile ${tile.level}/${tile.index} of width ${offset + count}`);
     if (r === 0) return t.data.subarray(offset * HASH_SIZE, (offset + 1) * HASH_SIZE);
     if (t.inner === undefined) {
       // count − 1 hashes for this node alone; past the cost of the whole inner tree (width − 1), hash that once.
@@ -55,28 +59,44 @@ export class TreeReader {
   }
 
   /**
-   * A stored tile at least `width` wide. Tiles only grow by extension (the store enforces it), so a cached copy stays
-   * valid for every node it covers; a narrower cached copy is re-read.
+   * Brings every tile the nodes need into the cache, at least as wide as they need. Tiles only grow by extension (the
+   * store enforces it), so a cached copy stays valid for every node it covers; a narrower cached copy is re-read.
+   * Nothing is read when every tile is cached (the common case: the right edge and the tiles above it). Returns the
+   * tiles by key, so a proof never depends on what another request evicted meanwhile.
    */
-  private tile(level: number, index: number, width: number): CachedTile {
-    const key = level * 2 ** 46 + index;
-    let t = this.tiles.get(key);
-    if (t === undefined || t.width < width) {
-      const stored = this.store.tileWithInner(level, index);
-      if (stored === undefined || stored.width < width) return fail('internal', `missing stored tile ${level}/${index} of width ${width}`);
-      t = stored.inner === undefined
-        ? { width: stored.width, data: stored.data }
-        : { width: stored.width, data: stored.data, inner: splitInnerLevels(stored.data, stored.inner) };
-      this.tiles.set(key, t);
+  private async load(ranges: ProofRange[], treeSize: number): Promise<Map<number, CachedTile>> {
+    const out = new Map<number, CachedTile>();
+    for (const r of ranges) {
+      for (const n of r.nodes) {
+        const { tile, offset, count } = tileForNode(n, treeSize);
+        const key = tile.level * 2 ** 46 + tile.index;
+        const width = offset + count;
+        const have = out.get(key);
+        if (have !== undefined && have.width >= width) continue;
+        let t = this.tiles.get(key);
+        if (t === undefined || t.width < width) {
+          const stored = await this.store.tileWithInner(tile.level, tile.index);
+          if (stored === undefined || stored.width < width) return fail('internal', `missing stored tile ${tile.level}/${tile.index} of width ${width}`);
+          t = stored.inner === undefined
+            ? { width: stored.width, data: stored.data }
+            : { width: stored.width, data: stored.data, inner: splitInnerLevels(stored.data, stored.inner) };
+          this.tiles.set(key, t);
+        }
+        out.set(key, t);
+      }
     }
-    return t;
+    return out;
   }
 
-  inclusionProof(index: number, treeSize: number): Hash[] {
-    return hashRanges(planInclusionProof(index, treeSize), (n) => this.node(n, treeSize));
+  async inclusionProof(index: number, treeSize: number): Promise<Hash[]> {
+    const plan = planInclusionProof(index, treeSize);
+    const tiles = await this.load(plan, treeSize);
+    return hashRanges(plan, (n) => this.node(tiles, n, treeSize));
   }
 
-  consistencyProof(oldSize: number, newSize: number): Hash[] {
-    return hashRanges(planConsistencyProof(oldSize, newSize), (n) => this.node(n, newSize));
+  async consistencyProof(oldSize: number, newSize: number): Promise<Hash[]> {
+    const plan = planConsistencyProof(oldSize, newSize);
+    const tiles = await this.load(plan, newSize);
+    return hashRanges(plan, (n) => this.node(tiles, n, newSize));
   }
 }

@@ -57,11 +57,11 @@ export interface WitnessingDeps {
   /** The newest checkpoint signed by the log (log signature only). */
   latest(): { treeSize: number; signedNote: string };
   /** The log-signed checkpoint of exactly this size, if the log signed one (to re-cosign a size a witness holds). */
-  checkpointAt?(treeSize: number): string | undefined;
+  checkpointAt?(treeSize: number): string | undefined | Promise<string | undefined>;
   /** RFC 6962 consistency proof between two sizes of the log (0 < oldSize ≤ newSize). */
   consistencyProof(oldSize: number, newSize: number): Buffer[] | Promise<Buffer[]>;
   /** Persist verified cosignature lines ("— name base64\n") for the checkpoint of `treeSize`. */
-  storeCosignatures(treeSize: number, signatureLines: string[]): void;
+  storeCosignatures(treeSize: number, signatureLines: string[]): void | Promise<void>;
   log(msg: string): void;
   fetch?: typeof fetch;
   /** Cosignatures that complete a round early (the publishing quorum); 0 or absent: a round waits for every witness. */
@@ -236,7 +236,7 @@ export class Witnessing {
   private async submit(s: State, r: Round): Promise<void> {
     try {
       for (let attempt = 0; attempt <= MAX_409_RETRIES && !this.closed; attempt++) {
-        const target = this.targetFor(s, r);
+        const target = s.knownSize <= r.treeSize ? r : await this.targetFor(s, r); // no await in the common case
         const outcome = await this.request(s, target.treeSize, target.signedNote);
         if (outcome === 'retry') continue;
         s.failures = 0;
@@ -258,11 +258,11 @@ export class Witnessing {
   }
 
   /** The round's target, or — when the witness already holds a larger size — the log's checkpoint of that size. */
-  private targetFor(s: State, r: Round): { treeSize: number; signedNote: string } {
+  private async targetFor(s: State, r: Round): Promise<{ treeSize: number; signedNote: string }> {
     if (s.knownSize <= r.treeSize) return r;
     const newest = this.deps.latest().treeSize;
     if (s.knownSize > newest) fail('inconsistent', `the witness holds size ${s.knownSize}, larger than this log's ${newest}`);
-    const note = this.deps.checkpointAt?.(s.knownSize);
+    const note = await this.deps.checkpointAt?.(s.knownSize);
     if (note === undefined) fail('inconsistent', `the witness holds size ${s.knownSize}, for which this log has no checkpoint`);
     return { treeSize: s.knownSize, signedNote: note };
   }
@@ -300,7 +300,7 @@ export class Witnessing {
     if (res.status !== 200) fail('network', `add-checkpoint: HTTP ${res.status}: ${text.slice(0, 200).trim()}`);
     const lines = this.verifiedCosignatures(s, signedNote, text);
     s.knownSize = treeSize; // the witness now holds this size, whether or not storing below succeeds
-    this.deps.storeCosignatures(treeSize, lines);
+    await this.deps.storeCosignatures(treeSize, lines);
     s.cosignatures++;
     s.cosignedSize = Math.max(s.cosignedSize ?? 0, treeSize);
     return 'done';

@@ -32,7 +32,8 @@ const PACKAGES: Record<string, string[]> = {
   // core/mldsa.ts also loads pqclean (PQClean's C as a native addon or WebAssembly, for speed; its hedged signing draws
   // rnd from the OS) through Node's module loader at run time, which this check does not see as an import.
   core: ['@noble/post-quantum'],
-  'log-store': ['better-sqlite3', 'pg'],
+  // SQLite (embedded default) and PostgreSQL (pg); an LRU of immutable tiles (lru-cache).
+  'log-store': ['better-sqlite3', 'lru-cache', 'pg'],
   // The one logger (pino, pino-pretty on a terminal), the metrics registry helper (prom-client), caches (lru-cache).
   // …and the data-dir lock (better-sqlite3), shared by the witness and the mirror.
   runtime: ['better-sqlite3', 'lru-cache', 'pino', 'pino-pretty', 'prom-client'],

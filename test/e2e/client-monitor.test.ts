@@ -17,6 +17,7 @@ import { encodeBase64 } from '../../core/encoding.ts';
 import { parseVerifierKey } from '../../core/note.ts';
 import { verifyViolation } from '../../client/violation.ts';
 import { tempDir, runAsync } from '../client/helpers.ts';
+import { SqliteStore } from '../../log-store/store.ts';
 
 describe('e2e: pkglog monitor and audit', function () {
   this.timeout(120_000);
@@ -44,7 +45,7 @@ describe('e2e: pkglog monitor and audit', function () {
 
   /** Appends a leaf directly to the store (bypassing the sequencer's one-artifact-per-file check) and signs a checkpoint. */
   function injectBehindTheLogsBack(leaf: Buffer): number {
-    const store = log.store;
+    const store = (log.store as SqliteStore).sync;
     const state = store.treeState()!;
     const lh = leafHash(leaf);
     const r = integrate(state.treeSize, (t) => store.readTile(t)!, [lh]);

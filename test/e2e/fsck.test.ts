@@ -59,7 +59,7 @@ describe('e2e: pkglog fsck names each damaged byte, and the log refuses to sign 
   const refuses = async (dir: string, message: RegExp) => {
     let log;
     try {
-      log = openTestLog({ dataDir: dir });
+      log = await openTestLog({ dataDir: dir });
     } catch (e) {
       assert.match((e as Error).message, message);
       return e;
@@ -71,19 +71,19 @@ describe('e2e: pkglog fsck names each damaged byte, and the log refuses to sign 
   before(async () => {
     pristine = tempDir('pkglog-fsck-');
     dirs.push(pristine);
-    const log = openTestLog({ dataDir: pristine, origin: ORIGIN });
+    const log = await openTestLog({ dataDir: pristine, origin: ORIGIN });
     let i = 0;
     for (const n of [300, 250, 50]) {
       const ps = Array.from({ length: n }, () => log.sequencer.submit(sign(artifact(i++))));
       log.sequencer.flush();
       await Promise.all(ps);
     }
-    assert.equal(log.store.treeState()!.treeSize, 600);
+    assert.equal((await log.store.treeState())!.treeSize, 600);
     // A witness cosignature of the newest checkpoint, and the witness in witnesses.txt (at a port nobody listens on).
     const w = cosignatureSigner(WITNESS, seedOf('fsck witness'), () => 1_700_000_000);
-    const text = parseSignedNote(log.store.checkpoint(600)!).text;
+    const text = parseSignedNote((await log.store.checkpoint(600))!).text;
     const line = formatSignatureLine(signText(text, w)).trimEnd();
-    log.store.addCosignatures(600, [{ keyName: WITNESS, keyId: w.keyId, line }]);
+    await log.store.addCosignatures(600, [{ keyName: WITNESS, keyId: w.keyId, line }]);
     await log.close();
     const closed = createServer();
     const port = await new Promise<number>((r) => closed.listen(0, '127.0.0.1', () => r((closed.address() as AddressInfo).port)));

@@ -42,7 +42,7 @@ describe('robustness: no 500 on arbitrary input', function () {
   this.timeout(60_000);
 
   it('regression: seed 860077103 (path "35:4", GET /tile/entries/000.p/1, a binary 200) passes', async () => {
-    const log = openTestLog();
+    const log = await openTestLog();
     try {
       await request(log.app).post('/v1/entries/batch').send({ entries: [0, 1, 2, 3, 4].map((i) => submissionBody(i)) }).expect(200);
       // The counterexample itself, then the whole run of that seed (it threw a TypeError on res.text of a tile).
@@ -59,7 +59,7 @@ describe('robustness: no 500 on arbitrary input', function () {
   });
 
   it('the log answers arbitrary GETs and POSTs with a status < 500 and JSON errors', async () => {
-    const log = openTestLog();
+    const log = await openTestLog();
     try {
       await request(log.app).post('/v1/entries/batch').send({ entries: [0, 1, 2, 3, 4].map((i) => submissionBody(i)) }).expect(200);
       await fc.assert(logGetProperty(log.app), { numRuns: 400 });

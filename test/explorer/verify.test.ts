@@ -18,12 +18,12 @@ import { openTestLog, removeDir } from '../support/log-harness.ts';
 import { artifact, submissionBody } from '../support/submissions.ts';
 
 describe('explorer: verification code (Node)', () => {
-  let log: ReturnType<typeof openTestLog>;
+  let log: Awaited<ReturnType<typeof openTestLog>>;
   let policy: ReturnType<typeof parsePolicy>;
   let proof: string;
 
   before(async () => {
-    log = openTestLog();
+    log = await openTestLog();
     await request(log.app).post('/v1/entries/batch').send({ entries: Array.from({ length: 5 }, (_, i) => submissionBody(i)) }).expect(200);
     const p = await request(log.app).get('/v1/policy').expect(200).expect('content-type', 'text/plain; charset=utf-8');
     policy = parsePolicy(p.text);

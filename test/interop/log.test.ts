@@ -13,6 +13,7 @@ import { integrate } from '../../core/integrate.ts';
 import { signCheckpoint } from '../../server/sequencer.ts';
 import { loadOrCreateLogKey } from '../../server/keys.ts';
 import { join } from 'node:path';
+import { SqliteStore } from '../../log-store/store.ts';
 
 type Log = Awaited<ReturnType<typeof startTestLog>>;
 
@@ -98,7 +99,7 @@ describe('interop: the log, checked by the independent verifier', function () {
    */
   async function submitBulk(from: number, count: number): Promise<void> {
     const key = loadOrCreateLogKey(join(log.dataDir, 'log.key'), undefined);
-    const state = log.store.treeState()!;
+    const state = (await log.store.treeState())!;
     assert.equal(state.treeSize, from);
     const entries = Array.from({ length: count }, (_, k) => {
       const i = from + k;
@@ -106,10 +107,11 @@ describe('interop: the log, checked by the independent verifier', function () {
       const id = I.sha256(leaf);
       return { index: i, leaf, leafHash: I.leafHash(leaf), fileHash: id, ecosystem: 'pypi', name: 'filler', version: String(i), sha256: id, integratedTime: 1 };
     });
-    const readTile = (t: { level: number; index: number; width: number }) => log.store.readTile(t)!;
+    const sync = (log.store as SqliteStore).sync;
+    const readTile = (t: { level: number; index: number; width: number }) => sync.readTile(t)!;
     const r = integrate(from, readTile, entries.map((e) => e.leafHash));
     const newState = { treeSize: r.treeSize, rootHash: r.rootHash, checkpoint: signCheckpoint(key.signer, key.origin, r.treeSize, r.rootHash) };
-    log.store.append({ oldSize: from, entries, tiles: r.tiles, newState, createdAt: Date.now() });
+    sync.append({ oldSize: from, entries, tiles: r.tiles, newState, createdAt: Date.now() });
   }
 
   /** Runs `f` over `items` with at most `n` in flight. */

@@ -19,7 +19,7 @@ const servedSize = async (app: Parameters<typeof request>[0]) => {
 
 describe('server/checkpoint-view: bounded by the high-water mark', () => {
   it('a committed batch whose mark failed to write is not served until the mark is written', async () => {
-    const log = openTestLog();
+    const log = await openTestLog();
     try {
       await request(log.app).post('/v1/entries').send(submissionBody(1)).expect(200);
       assert.equal(await servedSize(log.app), 1);
@@ -29,7 +29,7 @@ describe('server/checkpoint-view: bounded by the high-water mark', () => {
       mkdirSync(blocker);
       const res = await request(log.app).post('/v1/entries').send(submissionBody(2));
       assert.equal(res.status, 503, `expected 503 while the mark cannot be written, got ${res.status} ${res.text}`);
-      assert.equal(log.store.treeState()!.treeSize, 2, 'the batch itself committed');
+      assert.equal((await log.store.treeState())!.treeSize, 2, 'the batch itself committed');
       assert.equal(await servedSize(log.app), 1, '/checkpoint must not show a size the mark does not hold');
       const proof = await request(log.app).get('/v1/entries/1/proof');
       assert.equal(proof.status, 404, `an entry beyond the mark has no published proof yet: ${proof.status} ${proof.text}`);

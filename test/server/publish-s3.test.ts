@@ -104,7 +104,7 @@ describe('publisher (--publish-s3, against s3rver)', function () {
 
   it('PUTs a full tile once: a restart whose tiles are all there (killed before the checkpoint) writes the checkpoint only', async () => {
     // What a crash after the tiles and before the checkpoint leaves: every tile of `size`, the checkpoint of size 255.
-    await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}/checkpoint`, Body: log.store.checkpoint(signed[2]!)! }));
+    await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}/checkpoint`, Body: (await log.store.checkpoint(signed[2]!))! }));
     const putsBefore = s3.puts.length;
     const p = publisher();
     await p.start();

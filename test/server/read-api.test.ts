@@ -13,7 +13,7 @@ import { openTestLog, removeDir } from '../support/log-harness.ts';
 const N = 300;
 
 describe('server: read API', () => {
-  let log: ReturnType<typeof openTestLog>;
+  let log: Awaited<ReturnType<typeof openTestLog>>;
   let leaves: Buffer[];
   const binary = (res: request.Response, cb: (err: Error | null, body: Buffer) => void) => {
     const chunks: Buffer[] = [];
@@ -23,13 +23,13 @@ describe('server: read API', () => {
   const get = (path: string) => request(log.app).get(path).buffer(true).parse(binary);
 
   before(async () => {
-    log = openTestLog();
+    log = await openTestLog();
     // two batches so a checkpoint of size 100 exists as well
     await request(log.app).post('/v1/entries/batch').send({ entries: Array.from({ length: 100 }, (_, i) => submissionBody(i)) }).expect(200);
     const res = await request(log.app).post('/v1/entries/batch').send({ entries: Array.from({ length: N - 100 }, (_, i) => submissionBody(100 + i)) }).expect(200);
     assert.equal(res.body.results.length, N - 100);
     leaves = [];
-    for (let i = 0; i < N; i++) leaves.push(log.store.entryLeaf(i)!);
+    for (let i = 0; i < N; i++) leaves.push((await log.store.entryLeaf(i))!);
   });
   after(async () => {
     await log.close();

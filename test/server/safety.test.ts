@@ -20,12 +20,12 @@ describe('server/safety: the high-water mark at start-up', () => {
   const hwm = () => join(dir, 'log.key.hwm');
   let next = 0;
   async function grow(n: number) {
-    const log = openTestLog({ dataDir: dir, origin: ORIGIN });
+    const log = await openTestLog({ dataDir: dir, origin: ORIGIN });
     const ps = Array.from({ length: n }, () => log.sequencer.submit(sign(artifact(next++))));
     log.sequencer.flush();
     await Promise.all(ps);
     const notes = (size: number) => log.store.checkpoint(size)!;
-    const out = { size: log.store.treeState()!.treeSize, notes };
+    const out = { size: (await log.store.treeState())!.treeSize, notes };
     await log.close();
     return out;
   }
@@ -37,8 +37,8 @@ describe('server/safety: the high-water mark at start-up', () => {
 
   it('is written after every batch: it holds the newest checkpoint', async () => {
     await grow(3);
-    const log = openTestLog({ dataDir: dir });
-    assert.equal(readFileSync(hwm(), 'utf8'), log.store.treeState()!.checkpoint);
+    const log = await openTestLog({ dataDir: dir });
+    assert.equal(readFileSync(hwm(), 'utf8'), (await log.store.treeState())!.checkpoint);
     assert.equal(log.guard.highWaterMark.treeSize, 3);
     await log.close();
   });
@@ -48,9 +48,9 @@ describe('server/safety: the high-water mark at start-up', () => {
     const at3 = readFileSync(hwm(), 'utf8');
     await grow(2);
     writeFileSync(hwm(), at3); // as if the process died between the commit of size 5 and the mark's write
-    const log = openTestLog({ dataDir: dir });
+    const log = await openTestLog({ dataDir: dir });
     assert.equal(log.guard.highWaterMark.treeSize, 5);
-    assert.equal(readFileSync(hwm(), 'utf8'), log.store.treeState()!.checkpoint);
+    assert.equal(readFileSync(hwm(), 'utf8'), (await log.store.treeState())!.checkpoint);
     await log.close();
   });
 
@@ -58,7 +58,7 @@ describe('server/safety: the high-water mark at start-up', () => {
     await grow(5);
     const key = parseSignerKey(readFileSync(join(dir, 'log.key'), 'utf8').trim());
     writeFileSync(hwm(), signCheckpoint(key, ORIGIN, 5, Buffer.alloc(32, 7)));
-    assert.throws(() => openTestLog({ dataDir: dir }), (e: Error) => {
+    await assert.rejects(() => openTestLog({ dataDir: dir }), (e: Error) => {
       assert.ok(isPkglogError(e, 'unsafe_state'));
       assert.match(e.message, /has a different root at size 5, the size this log last published/);
       return true;
@@ -68,7 +68,7 @@ describe('server/safety: the high-water mark at start-up', () => {
   it('a mark signed by another key: refused', async () => {
     await grow(2);
     writeFileSync(hwm(), signCheckpoint(ed25519Signer(ORIGIN, seedOf('another key')), ORIGIN, 2, Buffer.alloc(32, 1)));
-    assert.throws(() => openTestLog({ dataDir: dir }), /refusing to sign: the high-water mark .* is not a checkpoint signed by this log's key/);
+    await assert.rejects(() => openTestLog({ dataDir: dir }), /refusing to sign: the high-water mark .* is not a checkpoint signed by this log's key/);
   });
 
   it('a database behind it: refused, naming both sizes', async () => {
@@ -80,7 +80,7 @@ describe('server/safety: the high-water mark at start-up', () => {
     rmSync(hwm());
     await grow(2); // a new history from scratch (and a new mark at size 2)
     writeFileSync(hwm(), at4);
-    assert.throws(() => openTestLog({ dataDir: dir }), /holds a tree of size 2, but this log already published size 4/);
+    await assert.rejects(() => openTestLog({ dataDir: dir }), /holds a tree of size 2, but this log already published size 4/);
   });
 
   it('no mark (first start after an upgrade): recreated from the database with a warning', async () => {
@@ -89,9 +89,9 @@ describe('server/safety: the high-water mark at start-up', () => {
     const logs: string[] = [];
     const { resolveConfig } = await import('../../server/config.ts');
     const { openLog } = await import('../../server/main.ts');
-    const log = openLog(resolveConfig({ dataDir: dir, listen: '127.0.0.1:0' }, {}), (m) => logs.push(m));
+    const log = await openLog(resolveConfig({ dataDir: dir, listen: '127.0.0.1:0' }, {}), (m) => logs.push(m));
     assert.match(logs.join('\n'), /warning: no high-water mark file .*; creating it at size 3 from the database/);
-    assert.equal(readFileSync(hwm(), 'utf8'), log.store.treeState()!.checkpoint);
+    assert.equal(readFileSync(hwm(), 'utf8'), (await log.store.treeState())!.checkpoint);
     await log.close();
   });
 });

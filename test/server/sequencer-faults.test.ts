@@ -10,7 +10,7 @@ import request from 'supertest';
 import { EMPTY_ROOT, leafHash } from '../../core/hash.ts';
 import { ed25519Signer } from '../../core/note.ts';
 import { isPkglogError } from '../../core/errors.ts';
-import { LogStore } from '../../log-store/store.ts';
+import { LogStore, SqliteStore } from '../../log-store/store.ts';
 import { Sequencer, signCheckpoint, type Sequenced } from '../../server/sequencer.ts';
 import { artifact, seedOf, sign, submissionBody } from '../support/submissions.ts';
 import { openTestLog, removeDir, tempDir } from '../support/log-harness.ts';
@@ -28,7 +28,7 @@ function setup(onCheckpoint?: () => void) {
   store.initialize({ treeSize: 0, rootHash: EMPTY_ROOT, checkpoint: signCheckpoint(signer, ORIGIN, 0, EMPTY_ROOT) }, 0);
   const lines: string[] = [];
   const sequencer = new Sequencer({
-    store, signer, origin: ORIGIN, now: () => 1_700_000_000_000, batchIntervalMs: 1, maxBatch: 1000, maxPending: 10_000,
+    store: new SqliteStore(store), signer, origin: ORIGIN, now: () => 1_700_000_000_000, batchIntervalMs: 1, maxBatch: 1000, maxPending: 10_000,
     log: (m) => lines.push(m), ...(onCheckpoint ? { onCheckpoint } : {}),
   });
   return {
@@ -52,6 +52,25 @@ function checkStoredTree(store: LogStore): ReferenceTree {
 }
 
 describe('server: sequencer commit and error paths', () => {
+  it('keeps integrating after a flush that found nothing to do (close, a timer and a full pool firing together)', async function () {
+    this.timeout(30_000);
+    const t = setup();
+    try {
+      await t.sequencer.flush(); // nothing pending
+      await t.sequencer.flush();
+      assert.equal((await t.sequencer.submit(sign(artifact(0)))).index, 0);
+      for (let round = 0; round < 5; round++) {
+        const subs = Array.from({ length: 1000 }, (_, i) => sign(artifact(1 + round * 1000 + i))); // a full pool: setImmediate and the timer
+        const got = await Promise.all(subs.map((s) => t.sequencer.submit(s)));
+        assert.equal(got.length, 1000);
+        await new Promise((r) => setTimeout(r, 5)); // the other trigger finds the pool empty
+      }
+      assert.equal((await t.store.treeState())!.treeSize, 5001);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('answers a committed batch as committed although the checkpoint callback throws', async () => {
     let calls = 0;
     const t = setup(() => {
@@ -63,7 +82,7 @@ describe('server: sequencer commit and error paths', () => {
         const got = await Promise.all([0, 1, 2, 3].map((i) => t.sequencer.submit(sign(artifact(round * 4 + i)))));
         assert.deepEqual(got.map((r) => r.index).sort((a, b) => a - b), [0, 1, 2, 3].map((i) => round * 4 + i));
         for (const r of got) assert.ok(r.leafHash.equals(leafHash(r.leaf)));
-        assert.equal(t.store.treeState()!.treeSize, (round + 1) * 4);
+        assert.equal((await t.store.treeState())!.treeSize, (round + 1) * 4);
       }
       assert.equal(calls, 3, 'called once per committed batch');
       const failures = t.lines.filter((l) => /checkpoint callback failed/.test(l));
@@ -90,7 +109,7 @@ describe('server: sequencer commit and error paths', () => {
       const got = await Promise.all([1, 2].map((i) => t.sequencer.submit(sign(artifact(i)))));
       assert.equal(thrown, 1);
       assert.deepEqual(got.map((r) => r.index).sort(), [1, 2]);
-      assert.equal(t.store.treeState()!.treeSize, 3);
+      assert.equal((await t.store.treeState())!.treeSize, 3);
       assert.ok(t.lines.some((l) => /size 3 is committed although the store reported: Error SQLITE_IOERR/.test(l)), t.lines.join('\n'));
       t.store.append = append;
       assert.equal((await t.sequencer.submit(sign(artifact(3)))).index, 3);
@@ -104,7 +123,7 @@ describe('server: sequencer commit and error paths', () => {
     const t = setup();
     try {
       const first = await Promise.all([0, 1, 2].map((i) => t.sequencer.submit(sign(artifact(i)))));
-      const before = t.store.treeState()!;
+      const before = (await t.store.treeState())!;
       const db = t.store.db;
       db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`);
       // Enough entries that the batch needs new pages.
@@ -115,7 +134,7 @@ describe('server: sequencer commit and error paths', () => {
         assert.ok(isPkglogError(e, 'overloaded'), String(e));
         assert.match(e.message, /disk is full/);
       }
-      const after = t.store.treeState()!;
+      const after = (await t.store.treeState())!;
       assert.equal(after.treeSize, before.treeSize, 'the tree did not move');
       assert.ok(after.rootHash.equals(before.rootHash));
       assert.equal(after.checkpoint, before.checkpoint);
@@ -139,11 +158,12 @@ describe('server: sequencer commit and error paths', () => {
   });
 
   it('answers 503 with a clear message through HTTP while the disk is full, and resumes by itself', async () => {
-    const log = openTestLog({ verifyThreads: '1' });
+    const log = await openTestLog({ verifyThreads: '1' });
     try {
       const ok = await request(log.app).post('/v1/entries').send(submissionBody(0)).expect(200);
       assert.equal(ok.body.index, 0);
-      const db = log.store.db;
+      const sync = (log.store as SqliteStore).sync;
+      const db = sync.db;
       db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`);
       const res = await request(log.app).post('/v1/entries/batch').send({ entries: Array.from({ length: 100 }, (_, i) => submissionBody(1 + i)) }).expect(200);
       for (const r of res.body.results) {
@@ -151,14 +171,14 @@ describe('server: sequencer commit and error paths', () => {
         assert.equal(r.error, 'overloaded');
         assert.match(r.message, /disk is full/);
       }
-      assert.equal(log.store.treeState()!.treeSize, 1);
+      assert.equal((await log.store.treeState())!.treeSize, 1);
 
       db.pragma('max_page_count = 1073741823');
       const back = await request(log.app).post('/v1/entries/batch').send({ entries: Array.from({ length: 100 }, (_, i) => submissionBody(1 + i)) }).expect(200);
       assert.deepEqual(back.body.results.map((r: { index: number }) => r.index).sort((a: number, b: number) => a - b), Array.from({ length: 100 }, (_, i) => 1 + i));
       const again = await request(log.app).post('/v1/entries').send(submissionBody(0)).expect(200);
       assert.equal(again.body.index, 0);
-      checkStoredTree(log.store);
+      checkStoredTree(sync);
     } finally {
       await log.close();
       removeDir(log.dataDir);

@@ -14,13 +14,13 @@ import { registriesFile } from '../../server/main.ts';
 import { addRegistry, type RegistryOptions } from '../../server/registries.ts';
 
 /** A test log whose registries are configured as given (name → options; all with the test registry key). */
-function logWith(registries: Record<string, RegistryOptions>) {
+async function logWith(registries: Record<string, RegistryOptions>) {
   const dataDir = tempDir();
   for (const [name, o] of Object.entries(registries)) addRegistry(registriesFile(dataDir), name, REGISTRY.publicKey.toString('base64'), o);
-  return openTestLog({ dataDir, verifyThreads: '0' });
+  return await openTestLog({ dataDir, verifyThreads: '0' });
 }
 
-type Log = ReturnType<typeof openTestLog>;
+type Log = Awaited<ReturnType<typeof openTestLog>>;
 
 /** Checks a reply's tlog-proof end to end: log signature, leaf, inclusion. */
 function checkProof(log: Log, body: { index: number; entry: string; leafHash: string; proof: string }) {
@@ -38,8 +38,8 @@ function checkProof(log: Log, body: { index: number; entry: string; leafHash: st
 
 describe('server: submissions', () => {
   let log: Log;
-  beforeEach(() => {
-    log = openTestLog();
+  beforeEach(async () => {
+    log = await openTestLog();
   });
   afterEach(async () => {
     await log.close();
@@ -55,7 +55,7 @@ describe('server: submissions', () => {
     assert.equal(e.version, '1.0.1');
     assert.equal(e.integratedTime, res.body.integratedTime);
     // durable: the store has it before the reply
-    assert.equal(log.store.treeState()!.treeSize, 1);
+    assert.equal((await log.store.treeState())!.treeSize, 1);
   });
 
   it('answers an identical resubmission with the original index and time (idempotent 200)', async () => {
@@ -68,7 +68,7 @@ describe('server: submissions', () => {
     assert.equal(first.body.existing, undefined, 'a new entry is not marked');
     assert.equal(again.body.existing, true, 'the resubmission is marked as the existing entry');
     checkProof(log, again.body);
-    assert.equal(log.store.treeState()!.treeSize, 2, 'nothing new is logged');
+    assert.equal((await log.store.treeState())!.treeSize, 2, 'nothing new is logged');
   });
 
   it('refuses a different artifact for an already logged file (409 with the existing index)', async () => {
@@ -81,7 +81,7 @@ describe('server: submissions', () => {
     // a different publisher key for the same file is a conflict too
     const other = formatSubmission(sign(artifact(1), keyPair('thief')));
     assert.equal((await request(log.app).post('/v1/entries').send(other).expect(409)).body.index, 1);
-    assert.equal(log.store.treeState()!.treeSize, 2);
+    assert.equal((await log.store.treeState())!.treeSize, 2);
   });
 
   it('refuses conflicting submissions of one file within the same batch', async () => {
@@ -89,7 +89,7 @@ describe('server: submissions', () => {
     const b = request(log.app).post('/v1/entries').send(formatSubmission(sign({ ...artifact(3), sha256: 'e'.repeat(64) })));
     const [ra, rb] = await Promise.all([a, b]);
     assert.deepEqual([ra.status, rb.status].sort(), [200, 409]);
-    assert.equal(log.store.treeState()!.treeSize, 1);
+    assert.equal((await log.store.treeState())!.treeSize, 1);
   });
 
   const malformed: Array<[string, unknown]> = [
@@ -134,11 +134,11 @@ describe('server: submissions', () => {
     assert.match(res.body.message, /registry/);
     res = await request(log.app).post('/v1/entries').send({ ...good, registry: { ...good.registry, name: 'evil.example' } }).expect(403);
     assert.equal(res.body.error, 'unknown_key');
-    assert.equal(log.store.treeState()!.treeSize, 0);
+    assert.equal((await log.store.treeState())!.treeSize, 0);
   });
 
   it('verifies on the event loop too (--verify-threads 0) with the same answers', async () => {
-    const inline = openTestLog({ verifyThreads: '0' });
+    const inline = await openTestLog({ verifyThreads: '0' });
     try {
       const bad = { ...submissionBody(1), sha256: 'd'.repeat(64) };
       assert.equal((await request(inline.app).post('/v1/entries').send(bad).expect(403)).body.error, 'bad_signature');
@@ -155,7 +155,7 @@ describe('server: submissions', () => {
   });
 
   it('answers 503 with Retry-After when the pending pool is full', async () => {
-    const busy = openTestLog({ maxPending: '1', batchInterval: '300' });
+    const busy = await openTestLog({ maxPending: '1', batchInterval: '300' });
     try {
       const first = request(busy.app).post('/v1/entries').send(submissionBody(1)).then((r) => r);
       await new Promise((r) => setTimeout(r, 50));
@@ -179,11 +179,11 @@ describe('server: submissions', () => {
     assert.equal(r[1].error, 'malformed');
     assert.equal(r[0].index, r[3].index, 'duplicate in one batch gets one index');
     for (const i of [0, 2, 3]) checkProof(log, r[i]);
-    assert.equal(log.store.treeState()!.treeSize, 2);
+    assert.equal((await log.store.treeState())!.treeSize, 2);
   });
 
   it('answers 403 wrong_ecosystem when a registry submits outside its ecosystems, before checking signatures', async () => {
-    const bound = logWith({ [REGISTRY_NAME]: { ecosystems: ['npm'] }, 'real-pypi': { ecosystems: ['pypi'] } });
+    const bound = await logWith({ [REGISTRY_NAME]: { ecosystems: ['npm'] }, 'real-pypi': { ecosystems: ['pypi'] } });
     try {
       // an npm-only registry claims pypi/requests: refused, nothing logged, the real PyPI upload is not blocked
       const claim = formatSubmission(sign(artifact(1)));
@@ -192,7 +192,7 @@ describe('server: submissions', () => {
       assert.match(res.body.message, /may not submit "pypi".*npm/);
       res = await request(bound.app).post('/v1/entries').send({ ...claim, publisher: { ...(claim.publisher as object), signature: 'A'.repeat(86) + '==' } }).expect(403);
       assert.equal(res.body.error, 'wrong_ecosystem', 'refused before the (bad) signature is looked at');
-      assert.equal(bound.store.treeState()!.treeSize, 0);
+      assert.equal((await bound.store.treeState())!.treeSize, 0);
       const real = formatSubmission(sign(artifact(1), undefined, undefined, 'real-pypi'));
       checkProof(bound, (await request(bound.app).post('/v1/entries').send(real).expect(200)).body);
       // npm entries from the npm registry are fine; in a batch each entry is judged on its own
@@ -208,7 +208,7 @@ describe('server: submissions', () => {
   });
 
   it('answers 429 rate_limited with Retry-After over a registry quota; a batch counts each entry; other registries are unaffected', async () => {
-    const limited = logWith({ [REGISTRY_NAME]: { ecosystems: '*', rate: 0.01, burst: 3 }, other: { ecosystems: '*' } });
+    const limited = await logWith({ [REGISTRY_NAME]: { ecosystems: '*', rate: 0.01, burst: 3 }, other: { ecosystems: '*' } });
     try {
       for (let i = 0; i < 2; i++) await request(limited.app).post('/v1/entries').send(submissionBody(i)).expect(200);
       // a batch of 2 does not fit the 1 token left: all or none, the whole batch is 429
@@ -229,7 +229,7 @@ describe('server: submissions', () => {
       // more entries at once than the burst can ever take: 413 per entry, not a retry hint
       res = await request(limited.app).post('/v1/entries/batch').send({ entries: [6, 7, 8, 9].map((i) => submissionBody(i)) }).expect(200);
       assert.deepEqual(res.body.results.map((r: { status: number }) => r.status), [413, 413, 413, 413]);
-      assert.equal(limited.store.treeState()!.treeSize, 4);
+      assert.equal((await limited.store.treeState())!.treeSize, 4);
     } finally {
       await limited.close();
       removeDir(limited.dataDir);

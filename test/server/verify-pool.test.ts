@@ -130,7 +130,7 @@ describe('server: signature verification pool', function () {
   });
 
   it('every POST /v1/entries is answered while a worker is terminated under load', async () => {
-    const log = openTestLog({ verifyThreads: '1' });
+    const log = await openTestLog({ verifyThreads: '1' });
     try {
       const p = log.verifyPool!;
       // Two waves of 100 concurrent submissions; the worker is terminated in each as soon as it holds work.
@@ -146,7 +146,7 @@ describe('server: signature verification pool', function () {
       for (const r of got) assert.equal(r.status, 200, r.text);
       assert.deepEqual(got.map((r) => r.body.index).sort((a, b) => a - b), Array.from({ length: 200 }, (_, i) => i));
       assert.equal(p.restarts, 2);
-      assert.equal(log.store.treeState()!.treeSize, 200);
+      assert.equal((await log.store.treeState())!.treeSize, 200);
     } finally {
       await log.close();
       removeDir(log.dataDir);

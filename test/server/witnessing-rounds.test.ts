@@ -14,7 +14,7 @@ import { verifyConsistency } from '../../core/merkle.ts';
 import { formatSignatureLine, formatVerifierKey, parseSignedNote, signText, SIG_TYPE_COSIGNATURE_V1, verifyNote, parseVerifierKey } from '../../core/note.ts';
 import { parseAddCheckpointRequest } from '../../core/witness-protocol.ts';
 import { isPkglogError, PkglogError } from '../../core/errors.ts';
-import type { LogStore } from '../../log-store/store.ts';
+import type { Store } from '../../log-store/types.ts';
 import { CheckpointView, PUBLISHED_SIZE_META } from '../../server/checkpoint-view.ts';
 import { Witnessing, MAX_WITNESS_RESPONSE, type Timers } from '../../server/witnessing.ts';
 import { FakeLog, seedFrom } from '../witness/fake-log.ts';
@@ -142,7 +142,7 @@ class FakeWitness {
   }
 }
 
-function setup(opts: { witnesses?: number; quorum: number; intervalMs?: number; waitMs?: number }) {
+async function setup(opts: { witnesses?: number; quorum: number; intervalMs?: number; waitMs?: number }) {
   const clock = new FakeClock();
   const log = new FakeLog('example.test/rounds');
   const store = new FakeStore(log);
@@ -160,16 +160,16 @@ function setup(opts: { witnesses?: number; quorum: number; intervalMs?: number; 
     }
     return w.handle(body);
   }) as typeof fetch;
-  const makeView = () => new CheckpointView(store as unknown as LogStore, opts.quorum, opts.waitMs ?? 5000, ws.map((w) => w.vkey), clock);
-  let view = makeView();
+  const makeView = () => CheckpointView.open(store as unknown as Store, opts.quorum, opts.waitMs ?? 5000, ws.map((w) => w.vkey), clock);
+  let view = await makeView();
   const witnessing = new Witnessing({
     witnesses: ws.map((w) => ({ url: w.url, vkey: w.vkey })),
     latest: () => ({ treeSize: log.size, signedNote: store.checkpoint(log.size)! }),
     checkpointAt: (s) => store.checkpoint(s),
     consistencyProof: (a, b) => log.consistencyProof(a, b),
-    storeCosignatures: (s, lines) => {
+    storeCosignatures: async (s, lines) => {
       store.addCosignatures(s, lines);
-      view.cosignaturesChanged(s);
+      await view.cosignaturesChanged(s);
     },
     log: (m) => msgs.push(m),
     fetch: fakeFetch,
@@ -188,8 +188,8 @@ function setup(opts: { witnesses?: number; quorum: number; intervalMs?: number; 
     get view() {
       return view;
     },
-    restartView() {
-      view = makeView();
+    async restartView() {
+      view = await makeView();
       return view;
     },
   };
@@ -203,7 +203,7 @@ function assertCosigned(note: string, ws: FakeWitness[], k: number): void {
 
 describe('server: witnessing rounds and quorum publication (fake witnesses, fake clock)', () => {
   it('quorum 2 of 3 under steady commits: one target per round, sizes never decrease, replies within the wait', async () => {
-    const t = setup({ quorum: 2, intervalMs: 1000, waitMs: 5000 });
+    const t = await setup({ quorum: 2, intervalMs: 1000, waitMs: 5000 });
     const published: number[] = [];
     const replies: Array<{ index: number; at: number; done?: number; size?: number; err?: unknown }> = [];
     // 20 s of fake time: a batch every 50 ms; the third witness is slow (its answers come 1.5 s late).
@@ -223,12 +223,12 @@ describe('server: witnessing rounds and quorum publication (fake witnesses, fake
       );
       if (step % 30 === 29) t.ws[2]!.release();
       await t.clock.advance(50);
-      published.push(t.view.publishedSize());
+      published.push(await t.view.publishedSize());
     }
     t.ws[2]!.release();
     await t.clock.advance(2000);
     for (let i = 1; i < published.length; i++) assert.ok(published[i]! >= published[i - 1]!, `published went from ${published[i - 1]} to ${published[i]}`);
-    assert.equal(t.view.publishedSize(), t.log.size, 'the last round covered the last batch');
+    assert.equal(await t.view.publishedSize(), t.log.size, 'the last round covered the last batch');
     // every witness was only ever asked for round targets, so the cosigned sizes are few and shared
     const rounds = t.witnessing.currentRound()!.id;
     assert.ok(rounds >= 15 && rounds <= 21, `rounds in 20 s at a 1 s interval: ${rounds}`);
@@ -244,20 +244,20 @@ describe('server: witnessing rounds and quorum publication (fake witnesses, fake
     }
     const worst = Math.max(...replies.map((r) => r.done! - r.at));
     assert.ok(worst <= 1100, `worst reply latency ${worst} ms (one interval plus a batch)`);
-    assertCosigned(t.view.latest().note, t.ws, 2);
+    assertCosigned((await await t.view.latest()).note, t.ws, 2);
     await t.witnessing.close();
   });
 
   it('one witness dead: still publishes; two dead: replies are 503 after the wait, entries committed', async () => {
-    const t = setup({ quorum: 2, intervalMs: 200, waitMs: 3000 });
+    const t = await setup({ quorum: 2, intervalMs: 200, waitMs: 3000 });
     t.ws[0]!.mode = 'dead';
     for (let i = 0; i < 20; i++) {
       t.commit();
       await t.clock.advance(100);
     }
-    const p1 = t.view.publishedSize();
+    const p1 = await t.view.publishedSize();
     assert.ok(p1 >= 18, `published ${p1}`);
-    assertCosigned(t.view.latest().note, t.ws, 2);
+    assertCosigned((await await t.view.latest()).note, t.ws, 2);
     const dead = t.witnessing.status()[0]!;
     assert.ok(dead.failures >= 1 && dead.cosignedSize === null);
     assert.ok(dead.requests <= 6, `a dead witness backs off: ${dead.requests} requests in 2 s`);
@@ -276,63 +276,63 @@ describe('server: witnessing rounds and quorum publication (fake witnesses, fake
     assert.ok(isPkglogError(err, 'overloaded'), String(err));
     assert.match((err as PkglogError).message, new RegExp(`committed as entry ${index} but not yet cosigned by a quorum of 2`));
     assert.deepEqual((err as PkglogError).details, { committed: true, index, treeSize: index + 1 });
-    assert.equal(t.view.publishedSize(), p1, 'the published checkpoint stays where it was');
-    assert.deepEqual(t.view.forEntry(index).cosigned, false);
+    assert.equal(await t.view.publishedSize(), p1, 'the published checkpoint stays where it was');
+    assert.deepEqual((await await t.view.forEntry(index)).cosigned, false);
 
     // a witness comes back: the entry gets published at the next round (after its backoff)
     t.ws[1]!.mode = 'up';
     t.commit();
     await t.clock.advance(60_000);
-    assert.ok(t.view.publishedSize() > index);
-    assert.equal(t.view.forEntry(index).cosigned, true);
+    assert.ok((await t.view.publishedSize()) > index);
+    assert.equal((await await t.view.forEntry(index)).cosigned, true);
     await t.witnessing.close();
   });
 
   it('a long-lagging quorum never makes the published checkpoint fall back (also after a restart)', async () => {
-    const t = setup({ quorum: 2, intervalMs: 100 });
+    const t = await setup({ quorum: 2, intervalMs: 100 });
     t.commit(5);
     await t.clock.advance(100);
-    assert.equal(t.view.publishedSize(), 5);
+    assert.equal(await t.view.publishedSize(), 5);
     t.ws[1]!.mode = 'dead';
     t.ws[2]!.mode = 'dead';
     // 150 rounds where only one witness cosigns: 150 sizes with one cosignature each
     for (let i = 0; i < 150; i++) {
       t.commit();
       await t.clock.advance(100);
-      assert.equal(t.view.publishedSize(), 5);
+      assert.equal(await t.view.publishedSize(), 5);
     }
     assert.ok(t.ws[0]!.cosigned.length > 100);
-    assert.equal(t.view.latest().treeSize, 5);
-    assertCosigned(t.view.latest().note, t.ws, 2);
+    assert.equal((await await t.view.latest()).treeSize, 5);
+    assertCosigned((await await t.view.latest()).note, t.ws, 2);
     assert.equal(t.store.meta.get(PUBLISHED_SIZE_META), '5');
-    assert.equal(t.restartView().publishedSize(), 5, 'a restart publishes the same checkpoint');
+    assert.equal(await (await t.restartView()).publishedSize(), 5, 'a restart publishes the same checkpoint');
     await t.witnessing.close();
   });
 
-  it('recovers the published size from the store: the mark, raised by a quorum stored after it', () => {
-    const t = setup({ quorum: 2 });
+  it('recovers the published size from the store: the mark, raised by a quorum stored after it', async () => {
+    const t = await setup({ quorum: 2 });
     const sign = (n: number) => (t.log.append(n), t.store.signed.add(t.log.size)); // batches, no witnessing
     sign(3);
     sign(4);
     const lines = (w: FakeWitness, size: number) => [formatSignatureLine(signText(t.log.checkpointText(size), w.signer))];
     t.store.addCosignatures(3, [...lines(t.ws[0]!, 3), ...lines(t.ws[1]!, 3)]);
     t.store.setMeta(PUBLISHED_SIZE_META, '3');
-    assert.equal(t.restartView().publishedSize(), 3);
+    assert.equal(await (await t.restartView()).publishedSize(), 3);
     // a crash after storing the second cosignature of 7 but before raising the mark
     t.store.addCosignatures(7, [...lines(t.ws[0]!, 7), ...lines(t.ws[2]!, 7)]);
-    assert.equal(t.restartView().publishedSize(), 7);
+    assert.equal(await (await t.restartView()).publishedSize(), 7);
     assert.equal(t.store.meta.get(PUBLISHED_SIZE_META), '7');
     // cosignatures by keys that are not configured witnesses do not count
     sign(1);
     const stranger = cosignatureSigner('witness.test/stranger', seedFrom('stranger'), () => 1);
     t.store.addCosignatures(8, [...lines(t.ws[0]!, 8), formatSignatureLine(signText(t.log.checkpointText(8), stranger))]);
-    t.view.cosignaturesChanged(8);
-    assert.equal(t.view.publishedSize(), 7);
-    assert.equal(t.view.cosignerCount(8), 1);
+    await t.view.cosignaturesChanged(8);
+    assert.equal(await t.view.publishedSize(), 7);
+    assert.equal(await t.view.cosignerCount(8), 1);
   });
 
   it('a witness that knows a larger size than its round (e.g. it pulled /checkpoint) re-cosigns that size', async () => {
-    const t = setup({ quorum: 1, witnesses: 1, intervalMs: 1000 });
+    const t = await setup({ quorum: 1, witnesses: 1, intervalMs: 1000 });
     const w = t.ws[0]!;
     w.mode = 'hold';
     t.commit(5); // round 1: target 5, the request is held
@@ -346,9 +346,9 @@ describe('server: witnessing rounds and quorum publication (fake witnesses, fake
     assert.deepEqual(w.asked, [5, 10]);
     assert.deepEqual(w.cosigned, [10]);
     assert.equal(t.witnessing.currentRound()!.treeSize, 5);
-    assert.equal(t.view.publishedSize(), 10);
+    assert.equal(await t.view.publishedSize(), 10);
     // a witness that knows more than the log ever signed is reported, never fed
-    const t2 = setup({ quorum: 1, witnesses: 1 });
+    const t2 = await setup({ quorum: 1, witnesses: 1 });
     t2.ws[0]!.size = 50;
     t2.commit(3);
     await t2.clock.advance(1);
@@ -360,7 +360,7 @@ describe('server: witnessing rounds and quorum publication (fake witnesses, fake
 
   for (const answer of [422, 409] as const) {
     it(`same size, different root answered ${answer === 422 ? '422 (current spec)' : '409 without a body (v1.0.0)'}: reported as inconsistent, backed off, nothing published`, async () => {
-      const t = setup({ quorum: 1, witnesses: 1, intervalMs: 100 });
+      const t = await setup({ quorum: 1, witnesses: 1, intervalMs: 100 });
       const other = new FakeLog('example.test/rounds', 'example.test/rounds', 'fork').append(8);
       const w = t.ws[0]!;
       w.sameSizeAnswer = answer;
@@ -373,7 +373,7 @@ describe('server: witnessing rounds and quorum publication (fake witnesses, fake
       assert.ok(st.failures >= 1);
       assert.match(st.lastError!, /different root for size 8/);
       assert.ok(t.msgs.some((m) => m.startsWith('error: witness') && m.includes('different root for size 8')), t.msgs.join('\n'));
-      assert.equal(t.view.publishedSize(), 0);
+      assert.equal(await t.view.publishedSize(), 0);
       // a 409 request then a same-size request: exactly two requests, then a backoff (no hot loop)
       assert.equal(st.requests, 2);
       await t.clock.advance(50);
@@ -383,7 +383,7 @@ describe('server: witnessing rounds and quorum publication (fake witnesses, fake
   }
 
   it('a consistency proof the witness rejects (422) is reported as inconsistent; an oversized answer is refused', async () => {
-    const t = setup({ quorum: 1, witnesses: 1, intervalMs: 100 });
+    const t = await setup({ quorum: 1, witnesses: 1, intervalMs: 100 });
     const other = new FakeLog('example.test/rounds', 'example.test/rounds', 'fork').append(5);
     t.ws[0]!.size = 5;
     t.ws[0]!.root = other.rootAt(5);
@@ -391,7 +391,7 @@ describe('server: witnessing rounds and quorum publication (fake witnesses, fake
     await t.clock.advance(1);
     assert.match(t.witnessing.status()[0]!.lastError!, /refused checkpoint 8 \(422.*does not extend/);
 
-    const big = setup({ quorum: 1, witnesses: 1 });
+    const big = await setup({ quorum: 1, witnesses: 1 });
     const huge = '— x ' + 'A'.repeat(MAX_WITNESS_RESPONSE) + '\n';
     (big.ws[0] as unknown as { handle: () => Response }).handle = () => new Response(huge, { status: 200 });
     big.commit(1);
@@ -402,7 +402,7 @@ describe('server: witnessing rounds and quorum publication (fake witnesses, fake
   });
 
   it('a round is complete when a quorum cosigned, so a hung witness does not hold rounds back', async () => {
-    const t = setup({ quorum: 2, intervalMs: 100 });
+    const t = await setup({ quorum: 2, intervalMs: 100 });
     t.ws[2]!.mode = 'hold'; // never answers during this test
     for (let i = 0; i < 10; i++) {
       t.commit();
@@ -410,7 +410,7 @@ describe('server: witnessing rounds and quorum publication (fake witnesses, fake
     }
     assert.ok(t.witnessing.currentRound()!.id >= 9);
     assert.equal(t.ws[2]!.held.length, 1, 'one request in flight to the hung witness, no pile-up');
-    assert.equal(t.view.publishedSize(), 10);
+    assert.equal(await t.view.publishedSize(), 10);
     t.ws[2]!.release(); // it answers the old round, then is asked for the current one
     await t.clock.advance(1);
     t.ws[2]!.release();
@@ -428,12 +428,12 @@ describe('server: witnessing rounds and quorum publication (fake witnesses, fake
     });
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: 3 }), fc.constantFrom(50, 100, 300), fc.array(step, { minLength: 1, maxLength: 40 }), async (quorum, intervalMs, steps) => {
-        const t = setup({ quorum, intervalMs, waitMs: 1000 });
+        const t = await setup({ quorum, intervalMs, waitMs: 1000 });
         let last = 0;
-        const check = () => {
-          const p = t.view.publishedSize();
+        const check = async () => {
+          const p = await t.view.publishedSize();
           assert.ok(p >= last, `published went from ${last} to ${p}`);
-          if (p > 0) assert.ok(t.view.cosignerCount(p) >= quorum, `published ${p} with ${t.view.cosignerCount(p)} cosignatures`);
+          if (p > 0) assert.ok((await t.view.cosignerCount(p)) >= quorum, `published ${p} with ${await t.view.cosignerCount(p)} cosignatures`);
           last = p;
         };
         for (const s of steps) {
@@ -441,7 +441,7 @@ describe('server: witnessing rounds and quorum publication (fake witnesses, fake
           if (s.commit > 0) t.commit(s.commit);
           if (s.release) for (const w of t.ws) w.release();
           await t.clock.advance(s.advance);
-          check();
+          await check();
         }
         const rounds = t.witnessing.currentRound()?.id ?? 0;
         const distinct = new Set(t.ws.flatMap((w) => w.cosigned));
@@ -453,8 +453,8 @@ describe('server: witnessing rounds and quorum publication (fake witnesses, fake
           for (const w of t.ws) w.release();
           await t.clock.advance(60_000);
         }
-        check();
-        assert.equal(t.view.publishedSize(), t.log.size, 'published the newest checkpoint after the witnesses recovered');
+        await check();
+        assert.equal(await t.view.publishedSize(), t.log.size, 'published the newest checkpoint after the witnesses recovered');
         await t.witnessing.close();
       }),
       { numRuns: 30 },

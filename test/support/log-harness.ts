@@ -25,9 +25,9 @@ function prepare(flags: ConfigInput) {
 
 const quiet = () => {};
 
-export function openTestLog(flags: ConfigInput = {}): OpenLog & { dataDir: string } {
+export async function openTestLog(flags: ConfigInput = {}): Promise<OpenLog & { dataDir: string }> {
   const config = prepare(flags);
-  return { ...openLog(config, quiet), dataDir: config.dataDir };
+  return { ...(await openLog(config, quiet)), dataDir: config.dataDir };
 }
 
 export async function startTestLog(flags: ConfigInput = {}): Promise<RunningLog & { dataDir: string }> {

@@ -40,7 +40,7 @@ describe('server/witnessing (log side)', () => {
       witnesses,
       latest: () => ({ treeSize: l.size, signedNote: l.checkpoint() }),
       consistencyProof: (a, b) => l.consistencyProof(a, b),
-      storeCosignatures: (size, lines) => stored.set(size, [...(stored.get(size) ?? []), ...lines]),
+      storeCosignatures: (size, lines) => void stored.set(size, [...(stored.get(size) ?? []), ...lines]),
       log: (m) => msgs.push(m),
       minIntervalMs,
     });
