@@ -11,6 +11,7 @@ const COMMANDS = {
   mirrors: '../dist/server/cli.js',
   backup: '../dist/server/cli.js',
   fsck: '../dist/server/cli.js',
+  migrate: '../dist/server/cli.js',
   witness: '../dist/witness/cli.js',
   evidence: '../dist/witness/cli.js',
   mirror: '../dist/mirror/cli.js',
@@ -37,6 +38,7 @@ The log:
   mirrors add|list      configure mirrors the log pushes its entries to
   backup --out FILE     online backup of the log's database
   fsck                  check every stored entry, tile and checkpoint; name what is wrong
+  migrate               apply the store's pending schema migrations (SQLite or --database URL)
 Witness:
   witness               run a witness; witness add-log|add-peer configure it
   evidence verify FILE  check fork evidence against a log's vkey

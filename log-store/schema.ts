@@ -1,7 +1,11 @@
 /**
  * The log's SQLite schema. Append-only is enforced in the database itself: entries, checkpoints and cosignatures refuse
  * UPDATE and DELETE; a hash tile may only grow (its new contents must extend the old ones) until it is full.
+ * The schema is applied as ordered numbered migrations (SQLITE_MIGRATIONS, run by log-store/migrations.ts); step 1 is
+ * the schema every database made before migrations existed has (its meta.schema_version is 1).
  */
+import type { Migration } from './pg-schema.ts';
+
 export const SCHEMA_VERSION = 1;
 
 export const SCHEMA = `
@@ -83,3 +87,7 @@ CREATE TRIGGER IF NOT EXISTS tree_only_grows BEFORE UPDATE ON tree
   WHEN NEW.tree_size < OLD.tree_size
   BEGIN SELECT RAISE(ABORT, 'the tree never shrinks'); END;
 `;
+
+export const SQLITE_MIGRATIONS: Migration[] = [
+  { version: 1, name: 'initial schema: tree, entries, tiles, checkpoints, cosignatures, append-only triggers', sql: SCHEMA },
+];

@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import { fail } from '../core/errors.ts';
 import type { Hash } from '../core/types.ts';
 import type { Tile } from '../core/tiles.ts';
-import { SCHEMA, SCHEMA_VERSION } from './schema.ts';
+import { LATEST_SQLITE_VERSION, migrateSqlite, sqliteSchemaVersion } from './migrations.ts';
 
 import type { AppendBatch, EntryRef, StoredTile, Store, TreeState } from './types.ts';
 
@@ -118,20 +118,20 @@ export class LogStore {
       fail('internal', `${path} vanished while it was being opened`);
     }
     db.pragma('busy_timeout = 5000');
-    if (!options.readonly) {
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
-      db.pragma('foreign_keys = ON');
-      db.exec(SCHEMA);
-    }
-    const store = new LogStore(db, path, identity);
-    const v = store.getMeta('schema_version');
-    if (v === undefined && !options.readonly) store.setMeta('schema_version', String(SCHEMA_VERSION));
-    else if (v !== String(SCHEMA_VERSION) && !options.anyVersion) {
+    try {
+      if (!options.readonly) {
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = FULL');
+        db.pragma('foreign_keys = ON');
+        if (options.anyVersion !== true) migrateSqlite(db);
+      }
+      const v = sqliteSchemaVersion(db);
+      if (v !== LATEST_SQLITE_VERSION && !options.anyVersion) fail('internal', `unsupported store schema version ${v}`);
+      return new LogStore(db, path, identity);
+    } catch (e) {
       db.close();
-      fail('internal', `unsupported store schema version ${v}`);
+      throw e;
     }
-    return store;
   }
 
   /** True while `path` still names the file this store opened (not deleted, not replaced by another file). */

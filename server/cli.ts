@@ -9,8 +9,9 @@ import { required, runMain, usage, type Command, type CommandTable, type Parsed 
 import { processIo, type Io } from '../runtime/io.ts';
 import { createLogger, resolveLogLevel } from '../runtime/logger.ts';
 import { onShutdownSignal } from '../runtime/shutdown.ts';
-import { resolveConfig } from './config.ts';
-import { databaseFile, mirrorsFile, registriesFile, startLog, witnessesFile } from './main.ts';
+import { resolveConfig, resolveDatabase } from './config.ts';
+import { formatMigration, migrateDatabase, migrateDataDir } from './migrate.ts';
+import { databaseFile, lockFile, mirrorsFile, registriesFile, startLog, witnessesFile } from './main.ts';
 import { addMirror } from './mirror-config.ts';
 import { backupDatabase } from './backup.ts';
 import { runFsck } from './fsck.ts';
@@ -21,6 +22,8 @@ const SERVE_HELP = `Usage: pkglog serve [options]
 
 Runs the log: submissions, sequencer, C2SP tlog-tiles read API. The key is generated on first start.
   --data-dir DIR        data directory (SQLite store, key, registries)   [env PKGLOG_DATA_DIR, default ./data]
+  --database URL        store everything in this PostgreSQL database (postgres://user@host/db) instead of
+                        DIR/log.sqlite; the key, registries and high-water mark stay in DIR [env PKGLOG_DATABASE_URL]
   --listen HOST:PORT    address to listen on                             [env PKGLOG_LISTEN, default 127.0.0.1:8080]
   --origin ORIGIN       checkpoint origin (= key name) for a new log     [env PKGLOG_ORIGIN, default pkglog.localhost/<id>]
   --key-file FILE       log signing key file                             [env PKGLOG_KEY_FILE, default DIR/log.key]
@@ -97,8 +100,21 @@ cosignature of a witness in witnesses.txt, and checks the index columns, the tre
 Prints one line per problem: table, row, column and byte range. Exit 0: clean; 1: something is wrong.
 `;
 
+const MIGRATE_HELP = `Usage: pkglog migrate [--database URL | --data-dir DIR]
+
+Applies the store's pending schema migrations (numbered steps recorded in its schema_migrations table; see
+docs/storage.md, "Migrations") and prints the version. Running it again does nothing. \`pkglog serve\` applies them
+at start-up too; run this first to upgrade ahead of a deployment or to check the version.
+  --database URL  a PostgreSQL database (postgres://…) [env PKGLOG_DATABASE_URL]; steps run under an advisory lock,
+                  so it is safe while logs are running on that database
+  --data-dir DIR  the SQLite store DIR/log.sqlite [env PKGLOG_DATA_DIR, default ./data]; takes the data directory's
+                  lock, so it refuses while the log runs (the log migrates at its own start)
+Exit 0: up to date. A newer schema than this pkglog knows is refused (exit 1); an unreachable server or a running log
+on the data dir: exit 7.
+`;
+
 const SERVE_OPTIONS = [
-  'data-dir', 'listen', 'origin', 'key-file', 'mldsa', 'mldsa-key-file', 'batch-interval', 'max-pending', 'verify-threads', 'witness-quorum',
+  'data-dir', 'database', 'listen', 'origin', 'key-file', 'mldsa', 'mldsa-key-file', 'batch-interval', 'max-pending', 'verify-threads', 'witness-quorum',
   'witness-interval', 'witness-wait', 'headers-timeout', 'request-timeout', 'max-connections', 'max-connections-per-client',
   'publish-dir', 'publish-s3', 's3-endpoint', 'log-level',
 ] as const;
@@ -112,7 +128,7 @@ function config(p: Parsed, io: Io) {
     witnessInterval: v['witness-interval'], witnessWait: v['witness-wait'], verifyThreads: v['verify-threads'],
     headersTimeout: v['headers-timeout'], requestTimeout: v['request-timeout'],
     maxConnections: v['max-connections'], maxConnectionsPerClient: v['max-connections-per-client'],
-    publishDir: v['publish-dir'], publishS3: v['publish-s3'], s3Endpoint: v['s3-endpoint'], ...(p.bool.index ? { index: true } : {}),
+    publishDir: v['publish-dir'], publishS3: v['publish-s3'], s3Endpoint: v['s3-endpoint'], database: v.database, ...(p.bool.index ? { index: true } : {}),
   }, io.env);
 }
 
@@ -249,7 +265,19 @@ const fsck: Command = {
   },
 };
 
-export const COMMANDS: CommandTable = { serve, registry, witnesses, mirrors, backup, fsck };
+const migrate: Command = {
+  spec: { usage: MIGRATE_HELP, flags: { 'data-dir': 'string', database: 'string' }, args: [] },
+  async run(p, io) {
+    const database = resolveDatabase(p.str.database, io.env);
+    const r = database === undefined
+      ? migrateDataDir(lockFile(dataDirOf(p, io)), databaseFile(dataDirOf(p, io)))
+      : await migrateDatabase(database);
+    io.stdout(formatMigration(r) + '\n');
+    return EXIT.OK;
+  },
+};
+
+export const COMMANDS: CommandTable = { serve, registry, witnesses, mirrors, backup, fsck, migrate };
 
 export function main(argv: string[], io: Io = processIo): Promise<number> {
   return runMain(argv, io, COMMANDS);

@@ -37,6 +37,8 @@ export interface LogConfig {
   index: boolean;
   /** Also publish it into this S3-compatible bucket (server/publish-s3.ts). */
   publishS3?: { url: string; endpoint?: string; region: string };
+  /** A postgres:// URL: the store is that PostgreSQL database (log-store/postgres.ts); absent: SQLite in dataDir. */
+  database?: string;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
@@ -64,6 +66,7 @@ export interface ConfigInput {
   index?: boolean;
   publishS3?: string;
   s3Endpoint?: string;
+  database?: string;
 }
 
 export function resolveConfig(flags: ConfigInput, env: NodeJS.ProcessEnv = process.env): LogConfig {
@@ -79,13 +82,19 @@ export function resolveConfig(flags: ConfigInput, env: NodeJS.ProcessEnv = proce
   }
   const mldsa = flags.mldsa ?? env.PKGLOG_MLDSA ?? 'on';
   if (mldsa !== 'on' && mldsa !== 'off') fail('usage', `--mldsa must be on or off, not ${JSON.stringify(mldsa)}`);
+  const database = resolveDatabase(flags.database, env);
+  const index = flags.index ?? (env.PKGLOG_INDEX !== undefined && env.PKGLOG_INDEX !== '' && env.PKGLOG_INDEX !== '0');
+  if (database !== undefined && index) {
+    fail('usage', '--index keeps the package index in the SQLite database; it cannot be combined with --database (PostgreSQL) yet');
+  }
   return {
+    ...(database !== undefined ? { database } : {}),
     dataDir,
     host,
     port,
     ...(origin !== undefined && origin !== '' ? { origin } : {}),
     ...(publishDir !== undefined && publishDir !== '' ? { publishDir: resolve(publishDir) } : {}),
-    index: flags.index ?? (env.PKGLOG_INDEX !== undefined && env.PKGLOG_INDEX !== '' && env.PKGLOG_INDEX !== '0'),
+    index,
     ...(publishS3 !== undefined && publishS3 !== '' ? {
       publishS3: {
         url: publishS3, region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
@@ -106,4 +115,14 @@ export function resolveConfig(flags: ConfigInput, env: NodeJS.ProcessEnv = proce
     maxConnections: Math.max(1, parseDecimal(flags.maxConnections ?? env.PKGLOG_MAX_CONNECTIONS ?? '1000', 'max connections', 1_000_000)),
     maxConnectionsPerClient: Math.max(1, parseDecimal(flags.maxConnectionsPerClient ?? env.PKGLOG_MAX_CONNECTIONS_PER_CLIENT ?? '100', 'max connections per client', 1_000_000)),
   };
+}
+
+/** --database or PKGLOG_DATABASE_URL: a postgres:// (or postgresql://) URL, or undefined for SQLite. */
+export function resolveDatabase(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const url = flag ?? env.PKGLOG_DATABASE_URL;
+  if (url === undefined || url === '') return undefined;
+  if (!/^postgres(ql)?:\/\/./i.test(url)) {
+    fail('usage', `--database must be a postgres:// URL (PostgreSQL); without it the log uses SQLite in its data directory`);
+  }
+  return url;
 }

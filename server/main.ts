@@ -6,6 +6,7 @@ import type { Server } from 'node:http';
 import type { Express } from 'express';
 import { EMPTY_ROOT } from '../core/hash.ts';
 import { SqliteStore } from '../log-store/store.ts';
+import { PostgresStore } from '../log-store/postgres.ts';
 import type { Store } from '../log-store/types.ts';
 import { DataDirLock } from '../log-store/lock.ts';
 import { highWaterMarkFile, readHighWaterMark, writeHighWaterMark } from '../log-store/high-water-mark.ts';
@@ -134,7 +135,7 @@ export async function openLog(config: LogConfig, sink?: LogSink, options: OpenOp
   let guard: SigningGuard;
   const witnesses = loadWitnesses(witnessesFile(config.dataDir));
   try {
-    if (!existsSync(dbPath)) {
+    if (config.database === undefined && !existsSync(dbPath)) {
       // No database but a published high-water mark: refuse before creating an empty one.
       const hwmNote = readHighWaterMark(hwmFile);
       const hwm = hwmNote === undefined ? undefined : verifyLogCheckpoint(hwmNote, verifier, key.origin, `the high-water mark ${hwmFile}`);
@@ -144,8 +145,18 @@ export async function openLog(config: LogConfig, sink?: LogSink, options: OpenOp
           `rebuild it up to size ${hwm.treeSize} from a mirror or the published tiles (see ${SAFETY_DOC}).`);
       }
     }
-    store = SqliteStore.open(dbPath);
+    store = config.database === undefined ? SqliteStore.open(dbPath) : await PostgresStore.open(config.database);
     try {
+      if ((await store.treeState()) === undefined) {
+        // An empty database (a new PostgreSQL one) but a published high-water mark: refuse before initializing it.
+        const hwmNote = readHighWaterMark(hwmFile);
+        const hwm = hwmNote === undefined ? undefined : verifyLogCheckpoint(hwmNote, verifier, key.origin, `the high-water mark ${hwmFile}`);
+        if (hwm !== undefined && hwm.treeSize > 0) {
+          fail('unsafe_state', `refusing to sign: the database ${store.location} holds no tree, but this log already published size ${hwm.treeSize} ` +
+            `(high-water mark ${hwmFile}); starting from an empty database would fork the log. Point --database at this log's database, or ` +
+            `rebuild it up to size ${hwm.treeSize} from a mirror or the published tiles (see ${SAFETY_DOC}).`);
+        }
+      }
       const storedOrigin = await store.getMeta('origin');
       if (storedOrigin !== undefined && storedOrigin !== key.origin) {
         throw new Error(`the store in ${store.location} belongs to origin ${storedOrigin}, not ${key.origin}`);
@@ -399,7 +410,7 @@ export async function startLog(config: LogConfig, sink?: LogSink, options: OpenO
  */
 function openIndex(o: {
   config: LogConfig; dbPath: string; key: ReturnType<typeof loadOrCreateLogKey>; guard: SigningGuard;
-  witnesses: ReturnType<typeof loadWitnesses>; store: LogStore; reader: TreeReader; log: (m: string) => void; witnessLog: (m: string) => void;
+  witnesses: ReturnType<typeof loadWitnesses>; store: Store; reader: TreeReader; log: (m: string) => void; witnessLog: (m: string) => void;
 }): IndexService & { witnessing?: Witnessing } {
   const origin = outputOrigin(o.key.origin);
   const vkey = formatVerifierKey(origin, SIG_TYPE_ED25519, o.key.signer.publicKey);

@@ -295,10 +295,10 @@ export class Sequencer {
   }
 }
 
-/** Errors that mean the disk (or the volume's quota) is full. */
+/** Errors that mean the disk (or the volume's quota) is full (PostgreSQL: SQLSTATE 53100 disk_full). */
 export function isDiskFull(e: unknown): boolean {
   const code = (e as { code?: unknown })?.code;
-  return code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT';
+  return code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT' || code === '53100';
 }
 
 /** The error every request of a batch that could not be committed gets (503: nothing was logged, retry). */
