@@ -239,7 +239,7 @@ export async function openLog(config: LogConfig, sink?: LogSink, options: OpenOp
       await store.addCosignatures(treeSize, lines.map(cosignatureRow));
       await checkpoints.cosignaturesChanged(treeSize);
       for (const p of publishers) p.notify();
-      mirroring?.notify(); // a newly cosigned checkpoint may now be published
+      refreshServed(); // a newly cosigned checkpoint may now be published (then the mirrors are told)
     },
     log: componentLog('witnessing'),
     quorum: config.witnessQuorum,
@@ -256,19 +256,30 @@ export async function openLog(config: LogConfig, sink?: LogSink, options: OpenOp
   }
   // Mirrors (C2SP tlog-mirror) get what /checkpoint serves, with the entries up to it; their cosignatures join the others.
   const mirrorList = loadMirrors(mirrorsFile(config.dataDir));
+  // What /checkpoint serves (never beyond the high-water mark), kept current for the mirrors' synchronous scheduling.
+  const servedCheckpoint = async () => {
+    const hwm = guard.highWaterMark.treeSize;
+    const l = await checkpoints.latest();
+    return l.treeSize <= hwm ? { treeSize: l.treeSize, note: l.note } : { treeSize: hwm, note: await checkpoints.noteAt(hwm) };
+  };
+  let served = mirrorList.length === 0 ? { treeSize: 0, note: '' } : await servedCheckpoint();
+  const refreshServed = () => {
+    if (mirrorList.length === 0) return;
+    servedCheckpoint().then((c) => {
+      if (c.treeSize >= served.treeSize) served = c;
+      mirroring?.notify();
+    }, () => {});
+  };
   const mirroring = mirrorList.length === 0 ? undefined : new Mirroring({
     mirrors: mirrorList,
-    latest: () => {
-      const hwm = guard.highWaterMark.treeSize;
-      const l = checkpoints.latest();
-      return l.treeSize <= hwm ? l : { treeSize: hwm, note: checkpoints.noteAt(hwm) };
-    },
+    latest: () => served,
     consistencyProof: (oldSize, newSize) => reader.consistencyProof(oldSize, newSize),
-    node: (n, treeSize) => reader.node(n, treeSize),
+    node: (n, treeSize) => reader.nodeHash(n, treeSize),
     entries: (start, end) => store.entryLeaves(start, end),
-    storeCosignatures: (treeSize, lines) => {
-      store.addCosignatures(treeSize, lines.map(cosignatureRow));
-      checkpoints.cosignaturesChanged(treeSize);
+    storeCosignatures: async (treeSize, lines) => {
+      await store.addCosignatures(treeSize, lines.map(cosignatureRow));
+      await checkpoints.cosignaturesChanged(treeSize);
+      refreshServed();
       for (const p of publishers) p.notify();
     },
     log: componentLog('mirroring'),
@@ -281,7 +292,7 @@ export async function openLog(config: LogConfig, sink?: LogSink, options: OpenOp
       treeSize = state.treeSize;
       health.committed(state.treeSize);
       witnessing?.notify();
-      mirroring?.notify();
+      refreshServed(); // then the mirrors are told
       for (const p of publishers) p.notify();
       index?.indexer.notify();
     },

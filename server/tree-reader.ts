@@ -88,6 +88,12 @@ export class TreeReader {
     return out;
   }
 
+  /** The hash of one complete node of the stored tree of `treeSize`. */
+  async nodeHash(node: NodeId, treeSize: number): Promise<Hash> {
+    const tiles = await this.load([{ start: 0, end: 0, nodes: [node] } as ProofRange], treeSize);
+    return this.node(tiles, node, treeSize);
+  }
+
   async inclusionProof(index: number, treeSize: number): Promise<Hash[]> {
     const plan = planInclusionProof(index, treeSize);
     const tiles = await this.load(plan, treeSize);

@@ -22,7 +22,7 @@ import { seedOf } from '../support/submissions.ts';
 import { loadOrCreateLogKey } from '../../server/keys.ts';
 import { expectedLayout } from '../support/publish-layout.ts';
 
-type Log = ReturnType<typeof openTestLog>;
+type Log = Awaited<ReturnType<typeof openTestLog>>;
 
 /** Every file under `dir` (relative paths), the temp dir excluded. */
 function files(dir: string): string[] {
@@ -48,7 +48,7 @@ describe('publisher (--publish-dir)', function () {
 
   async function open(dataDir?: string, publishDir?: string): Promise<{ log: Log; dir: string }> {
     const dir = publishDir ?? tempDir('pkglog-publish-');
-    const log = openTestLog({ publishDir: dir, ...(dataDir ? { dataDir } : {}) });
+    const log = await openTestLog({ publishDir: dir, ...(dataDir ? { dataDir } : {}) });
     cleanup.push(dir, log.dataDir);
     await log.publisher!.start();
     return { log, dir };
@@ -56,7 +56,7 @@ describe('publisher (--publish-dir)', function () {
 
   /** The publisher of a log opened on `dir` refuses to start with 'unsafe_state' and a message matching `re`. */
   async function refuses(dataDir: string, dir: string, re: RegExp): Promise<void> {
-    const log = openTestLog({ publishDir: dir, dataDir });
+    const log = await openTestLog({ publishDir: dir, dataDir });
     try {
       await assert.rejects(log.publisher!.start(), (e: unknown) => isPkglogError(e, 'unsafe_state') && re.test((e as Error).message));
     } finally {
@@ -170,14 +170,14 @@ describe('publisher (--publish-dir)', function () {
     const { log, dir } = await open();
     try {
       await batch(log, 5);
-      const older = log.store.checkpoint(5)!;
+      const older = (await log.store.checkpoint(5))!;
       await batch(log, 5);
       const newer = readFileSync(join(dir, 'checkpoint'), 'utf8');
       assert.match(newer, /\n10\n/);
       // A second publisher (e.g. a stale process) asked to publish size 5 over size 10: the file stays at 10.
       const stale = new Publisher({
         target: new DirectoryTarget(dir, { fsync: false }), store: log.store, origin: log.origin, verifier: parseVerifierKey(log.vkey),
-        publishableSize: () => 5, checkpoint: () => ({ treeSize: 5, note: older }),
+        publishableSize: () => 5, checkpoint: async () => ({ treeSize: 5, note: older }),
       });
       await stale.start();
       await stale.idle();
@@ -203,13 +203,13 @@ describe('publisher (--publish-dir)', function () {
     const { log, dir } = await open();
     try {
       await batch(log, 3);
-      const base = log.store.checkpoint(3)!;
+      const base = (await log.store.checkpoint(3))!;
       const cosig = (name: string) => `— ${name} ${Buffer.alloc(76, name.length).toString('base64')}\n`;
       const lines: string[] = [];
       const lines2: string[] = [];
       const p = new Publisher({
         target: new DirectoryTarget(dir, { fsync: false }), store: log.store, origin: log.origin, verifier: parseVerifierKey(log.vkey), log: (m) => lines2.push(m),
-        publishableSize: () => 3, checkpoint: () => ({ treeSize: 3, note: base + lines.join('') }),
+        publishableSize: () => 3, checkpoint: async () => ({ treeSize: 3, note: base + lines.join('') }),
       });
       await p.start();
       await p.idle();
@@ -228,7 +228,7 @@ describe('publisher (--publish-dir)', function () {
       const forked = signCheckpoint(own.signer, own.origin, 3, Buffer.alloc(32, 1));
       const q = new Publisher({
         target: new DirectoryTarget(dir, { fsync: false }), store: log.store, origin: log.origin, verifier: parseVerifierKey(log.vkey), log: (m) => lines2.push(m),
-        publishableSize: () => 3, checkpoint: () => ({ treeSize: 3, note: forked }),
+        publishableSize: () => 3, checkpoint: async () => ({ treeSize: 3, note: forked }),
       });
       await q.start();
       await q.idle();
@@ -244,13 +244,13 @@ describe('publisher (--publish-dir)', function () {
     const dataDir = tempDir();
     const dir = tempDir('pkglog-publish-');
     cleanup.push(dataDir, dir);
-    const log = openTestLog({ dataDir });
+    const log = await openTestLog({ dataDir });
     try {
       await batch2(log, 200);
       await batch2(log, 100);
       const p = new Publisher({
         target: new DirectoryTarget(dir, { fsync: false }), store: log.store, origin: log.origin, verifier: parseVerifierKey(log.vkey),
-        publishableSize: () => 200, checkpoint: () => ({ treeSize: 200, note: log.store.checkpoint(200)! }),
+        publishableSize: () => 200, checkpoint: async () => ({ treeSize: 200, note: (await log.store.checkpoint(200))! }),
       });
       await p.start();
       await p.idle();
