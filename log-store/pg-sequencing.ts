@@ -17,7 +17,7 @@
  * pending queue (at most `limit` rows).
  */
 import { performance } from 'node:perf_hooks';
-import type pg from 'pg';
+import pg from 'pg';
 import { fail } from '../core/errors.ts';
 import type { Hash } from '../core/types.ts';
 
@@ -270,6 +270,7 @@ export class Coordination {
   private readonly listener: Listener;
   private committedFns: Array<(treeSize: number | undefined) => void> = [];
   private queuedFns: Array<() => void> = [];
+  private ownsPool = false;
 
   private constructor(pool: pg.Pool, listener: Listener) {
     this.pool = pool;
@@ -294,6 +295,23 @@ export class Coordination {
     return self;
   }
 
+  /**
+   * Connects to the database at `url` with a small pool of its own (the queue's statements; the fence runs on the
+   * store's commit transaction) and one LISTEN connection.
+   */
+  static async connect(url: string, log: (msg: string) => void = () => {}): Promise<Coordination> {
+    const pool = new pg.Pool({ connectionString: url, max: 4 });
+    pool.on('error', (e) => log(`PostgreSQL (pending queue): ${e.message}`));
+    try {
+      const c = await Coordination.open(pool, () => new pg.Client({ connectionString: url }), log);
+      c.ownsPool = true;
+      return c;
+    } catch (e) {
+      await pool.end().catch(() => {});
+      throw e;
+    }
+  }
+
   lease(holder: string, ttlMs: number): SequencerLease {
     return new SequencerLease(this.pool, { holder, ttlMs });
   }
@@ -308,6 +326,7 @@ export class Coordination {
 
   async close(): Promise<void> {
     await this.listener.close();
+    if (this.ownsPool) await this.pool.end().catch(() => {});
   }
 }
 

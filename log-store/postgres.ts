@@ -8,14 +8,14 @@
  *
  * Immutable reads are cached (bounded LRU): full hash tiles (width 256: never change again), full entry bundles, and
  * signed checkpoint notes. Everything else (the tree row, partial tiles, lookups) is read from the database, so
- * several processes may share one database (one sequencer at a time: see AppendOptions.fence).
+ * several processes may share one database (one sequencer at a time: see AppendHook in types.ts).
  */
 import pg from 'pg';
 import { LRUCache } from 'lru-cache';
 import { fail, PkglogError } from '../core/errors.ts';
 import type { Hash } from '../core/types.ts';
 import type { Tile } from '../core/tiles.ts';
-import type { AppendBatch, EntryRef, Store, StoredTile, TreeState } from './types.ts';
+import type { AppendBatch, AppendHook, EntryRef, Store, StoredTile, TreeState } from './types.ts';
 import { migratePostgres, postgresMigrationStatus, redactUrl } from './migrations.ts';
 
 export { redactUrl };
@@ -46,14 +46,6 @@ export function isPostgresUrl(s: string): boolean {
 /** Something a query can run on: the pool, or the client of an open transaction. */
 export type Queryable = Pick<pg.PoolClient, 'query'>;
 
-export interface AppendOptions {
-  /**
-   * Runs inside the batch's transaction after the tree's compare-and-swap and before COMMIT (e.g. a lease-epoch check
-   * by a sequencer that shares the database, or moving rows out of a pending table). Throwing rolls the whole batch
-   * back: nothing of it is stored.
-   */
-  fence?: (tx: Queryable) => Promise<void>;
-}
 
 export interface PostgresOptions {
   /** Connections in the pool (default 8). */
@@ -173,7 +165,7 @@ export class PostgresStore implements Store {
     });
   }
 
-  async append(batch: AppendBatch, options: AppendOptions = {}): Promise<void> {
+  async append(batch: AppendBatch, fence?: AppendHook): Promise<void> {
     const { newState } = batch;
     await this.transaction(async (tx) => {
       const cas = await tx.query('UPDATE tree SET tree_size = $1, root_hash = $2, checkpoint = $3 WHERE id = 1 AND tree_size = $4',
@@ -200,7 +192,7 @@ export class PostgresStore implements Store {
       }
       await tx.query('INSERT INTO checkpoints (tree_size, root_hash, note, created_at) VALUES ($1, $2, $3, $4)',
         [newState.treeSize, newState.rootHash, newState.checkpoint, batch.createdAt]);
-      if (options.fence !== undefined) await options.fence(tx);
+      if (fence !== undefined) await fence(tx);
     });
   }
 

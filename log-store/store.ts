@@ -13,7 +13,7 @@ import type { Hash } from '../core/types.ts';
 import type { Tile } from '../core/tiles.ts';
 import { LATEST_SQLITE_VERSION, migrateSqlite, sqliteSchemaVersion } from './migrations.ts';
 
-import type { AppendBatch, EntryRef, StoredTile, Store, TreeState } from './types.ts';
+import type { AppendBatch, AppendHook, EntryRef, StoredTile, Store, TreeState } from './types.ts';
 
 export type { AppendBatch, EntryRef, Store, StoredEntry, StoredTile, StoreKind, TreeState } from './types.ts';
 export { MAX_PAGE } from './types.ts';
@@ -334,7 +334,8 @@ export class SqliteStore implements Store {
     this.sync.initialize(empty, createdAt);
   }
 
-  async append(batch: AppendBatch): Promise<void> {
+  async append(batch: AppendBatch, inTransaction?: AppendHook): Promise<void> {
+    if (inTransaction !== undefined) fail('internal', 'a SQLite store has one sequencer and nothing to fence (several front ends need PostgreSQL)');
     this.sync.append(batch);
   }
 

@@ -6,6 +6,7 @@
 import type { Hash } from '../core/types.ts';
 import type { Tile } from '../core/tiles.ts';
 import type { IntegratedTile } from '../core/integrate.ts';
+import type { Queryable } from './pg-sequencing.ts';
 
 export interface TreeState {
   treeSize: number;
@@ -35,6 +36,13 @@ export interface AppendBatch {
   newState: TreeState;
   createdAt: number;
 }
+
+/**
+ * Work run inside a batch's append transaction on its connection, after the tree's compare-and-swap and before COMMIT
+ * (PostgreSQL: the sequencer lease fence and the pending queue, log-store/pg-sequencing.ts); if it throws, nothing of
+ * the batch is committed. SQLite refuses one: a SQLite log has one process and nothing to fence.
+ */
+export type AppendHook = (tx: Queryable) => Promise<void>;
 
 export interface EntryRef {
   index: number;
@@ -78,7 +86,7 @@ export interface Store {
    * compare-and-swap on oldSize. Rejects with 'inconsistent' (and writes nothing) if the tree moved meanwhile.
    * Resolves only after the transaction committed.
    */
-  append(batch: AppendBatch): Promise<void>;
+  append(batch: AppendBatch, inTransaction?: AppendHook): Promise<void>;
 
   /** The stored hash tile (its widest contents) with, when it is full, its inner levels. */
   tileWithInner(level: number, index: number): Promise<StoredTile | undefined>;

@@ -32,7 +32,7 @@ const SHORT_LIVED = 'no-cache, max-age=1';
 
 export interface AppDeps {
   store: Store;
-  sequencer: Sequencer;
+  sequencer: Pick<Sequencer, 'submit'>;
   registries: () => Registries;
   vkey: string;
   /** Every key the log signs checkpoints with (default [vkey]): Ed25519, then ML-DSA-44. */

@@ -48,6 +48,10 @@ Runs the log: submissions, sequencer, C2SP tlog-tiles read API. The key is gener
   --publish-s3 s3://BUCKET/PREFIX  the same layout into an S3 bucket [env PKGLOG_PUBLISH_S3]; credentials and
                         region: the AWS SDK's standard variables (AWS_ACCESS_KEY_ID, AWS_REGION, …)
   --s3-endpoint URL     an S3-compatible server (path-style) instead of AWS [env PKGLOG_S3_ENDPOINT]
+  --lease-ttl MS        several front ends: the sequencer lease's lifetime (takeover after a crash within ~1.25×)
+                        [env PKGLOG_LEASE_TTL_MS, default 3000]
+  --commit-wait MS      several front ends: how long a submission waits to be committed before its 503
+                        [env PKGLOG_COMMIT_WAIT_MS, default 10000]
   --log-level LEVEL     fatal, error, warn, info, debug (one line per request), trace, silent
                         [env PKGLOG_LOG_LEVEL, default info]; JSON lines on stderr, readable on a terminal
 
@@ -116,7 +120,7 @@ on the data dir: exit 7.
 const SERVE_OPTIONS = [
   'data-dir', 'database', 'listen', 'origin', 'key-file', 'mldsa', 'mldsa-key-file', 'batch-interval', 'max-pending', 'verify-threads', 'witness-quorum',
   'witness-interval', 'witness-wait', 'headers-timeout', 'request-timeout', 'max-connections', 'max-connections-per-client',
-  'publish-dir', 'publish-s3', 's3-endpoint', 'log-level',
+  'publish-dir', 'publish-s3', 's3-endpoint', 'log-level', 'lease-ttl', 'commit-wait',
 ] as const;
 
 /** The environment the configuration falls back on is the command's (io.env), not necessarily the process's. */
@@ -128,7 +132,7 @@ function config(p: Parsed, io: Io) {
     witnessInterval: v['witness-interval'], witnessWait: v['witness-wait'], verifyThreads: v['verify-threads'],
     headersTimeout: v['headers-timeout'], requestTimeout: v['request-timeout'],
     maxConnections: v['max-connections'], maxConnectionsPerClient: v['max-connections-per-client'],
-    publishDir: v['publish-dir'], publishS3: v['publish-s3'], s3Endpoint: v['s3-endpoint'], database: v.database, ...(p.bool.index ? { index: true } : {}),
+    publishDir: v['publish-dir'], publishS3: v['publish-s3'], s3Endpoint: v['s3-endpoint'], database: v.database, leaseTtl: v['lease-ttl'], commitWait: v['commit-wait'], ...(p.bool.index ? { index: true } : {}),
   }, io.env);
 }
 

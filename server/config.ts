@@ -39,6 +39,9 @@ export interface LogConfig {
   publishS3?: { url: string; endpoint?: string; region: string };
   /** A postgres:// URL: the store is that PostgreSQL database (log-store/postgres.ts); absent: SQLite in dataDir. */
   database?: string;
+  /** Several front ends on one PostgreSQL database (docs/operations.md#scaling-out): the sequencer lease's lifetime, and how long a submission waits to be committed. */
+  leaseTtlMs: number;
+  commitWaitMs: number;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
@@ -67,6 +70,8 @@ export interface ConfigInput {
   publishS3?: string;
   s3Endpoint?: string;
   database?: string;
+  leaseTtl?: string;
+  commitWait?: string;
 }
 
 export function resolveConfig(flags: ConfigInput, env: NodeJS.ProcessEnv = process.env): LogConfig {
@@ -114,6 +119,8 @@ export function resolveConfig(flags: ConfigInput, env: NodeJS.ProcessEnv = proce
     requestTimeoutMs: Math.max(1, parseDecimal(flags.requestTimeout ?? env.PKGLOG_REQUEST_TIMEOUT_MS ?? '30000', 'request timeout', 3_600_000)),
     maxConnections: Math.max(1, parseDecimal(flags.maxConnections ?? env.PKGLOG_MAX_CONNECTIONS ?? '1000', 'max connections', 1_000_000)),
     maxConnectionsPerClient: Math.max(1, parseDecimal(flags.maxConnectionsPerClient ?? env.PKGLOG_MAX_CONNECTIONS_PER_CLIENT ?? '100', 'max connections per client', 1_000_000)),
+    leaseTtlMs: Math.max(100, parseDecimal(flags.leaseTtl ?? env.PKGLOG_LEASE_TTL_MS ?? '3000', 'lease TTL', 600_000)),
+    commitWaitMs: Math.max(1, parseDecimal(flags.commitWait ?? env.PKGLOG_COMMIT_WAIT_MS ?? '10000', 'commit wait', 600_000)),
   };
 }
 

@@ -18,7 +18,7 @@ import type { Sequencer } from './sequencer.ts';
 export interface LogHealthDeps {
   store: Store;
   guard: SigningGuard;
-  sequencer: Sequencer;
+  sequencer: Pick<Sequencer, 'oldestPendingMs' | 'running'>;
   checkpoints: CheckpointView;
   /** A submission waiting longer than this means integration is stuck. */
   stallMs: number;

@@ -21,6 +21,7 @@ import type { LogConfig } from './config.ts';
 import { loadOrCreateLogKey, loadOrCreateLogMlDsaKey } from './keys.ts';
 import { loadRegistries } from './registries.ts';
 import { Sequencer, signCheckpoint } from './sequencer.ts';
+import { openSharedSequencer } from './shared-sequencer.ts';
 import { TreeReader } from './tree-reader.ts';
 import { loadWitnesses } from './witness-config.ts';
 import { Witnessing } from './witnessing.ts';
@@ -299,15 +300,51 @@ export async function openLog(config: LogConfig, sink?: LogSink, options: OpenOp
     onBatch: (b) => metrics.batch(b),
     guard,
   });
-  const health = new LogHealth({
-    store, guard, sequencer, checkpoints,
-    stallMs: Math.max(10_000, 20 * config.batchIntervalMs),
-    cosignWaitMs: Math.max(30_000, 2 * config.witnessWaitMs),
-  });
   // Nothing is signed before every witness was asked what it last cosigned for this log.
   const start = (await store.treeState())!;
   let treeSize = start.treeSize;
-  const ready = witnesses.length === 0
+  const askWitnesses = async () => {
+    if (witnesses.length === 0) return;
+    const t = (await store.treeState())!;
+    await checkWitnesses({
+      witnesses, treeSize: t.treeSize, note: t.checkpoint, log: componentLog('witness-check'),
+      ...(options.witnessCheckTimeoutMs !== undefined ? { timeoutMs: options.witnessCheckTimeoutMs } : {}),
+    });
+  };
+  // Several front ends on PostgreSQL: submissions go through the database's queue; the lease holder sequences, and
+  // runs the start-up checks and asks the witnesses when it takes the lease (docs/operations.md#scaling-out).
+  let shared: Awaited<ReturnType<typeof openSharedSequencer>> | undefined;
+  if (store.kind === 'postgres' && config.database !== undefined) {
+    try {
+      shared = await openSharedSequencer({
+        databaseUrl: config.database, store, sequencer, guard, leaseTtlMs: config.leaseTtlMs, commitWaitMs: config.commitWaitMs,
+        batchIntervalMs: config.batchIntervalMs, maxBatch: config.maxBatch, maxPending: config.maxPending, log: componentLog('sequencer'),
+        checkWitnesses: askWitnesses,
+        sequencing: () => {
+          witnessing?.notify();
+          publisher?.notify();
+        },
+        observed: (state) => {
+          if (state.treeSize > treeSize) health.committed(state.treeSize);
+          treeSize = Math.max(treeSize, state.treeSize);
+        },
+      });
+    } catch (e) {
+      await publisher?.close();
+      checkpoints.close();
+      guard.close();
+      await store.close();
+      lock.release();
+      throw e;
+    }
+  }
+  const submitter = shared ?? sequencer;
+  const health = new LogHealth({
+    store, guard, sequencer: submitter, checkpoints,
+    stallMs: Math.max(10_000, 20 * config.batchIntervalMs),
+    cosignWaitMs: Math.max(30_000, 2 * config.witnessWaitMs),
+  });
+  const ready = shared !== undefined || witnesses.length === 0
     ? Promise.resolve()
     : (() => {
       const t = start;
@@ -316,7 +353,7 @@ export async function openLog(config: LogConfig, sink?: LogSink, options: OpenOp
         ...(options.witnessCheckTimeoutMs !== undefined ? { timeoutMs: options.witnessCheckTimeoutMs } : {}),
       });
     })();
-  if (witnesses.length === 0) guard.allowSigning();
+  if (shared !== undefined || witnesses.length === 0) guard.allowSigning();
   ready.then(() => {
     guard.allowSigning();
     witnessing?.notify(); // bring witnesses up to date after a restart
@@ -328,14 +365,14 @@ export async function openLog(config: LogConfig, sink?: LogSink, options: OpenOp
   const metrics = new LogMetrics(registry, {
     treeSize: () => treeSize,
     publishedSize: () => checkpoints.publishedSize(),
-    pending: () => sequencer.pending,
+    pending: () => submitter.pending,
     isRegistry: (name) => currentRegistries().has(name),
     ...(witnessing ? { witnesses: () => witnessing.status() } : {}),
     ...(verifyPool ? { verifyRestarts: () => verifyPool.restarts } : {}),
   });
   const ops = new HttpOps({ logger: logger.child({ component: 'http' }), registry, readiness: () => health.checks() });
   const app = createApp({
-    store, sequencer, registries: currentRegistries, vkey: key.vkey, vkeys, checkpoints, reader, log: componentLog('http'),
+    store, sequencer: submitter, registries: currentRegistries, vkey: key.vkey, vkeys, checkpoints, reader, log: componentLog('http'),
     ...(index ? { index } : {}),
     ...(verifyPool ? { verifyPool } : {}),
     before: [ops.middleware],
@@ -352,6 +389,7 @@ export async function openLog(config: LogConfig, sink?: LogSink, options: OpenOp
     async close() {
       if (closed) return;
       closed = true;
+      await shared?.close();
       await sequencer.close();
       for (const p of publishers) await p.close();
       await verifyPool?.close();

@@ -95,6 +95,43 @@ export class SigningGuard {
    * The guard does not allow signing until allowSigning() (after the witnesses were asked).
    */
   static async open(o: GuardOptions): Promise<SigningGuard> {
+    const guard = new SigningGuard(o, await SigningGuard.startUpChecks(o));
+    guard.watch();
+    return guard;
+  }
+
+  /**
+   * The start-up checks again, against the database as it is now (a front end that takes the sequencer lease runs
+   * them before it signs anything: server/shared-sequencer.ts). Throws 'unsafe_state' like open().
+   */
+  async recheck(): Promise<void> {
+    if (this.stopped !== undefined) fail('unsafe_state', `the log has stopped signing: ${this.stopped}`);
+    this.hwm = await SigningGuard.startUpChecks(this.o);
+  }
+
+  /**
+   * A front end that does not sequence is about to serve `state`, committed by another one (several front ends on one
+   * database): its signature must verify, the database must still hold the same root at this front end's high-water
+   * mark, and it must not be behind it; then it becomes the high-water mark (written before it is served).
+   */
+  async observe(state: TreeState): Promise<void> {
+    if (this.stopped !== undefined) fail('unsafe_state', `the log has stopped signing: ${this.stopped}`);
+    const hwm = this.hwm;
+    if (state.treeSize === hwm.treeSize && state.rootHash.equals(hwm.rootHash)) return;
+    const { store, verifier, origin } = this.o;
+    const cp = verifyLogCheckpoint(state.checkpoint, verifier, origin, `the tree row's checkpoint in ${store.location}`);
+    const atMark = await store.checkpoint(hwm.treeSize);
+    const stored = atMark === undefined ? undefined : verifyLogCheckpoint(atMark, verifier, origin, `the checkpoint of size ${hwm.treeSize} in ${store.location}`);
+    if (cp.treeSize !== state.treeSize || !cp.rootHash.equals(state.rootHash) || state.treeSize <= hwm.treeSize ||
+      stored === undefined || !stored.rootHash.equals(hwm.rootHash)) {
+      this.stop(`the database ${store.location} is at size ${state.treeSize}, which does not extend the size ${hwm.treeSize} this front end ` +
+        `already served (high-water mark ${this.o.hwmFile}): refusing to serve or sign it (see ${SAFETY_DOC})`);
+      fail('unsafe_state', `the log has stopped signing: ${this.stopped}`);
+    }
+    if (state.treeSize > this.hwm.treeSize) this.publish(state);
+  }
+
+  private static async startUpChecks(o: GuardOptions): Promise<SignedState> {
     const { store, verifier, origin, hwmFile } = o;
     const tree = await store.treeState();
     if (tree === undefined) fail('internal', 'store is not initialized');
@@ -200,9 +237,7 @@ export class SigningGuard {
         hwm = cp;
       }
     }
-    const guard = new SigningGuard(o, hwm);
-    guard.watch();
-    return guard;
+    return hwm;
   }
 
   /** The newest checkpoint made public. */

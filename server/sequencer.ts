@@ -10,7 +10,7 @@ import { integrate, rightEdgeTiles } from '../core/integrate.ts';
 import { formatCheckpoint } from '../core/checkpoint.ts';
 import { signNote, type Signer } from '../core/note.ts';
 import { decodeHex } from '../core/encoding.ts';
-import type { AppendBatch, Store, StoredEntry, TreeState } from '../log-store/types.ts';
+import type { AppendBatch, AppendHook, Store, StoredEntry, TreeState } from '../log-store/types.ts';
 import { performance } from 'node:perf_hooks';
 
 export interface Sequenced {
@@ -50,6 +50,14 @@ export interface SequencerOptions {
    */
   onBatch?: (b: { entries: number; fresh: number; failed: boolean; commitMs: number; waitedMs: number[] }) => void;
   log?: (msg: string) => void;
+}
+
+/** What the shared queue's sequencer adds to a batch (server/shared-sequencer.ts). */
+export interface BatchHooks {
+  /** Right before the checkpoint is signed: throws to refuse the batch (this front end no longer holds the lease). */
+  beforeSign?: () => void;
+  /** First inside the commit transaction, with the new tree size: the fence, and the queue rows' removal. */
+  inTransaction?: (tx: Parameters<AppendHook>[0], newTreeSize: number) => Promise<void>;
 }
 
 interface Pending {
@@ -142,6 +150,18 @@ export class Sequencer {
   }
 
   /**
+   * Integrates `submissions` as ONE batch now, outside the pool (the shared queue's sequencer, server/shared-sequencer.ts,
+   * answers its requests through the database). `hooks.beforeSign` runs right before the checkpoint is signed and may
+   * throw to refuse the batch; `hooks.inTransaction` runs first inside the commit transaction (the fence).
+   */
+  async integrateNow(submissions: Submission[], hooks: BatchHooks): Promise<{ committed: boolean; failed?: unknown }> {
+    const queuedAt = performance.now();
+    const batch: Pending[] = submissions.map((submission) => ({ submission, queuedAt, resolve: () => {}, reject: () => {} }));
+    // A shared log never uses the pool (submit()), so this is the only batch in flight.
+    return this.integrateBatch(batch, hooks);
+  }
+
+  /**
    * Integrates one batch. Never throws: every request of the batch is settled exactly once. Before the store
    * transaction commits, any failure rejects the whole batch (nothing of it is logged; the tree and this object are
    * unchanged, so the next batch integrates from the stored state). Committed means stored AND recorded as the
@@ -149,7 +169,7 @@ export class Sequencer {
    * entries). Once committed, every request is answered as committed, whatever a later step (onCheckpoint, the
    * witness notification) does.
    */
-  private async integrateBatch(batch: Pending[]): Promise<void> {
+  private async integrateBatch(batch: Pending[], hooks: BatchHooks = {}): Promise<{ committed: boolean; failed?: unknown }> {
     const { store } = this.o;
     const startedAt = performance.now();
     let freshCount = 0;
@@ -157,6 +177,7 @@ export class Sequencer {
     let settle: Array<() => void> = [];
     let committedState: TreeState | undefined;
     let committed: TreeState | undefined;
+    let failure: unknown;
     try {
       const state = await store.treeState();
       if (state === undefined) fail('internal', 'store is not initialized');
@@ -211,6 +232,7 @@ export class Sequencer {
         if (this.o.guard) this.o.guard.beforeSign(state, edgeRoot);
         else if (!edgeRoot.equals(state.rootHash)) fail('unsafe_state', `the right-edge tiles of size ${state.treeSize} do not reproduce the stored root`);
         const r = integrate(state.treeSize, readTile, fresh.map((e) => e.leafHash));
+        hooks.beforeSign?.();
         newState = { treeSize: r.treeSize, rootHash: r.rootHash, checkpoint: signCheckpoint(this.o.signer, this.o.origin, r.treeSize, r.rootHash) };
         append = { oldSize: state.treeSize, entries: fresh, tiles: r.tiles, newState, createdAt: now };
       }
@@ -222,7 +244,7 @@ export class Sequencer {
       }
       if (append !== undefined) {
         freshCount = fresh.length;
-        await this.commit(append);
+        await this.commit(append, hooks.inTransaction && ((tx) => hooks.inTransaction!(tx, append!.newState.treeSize)));
         committedState = newState;
         this.lastTime = now;
         // The high-water mark (server/safety.ts) is durable before anything of the batch is answered or published.
@@ -231,6 +253,7 @@ export class Sequencer {
       }
     } catch (e) {
       failed = true;
+      failure = e;
       // Safety refusals are logged once by the guard; anything else is one line per batch here.
       const refused = e instanceof PkglogError && (e.code === 'overloaded' || e.code === 'unsafe_state');
       let err: PkglogError;
@@ -269,15 +292,16 @@ export class Sequencer {
         this.o.log?.(`after committing size ${committed.treeSize}: the checkpoint callback failed: ${oneLine(e)}`);
       }
     }
+    return failed ? { committed: committedState !== undefined, failed: failure } : { committed: committed !== undefined };
   }
 
   /**
    * Appends the batch in one store transaction. If append throws, the store is asked what happened: a transaction that
    * did commit (an error raised after COMMIT) counts as committed; otherwise the error propagates (nothing was written).
    */
-  private async commit(batch: AppendBatch): Promise<void> {
+  private async commit(batch: AppendBatch, inTransaction?: AppendHook): Promise<void> {
     try {
-      await this.o.store.append(batch);
+      await this.o.store.append(batch, inTransaction);
     } catch (e) {
       let now: TreeState | undefined;
       try {

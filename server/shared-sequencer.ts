@@ -13,13 +13,16 @@
  * (the lease epoch is still ours) and removes the batch's rows from the queue. A front end that lost its lease can
  * never commit.
  */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fail, PkglogError } from '../core/errors.ts';
 import { decodeLeaf, formatSubmission, parseSubmission, sameSubmission, type Submission } from '../core/entry.ts';
 import { leafHash } from '../core/hash.ts';
 import type { Hash } from '../core/types.ts';
-import { LeaseKeeper, type Coordination, type PendingRow, type Queryable, type SequencerLease } from '../log-store/pg-sequencing.ts';
-import { fileHashOf, type Sequenced } from './sequencer.ts';
+import { Coordination, LeaseKeeper, type PendingRow, type SequencerLease } from '../log-store/pg-sequencing.ts';
+import type { SigningGuard } from './safety.ts';
+import { fileHashOf, type BatchHooks, type Sequenced, type Sequencer } from './sequencer.ts';
 
 /** What the front end reads of the store. */
 export interface EntryLookup {
@@ -41,10 +44,11 @@ export interface SharedSequencerOptions {
   holder: string;
   leaseTtlMs: number;
   /**
-   * Integrates the submissions as ONE batch; `inTransaction` must run inside the commit transaction, before the tree
-   * CAS (it fences the commit and removes the rows from the queue).
+   * Integrates the submissions as ONE batch (server/sequencer.ts integrateNow): `hooks.beforeSign` right before the
+   * checkpoint is signed, `hooks.inTransaction` first inside the commit transaction (it fences the commit and removes
+   * the rows from the queue).
    */
-  integrate(submissions: Submission[], inTransaction: (tx: Queryable, newTreeSize: number) => Promise<void>): Promise<IntegrateResult>;
+  integrate(submissions: Submission[], hooks: BatchHooks): Promise<IntegrateResult>;
   /** The start-up safety checks, run when this front end takes the lease (throw to refuse to sequence). */
   onAcquired(epoch: number): Promise<void>;
   /**
@@ -60,6 +64,8 @@ export interface SharedSequencerOptions {
   commitWaitMs?: number;
   /** How often a waiting front end looks for its entries besides the commit notifications (default 250 ms). */
   pollMs?: number;
+  /** close() also closes the coordination (its connections). */
+  closeCoordination?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -180,6 +186,7 @@ export class SharedSequencer {
       this.waiting.delete(key);
     }
     this.waiterCount = 0;
+    if (this.o.closeCoordination) await this.o.coordination.close();
   }
 
   private remove(key: string, w: Waiter): void {
@@ -316,9 +323,14 @@ export class SharedSequencer {
         }
       }
       const ids = [...goodIds, ...bad];
-      const result = await this.o.integrate(good, async (tx, newTreeSize) => {
-        await this.lease.fence(tx, epoch);
-        await this.o.coordination.queue.settle(tx, ids, newTreeSize);
+      const result = await this.o.integrate(good, {
+        beforeSign: () => {
+          if (this.keeper.epoch !== epoch) fail('overloaded', `this front end no longer holds the sequencer lease of epoch ${epoch}; retry`);
+        },
+        inTransaction: async (tx, newTreeSize) => {
+          await this.lease.fence(tx, epoch);
+          await this.o.coordination.queue.settle(tx, ids, newTreeSize);
+        },
       }).catch((e: unknown): IntegrateResult => ({ committed: false, failed: e }));
       if (result.failed !== undefined) {
         failures++;
@@ -340,4 +352,48 @@ export class SharedSequencer {
       }
     }
   }
+}
+
+export interface SharedLogDeps {
+  databaseUrl: string;
+  store: EntryLookup;
+  sequencer: Sequencer;
+  guard: SigningGuard;
+  leaseTtlMs: number;
+  commitWaitMs: number;
+  batchIntervalMs: number;
+  maxBatch: number;
+  maxPending: number;
+  /** After the safety checks, before sequencing: ask the witnesses what they cosigned (server/witness-check.ts). */
+  checkWitnesses(): Promise<void>;
+  /** This front end now sequences (publish and push to witnesses what the previous sequencer left). */
+  sequencing?(): void;
+  /** A committed tree this front end answers against (it became its high-water mark). */
+  observed?(state: { treeSize: number }): void;
+  log(msg: string): void;
+}
+
+/** A front end of a log in PostgreSQL (server/main.ts, `--database postgres://…`): connects, takes part in the lease. */
+export async function openSharedSequencer(d: SharedLogDeps): Promise<SharedSequencer> {
+  const coordination = await Coordination.connect(d.databaseUrl, d.log);
+  const shared = new SharedSequencer({
+    store: d.store, coordination,
+    holder: `pkglog/${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`,
+    leaseTtlMs: d.leaseTtlMs, commitWaitMs: d.commitWaitMs, batchIntervalMs: d.batchIntervalMs, maxBatch: d.maxBatch, maxPending: d.maxPending,
+    integrate: (submissions, hooks) => d.sequencer.integrateNow(submissions, hooks),
+    onAcquired: async () => {
+      // The start-up safety checks, against the database as the previous sequencer left it, before signing anything.
+      await d.guard.recheck();
+      await d.checkWitnesses();
+      d.sequencing?.();
+    },
+    observe: async (state) => {
+      await d.guard.observe(state);
+      d.observed?.(state);
+    },
+    log: d.log,
+    closeCoordination: true,
+  });
+  shared.start();
+  return shared;
 }

@@ -304,12 +304,12 @@ for (const backend of BACKENDS) {
         assert.equal(await store.checkpoint(4), won.checkpoint);
         // the fence runs inside the transaction: it sees the batch's rows, and throwing undoes them
         let sawRow = false;
-        await assert.rejects(pgStore.append({ ...batchAt(9), oldSize: 4, entries: [entry(4)], newState: { treeSize: 5, rootHash: Buffer.alloc(32, 9), checkpoint: 'cp 5\n' } }, {
-          fence: async (tx) => {
+        await assert.rejects(pgStore.append({ ...batchAt(9), oldSize: 4, entries: [entry(4)], newState: { treeSize: 5, rootHash: Buffer.alloc(32, 9), checkpoint: 'cp 5\n' } },
+          async (tx) => {
             sawRow = (await tx.query('SELECT 1 FROM entries WHERE idx = 4')).rowCount === 1;
             throw new Error('lease lost');
           },
-        }), /lease lost/);
+        ), /lease lost/);
         assert.equal(sawRow, true);
         assert.equal((await store.treeState())!.treeSize, 4);
         assert.equal(await store.entryLeaf(4), undefined);

@@ -95,3 +95,65 @@ describe('server/safety: the high-water mark at start-up', () => {
     await log.close();
   });
 });
+
+describe('server/safety: several front ends (recheck at a takeover, observe another sequencer\'s commit)', () => {
+  let dir: string;
+  const hwm = () => join(dir, 'log.key.hwm');
+  beforeEach(() => {
+    dir = tempDir('pkglog-safety-shared-');
+  });
+  afterEach(() => removeDir(dir));
+
+  async function logAt(n: number) {
+    const log = await openTestLog({ dataDir: dir, origin: ORIGIN });
+    const ps = Array.from({ length: n }, (_, i) => log.sequencer.submit(sign(artifact(i))));
+    void log.sequencer.flush();
+    await Promise.all(ps);
+    const key = parseSignerKey(readFileSync(join(dir, 'log.key'), 'utf8').trim());
+    return { log, key };
+  }
+
+  it('observe: a newer checkpoint signed by the log becomes the high-water mark (written) before it is served', async () => {
+    const { log, key } = await logAt(3);
+    try {
+      const state = (await log.store.treeState())!;
+      await log.guard.observe(state); // the same: nothing to do
+      const next = { treeSize: 7, rootHash: Buffer.alloc(32, 9), checkpoint: signCheckpoint(key, ORIGIN, 7, Buffer.alloc(32, 9)) };
+      await log.guard.observe(next);
+      assert.equal(log.guard.highWaterMark.treeSize, 7);
+      assert.equal(readFileSync(hwm(), 'utf8'), next.checkpoint);
+    } finally {
+      await log.close();
+    }
+  });
+
+  it('observe: a database behind the mark, another root at the mark, or a checkpoint not signed by the log: refused, signing stops', async () => {
+    for (const bad of ['behind', 'other key', 'other root'] as const) {
+      removeDir(dir);
+      dir = tempDir('pkglog-safety-shared-');
+      const { log, key } = await logAt(3);
+      try {
+        const state = bad === 'behind' ? { treeSize: 2, rootHash: Buffer.alloc(32, 1), checkpoint: signCheckpoint(key, ORIGIN, 2, Buffer.alloc(32, 1)) }
+          : bad === 'other key' ? { treeSize: 5, rootHash: Buffer.alloc(32, 1), checkpoint: signCheckpoint(ed25519Signer(ORIGIN, seedOf('x')), ORIGIN, 5, Buffer.alloc(32, 1)) }
+            : { treeSize: 3, rootHash: Buffer.alloc(32, 2), checkpoint: signCheckpoint(key, ORIGIN, 3, Buffer.alloc(32, 2)) };
+        await assert.rejects(log.guard.observe(state), (e: Error) => isPkglogError(e, 'unsafe_state'), bad);
+        assert.equal(log.guard.highWaterMark.treeSize, 3, bad);
+        if (bad !== 'other key') assert.ok(log.guard.stoppedReason !== undefined, bad);
+      } finally {
+        await log.close();
+      }
+    }
+  });
+
+  it('recheck: the start-up checks run again against the database as it is now (a mark ahead of it refuses)', async () => {
+    const { log, key } = await logAt(3);
+    try {
+      await log.guard.recheck(); // as it was: fine
+      assert.equal(log.guard.highWaterMark.treeSize, 3);
+      writeFileSync(hwm(), signCheckpoint(key, ORIGIN, 10, Buffer.alloc(32, 3)));
+      await assert.rejects(log.guard.recheck(), /holds a tree of size 3, but this log already published size 10/);
+    } finally {
+      await log.close();
+    }
+  });
+});

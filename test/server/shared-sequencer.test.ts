@@ -9,7 +9,7 @@ import pg from 'pg';
 import { PkglogError } from '../../core/errors.ts';
 import { encodeLeaf, type Submission } from '../../core/entry.ts';
 import { Coordination, inTransaction } from '../../log-store/pg-sequencing.ts';
-import { fileHashOf } from '../../server/sequencer.ts';
+import { fileHashOf, type BatchHooks } from '../../server/sequencer.ts';
 import { SharedSequencer, type IntegrateResult } from '../../server/shared-sequencer.ts';
 import { testDatabase, type TestDatabase } from '../support/pg-sequencing-db.ts';
 import { artifact, sign } from '../support/submissions.ts';
@@ -25,6 +25,7 @@ describe('server/shared-sequencer (PostgreSQL)', function () {
   before(async () => {
     db = await testDatabase();
     pool = new pg.Pool({ connectionString: db.url, max: 10 });
+    pool.on('error', () => {}); // an idle client dropped with the database at the end
     await pool.query(`CREATE TABLE toy_tree (id INTEGER PRIMARY KEY, size INTEGER NOT NULL);
       CREATE TABLE toy_entries (idx INTEGER PRIMARY KEY, file_hash BYTEA NOT NULL UNIQUE, leaf BYTEA NOT NULL)`);
   });
@@ -58,15 +59,16 @@ describe('server/shared-sequencer (PostgreSQL)', function () {
   };
 
   /** A minimal sequencer core: new entries appended by CAS on the size, the fence hook first in the transaction. */
-  const integrate = (calls: number[]) => async (subs: Submission[], hook: (tx: pg.PoolClient, n: number) => Promise<void>): Promise<IntegrateResult> => {
+  const integrate = (calls: number[]) => async (subs: Submission[], hooks: BatchHooks): Promise<IntegrateResult> => {
     calls.push(subs.length);
     const size = (await store.treeState()).treeSize;
     const known = await store.findByFiles(subs.map(fileHashOf));
     const fresh = subs.filter((_, i) => known[i] === undefined);
     if (fresh.length === 0) return { committed: false };
     try {
+      hooks.beforeSign?.();
       await inTransaction(pool, async (tx) => {
-        await hook(tx, size + fresh.length);
+        await hooks.inTransaction!(tx, size + fresh.length);
         const r = await tx.query('UPDATE toy_tree SET size = $1 WHERE size = $2', [size + fresh.length, size]);
         if (r.rowCount !== 1) throw new PkglogError('inconsistent', 'the tree moved');
         for (const [i, s] of fresh.entries()) {

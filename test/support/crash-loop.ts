@@ -70,7 +70,7 @@ export function summary(r: CrashLoopResult): string {
 }
 
 /** mulberry32: a small seeded PRNG (the seed is printed, so a run's choices can be repeated). */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -138,7 +138,7 @@ interface Served {
   fresh: boolean;
 }
 
-class Tracker {
+export class Tracker {
   readonly acks = new Map<number, Ack>(); // by artifact number
   readonly unacked = new Set<number>();
   readonly served = new Map<number, Served>(); // by tree size
@@ -171,8 +171,9 @@ function checkpointOf(note: string, verifier: Verifier) {
 }
 
 /** One submission loop: new artifacts (single or in small batches) and repeats of acknowledged ones, until `stop()`. */
-async function submitLoop(url: string, t: Tracker, verifier: Verifier, next: () => number, rand: () => number, stopped: () => boolean): Promise<void> {
+export async function submitLoop(urlOf: string | (() => string), t: Tracker, verifier: Verifier, next: () => number, rand: () => number, stopped: () => boolean): Promise<void> {
   while (!stopped()) {
+    const url = typeof urlOf === 'string' ? urlOf : urlOf();
     const r = rand();
     let numbers: number[];
     if (r < 0.1 && t.acks.size > 0) {
@@ -245,8 +246,9 @@ async function submitLoop(url: string, t: Tracker, verifier: Verifier, next: () 
   }
 }
 
-async function pollCheckpoint(url: string, t: Tracker, verifier: Verifier, stopped: () => boolean): Promise<void> {
+export async function pollCheckpoint(urlOf: string | (() => string), t: Tracker, verifier: Verifier, stopped: () => boolean): Promise<void> {
   while (!stopped()) {
+    const url = typeof urlOf === 'string' ? urlOf : urlOf();
     try {
       const res = await get(`${url}/checkpoint`);
       const text = await res.text();
@@ -263,7 +265,7 @@ async function pollCheckpoint(url: string, t: Tracker, verifier: Verifier, stopp
 }
 
 /** Reads the whole tree back from a freshly restarted log and checks everything the loop was told before. */
-async function checkAfterRestart(url: string, t: Tracker, verifier: Verifier, kill: number): Promise<number> {
+export async function checkAfterRestart(url: string, t: Tracker, verifier: Verifier, kill: number): Promise<number> {
   const head = checkpointOf(await (await get(`${url}/checkpoint`)).text(), verifier);
   const n = head.treeSize;
   const leafHashes: Buffer[] = [];
