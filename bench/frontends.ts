@@ -1,7 +1,4 @@
 /**
- * Not yet in `npm run bench` (bench/run.ts): it needs the PostgreSQL store (`pkglog serve --database`), which this build
- * does not have; add `sections.push(['front ends', await optional('./frontends.ts', 'benchFrontEnds')])` when it lands.
- *
  * bench/frontends.ts `benchFrontEnds()`: many front ends, one sequencer, on PostgreSQL (docs/operations.md#scaling-out),
  * with real `pkglog serve --database` processes (test/support/front-ends.ts) on a fresh database of the bench's own.
  * - Two front ends vs one: the same closed-loop submission load (C connections in total, split evenly over the front

@@ -66,6 +66,7 @@ sections.push(['index', await optional('./index.ts', 'benchIndex')]);
 sections.push(['index client', await optional('./index-client.ts', 'benchIndexClient')]);
 sections.push(['index server', await optional('./index-server.ts', 'benchIndexServer')]);
 sections.push(['static tiles', await optional('./publish.ts', 'benchPublish')]);
+sections.push(['front ends (PostgreSQL)', await optional('./frontends.ts', 'benchFrontEnds')]);
 sections.push(['store', await optional('./store.ts', 'benchStore')]);
 sections.push(['verify-lock', await optional('./lock.ts', 'benchLock')]);
 sections.push(['mirror', await optional('./mirror.ts', 'benchMirror')]);

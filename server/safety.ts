@@ -95,7 +95,7 @@ export class SigningGuard {
    * The guard does not allow signing until allowSigning() (after the witnesses were asked).
    */
   static async open(o: GuardOptions): Promise<SigningGuard> {
-    const guard = new SigningGuard(o, await SigningGuard.startUpChecks(o));
+    const guard = new SigningGuard(o, await SigningGuard.consistentChecks(o));
     guard.watch();
     return guard;
   }
@@ -106,7 +106,7 @@ export class SigningGuard {
    */
   async recheck(): Promise<void> {
     if (this.stopped !== undefined) fail('unsafe_state', `the log has stopped signing: ${this.stopped}`);
-    this.hwm = await SigningGuard.startUpChecks(this.o);
+    this.hwm = await SigningGuard.consistentChecks(this.o);
   }
 
   /**
@@ -129,6 +129,23 @@ export class SigningGuard {
       fail('unsafe_state', `the log has stopped signing: ${this.stopped}`);
     }
     if (state.treeSize > this.hwm.treeSize) this.publish(state);
+  }
+
+  /**
+   * The start-up checks read several rows one after the other; on a database that another front end's sequencer
+   * commits to meanwhile they may see two trees. A refusal is believed only when the tree did not move during the
+   * checks (else they run again, a few times).
+   */
+  private static async consistentChecks(o: GuardOptions): Promise<SignedState> {
+    for (let attempt = 1; ; attempt++) {
+      const before = (await o.store.treeState())?.treeSize;
+      try {
+        return await SigningGuard.startUpChecks(o);
+      } catch (e) {
+        const after = (await o.store.treeState())?.treeSize;
+        if (after === before || attempt >= 10) throw e;
+      }
+    }
   }
 
   private static async startUpChecks(o: GuardOptions): Promise<SignedState> {
