@@ -86,8 +86,14 @@ describe('e2e: several front ends on PostgreSQL, the sequencer killed with SIGKI
       assert.equal(res.status, 200, `resubmitting artifact ${i}: ${JSON.stringify(body)}`);
     }
     // Every front end serves the same checkpoint once the dust settles.
-    const heads = await Promise.all(fes.live().map(async (fe) => parseCheckpoint(verifyNote(await (await fetch(`${fe.url}/checkpoint`)).text(), [verifier]).note.text)));
-    assert.ok(heads.every((h) => h.treeSize >= n));
+    // (each front end learns of the newest commit by NOTIFY or its next poll: wait for it, bounded)
+    const headsNow = () => Promise.all(fes!.live().map(async (fe) => parseCheckpoint(verifyNote(await (await fetch(`${fe.url}/checkpoint`)).text(), [verifier]).note.text)));
+    let heads = await headsNow();
+    for (let i = 0; i < 100 && !heads.every((h) => h.treeSize >= n); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      heads = await headsNow();
+    }
+    assert.ok(heads.every((h) => h.treeSize >= n), `front ends serve sizes ${heads.map((h) => h.treeSize).join(", ")}, want >= ${n}`);
     const line = `tree size ${n}, ${t.acks.size} acknowledged, ${t.unacked.size} in flight at kills, ${t.served.size} checkpoints, ` +
       `takeover (kill → new checkpoint) ${takeovers.map((ms) => Math.round(ms)).join(', ')} ms`;
     console.log(`      ${line}`);
