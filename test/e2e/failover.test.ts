@@ -76,6 +76,11 @@ describe('e2e: several front ends on PostgreSQL, the sequencer killed with SIGKI
       await Promise.all(loops);
     }
     const final = fes.live()[0]!;
+    // A front end that does not sequence serves the newest commit once NOTIFY or its next poll tells it: wait (bounded)
+    // until it serves every acknowledged entry, so the check below reads the tree that holds them all.
+    const needed = Math.max(0, ...[...t.acks.values()].map((a) => a.index + 1));
+    const servedSize = async () => parseCheckpoint(verifyNote(await (await fetch(`${final.url}/checkpoint`)).text(), [verifier]).note.text).treeSize;
+    for (let i = 0; i < 100 && (await servedSize()) < needed; i++) await new Promise((r) => setTimeout(r, 100));
     const n = await checkAfterRestart(final.url, t, verifier, KILLS);
     // In flight at a kill: answered with an error then; resubmitted now, each is logged exactly once.
     for (const i of [...t.unacked].slice(0, 50)) {
