@@ -141,3 +141,12 @@ export function requestId(incoming: string | string[] | undefined): string {
 }
 
 export const REQUEST_ID_HEADER = 'X-Request-Id';
+
+/** One log line for an error: its name, code and message, never a stack trace. */
+export function errorLine(e: unknown): string {
+  const err = e as { name?: unknown; code?: unknown; message?: unknown };
+  const name = typeof err?.name === 'string' ? err.name : 'Error';
+  const code = typeof err?.code === 'string' ? ` ${err.code}` : '';
+  const message = typeof err?.message === 'string' ? err.message : String(e);
+  return `${name}${code}: ${message}`.replace(/[\r\n]+/g, ' ');
+}

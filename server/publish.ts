@@ -2,7 +2,7 @@
  * Static publication (`--publish-dir DIR`, `--publish-s3 s3://BUCKET/PREFIX`): the log writes the exact C2SP
  * tlog-tiles layout — `checkpoint`, `tile/<L>/<N>[.p/<W>]`, `tile/entries/<N>[.p/<W>]` — into a target, so that any
  * static file server, CDN origin or object store serves the whole read API. One Publisher holds the rules; a
- * PublishTarget only stores objects: DirectoryTarget (below: also `tile/entries/….gz`, the same bundle gzipped, for
+ * PublishTarget only stores objects: DirectoryTarget (server/publish-dir.ts: also `tile/entries/….gz`, the same bundle gzipped, for
  * nginx `gzip_static`) and S3Target (server/publish-s3.ts).
  *
  * Rules (docs/storage.md, "Publication"):
@@ -23,18 +23,12 @@
  *   of the target's checkpoint (the record of what was published: nothing else is scanned) — idempotently, in the
  *   background after the log listens.
  */
-import { link, mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
-import { gzip } from 'node:zlib';
-import { promisify } from 'node:util';
-import { randomBytes } from 'node:crypto';
-import { dirname, join } from 'node:path';
 import { fail, PkglogError } from '../core/errors.ts';
 import { parseCheckpoint } from '../core/checkpoint.ts';
 import { MAX_NOTE_SIZE, parseSignedNote, verifyNote, type Verifier } from '../core/note.ts';
 import { formatEntryBundle, formatTilePath, TILE_WIDTH, type Tile } from '../core/tiles.ts';
+import { errorLine } from '../runtime/logger.ts';
 
-const gzipAsync = promisify(gzip);
-export const TMP_DIR = '.pkglog-tmp';
 /** Concurrent object writes in a pass. */
 const WRITERS = 16;
 /** The largest checkpoint object read back (a note with many cosignatures). */
@@ -200,7 +194,7 @@ export class Publisher {
       await this.open();
     } catch (e) {
       if (e instanceof PkglogError && e.code === 'unsafe_state') throw e;
-      this.o.log?.(`publish ${this.target.name}: ${oneLine(e)} (retrying)`);
+      this.o.log?.(`publish ${this.target.name}: ${errorLine(e)} (retrying)`);
     }
     this.started = true;
     this.notify();
@@ -248,7 +242,7 @@ export class Publisher {
         await this.pass();
       } catch (e) {
         this.stats.failures++;
-        this.o.log?.(`publish ${this.target.name}: ${oneLine(e)} (published size stays ${this.checkpointSize}; retrying)`);
+        this.o.log?.(`publish ${this.target.name}: ${errorLine(e)} (published size stays ${this.checkpointSize}; retrying)`);
         if (e instanceof PkglogError && e.code === 'unsafe_state') {
           this.halted = e.message; // never retried: an operator must look
           return;
@@ -376,141 +370,4 @@ export class Publisher {
     this.checkpointSize = cp.treeSize;
     this.stats.written++;
   }
-}
-
-/**
- * A directory (`--publish-dir`): files written to `DIR/.pkglog-tmp/`, fsynced, linked (tiles: never replacing) or
- * renamed (the checkpoint) into place; entry bundles also as `<bundle>.gz` (for nginx `gzip_static`), written first.
- */
-export class DirectoryTarget implements PublishTarget {
-  readonly name: string;
-  /** Directories holding files written since the last flush. */
-  private touched = new Set<string>();
-
-  /** `fsync`: fsync files and directories (default true; tests on tmpfs may turn it off). */
-  constructor(readonly dir: string, private readonly opts: { fsync?: boolean } = {}) {
-    this.name = dir;
-  }
-
-  where(path: string): string {
-    return join(this.dir, path);
-  }
-
-  async open(): Promise<void> {
-    await mkdir(join(this.dir, TMP_DIR), { recursive: true, mode: 0o755 });
-    await rm(join(this.dir, TMP_DIR), { recursive: true, force: true }); // leftovers of a crash
-    await mkdir(join(this.dir, TMP_DIR), { mode: 0o755 });
-  }
-
-  async readCheckpoint(): Promise<Buffer | undefined> {
-    const file = join(this.dir, 'checkpoint');
-    let fh;
-    try {
-      fh = await open(file, 'r');
-    } catch (e) {
-      if ((e as { code?: string }).code === 'ENOENT') return undefined;
-      throw e;
-    }
-    try {
-      if ((await fh.stat()).size > MAX_CHECKPOINT_OBJECT) fail('unsafe_state', `${file} is larger than a checkpoint can be`);
-      return await fh.readFile();
-    } finally {
-      await fh.close();
-    }
-  }
-
-  async missing(path: string, kind: ObjectKind): Promise<boolean> {
-    if (!(await exists(join(this.dir, path)))) return true;
-    return kind === 'bundle' && !(await exists(join(this.dir, path + '.gz')));
-  }
-
-  async putOnce(path: string, data: Buffer, kind: ObjectKind): Promise<number> {
-    let n = 0;
-    // The .gz first: nginx gzip_static serves it when it exists, the plain file is what the checkpoint promises.
-    if (kind === 'bundle' && !(await exists(join(this.dir, path + '.gz')))) {
-      n += await this.writeOnce(path + '.gz', await gzipAsync(data, { level: 6 }));
-    }
-    if (!(await exists(join(this.dir, path)))) n += await this.writeOnce(path, data);
-    return n;
-  }
-
-  async removePartials(path: string): Promise<number> {
-    const partials = join(this.dir, path);
-    if (!(await exists(partials))) return 0;
-    await rm(partials, { recursive: true, force: true });
-    return 1;
-  }
-
-  async flush(): Promise<void> {
-    const dirs = this.touched;
-    this.touched = new Set();
-    if (this.opts.fsync === false) return;
-    // Parents too: a new tile directory's own entry must be durable.
-    const all = new Set<string>();
-    for (const d of dirs) for (let x = d; x.length >= this.dir.length; x = dirname(x)) all.add(x);
-    for (const d of all) await fsyncDir(d);
-  }
-
-  async putCheckpoint(data: Buffer): Promise<void> {
-    const tmp = await this.writeTemp(data);
-    await rename(tmp, join(this.dir, 'checkpoint'));
-    if (this.opts.fsync !== false) await fsyncDir(this.dir);
-  }
-
-  async close(): Promise<void> {}
-
-  /** Writes `path` unless it exists: temp file, fsync, link into place (never replaces), unlink the temp file. */
-  private async writeOnce(path: string, data: Buffer): Promise<number> {
-    const dest = join(this.dir, path);
-    const tmp = await this.writeTemp(data);
-    await mkdir(dirname(dest), { recursive: true, mode: 0o755 });
-    try {
-      await link(tmp, dest);
-      this.touched.add(dirname(dest));
-      return 1;
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'EEXIST') throw e;
-      return 0;
-    } finally {
-      await unlink(tmp);
-    }
-  }
-
-  private async writeTemp(data: Buffer): Promise<string> {
-    const tmp = join(this.dir, TMP_DIR, randomBytes(8).toString('hex'));
-    const fh = await open(tmp, 'wx', 0o644);
-    try {
-      await fh.writeFile(data);
-      if (this.opts.fsync !== false) await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    return tmp;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (e) {
-    if ((e as { code?: string }).code === 'ENOENT') return false;
-    throw e;
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-export function oneLine(e: unknown): string {
-  const err = e as { name?: unknown; code?: unknown; message?: unknown };
-  const code = typeof err?.code === 'string' ? ` ${err.code}` : '';
-  const message = typeof err?.message === 'string' ? err.message : String(e);
-  return `${typeof err?.name === 'string' ? err.name : 'Error'}${code}: ${message}`.replace(/[\r\n]+/g, ' ');
 }

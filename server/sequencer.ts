@@ -4,6 +4,7 @@
  * after it commits are the waiting requests answered, so every answer's proof is valid and durable.
  */
 import { fail, PkglogError } from '../core/errors.ts';
+import { errorLine } from '../runtime/logger.ts';
 import { decodeLeaf, encodeLeaf, fileKey, sameSubmission, type Entry, type Submission } from '../core/entry.ts';
 import { leafHash, sha256 } from '../core/hash.ts';
 import { integrate, rightEdgeTiles } from '../core/integrate.ts';
@@ -141,7 +142,7 @@ export class Sequencer {
   }
 
   private flushInBackground(): void {
-    this.flush().catch((e) => this.o.log?.(`the sequencer failed: ${oneLine(e)}`));
+    this.flush().catch((e) => this.o.log?.(`the sequencer failed: ${errorLine(e)}`));
   }
 
   async close(): Promise<void> {
@@ -261,13 +262,13 @@ export class Sequencer {
         const stored = committedState;
         // Stored, but its high-water mark is not durable: not acknowledged; a retry returns the same entries (and the
         // guard writes the mark before it signs anything newer).
-        this.o.log?.(`size ${stored.treeSize} is stored but not acknowledged (its high-water mark was not written): ${oneLine(e)}`);
+        this.o.log?.(`size ${stored.treeSize} is stored but not acknowledged (its high-water mark was not written): ${errorLine(e)}`);
         err = refused ? e : isDiskFull(e)
           ? new PkglogError('overloaded', "the log's disk is full: this submission was not acknowledged; retry later")
           : new PkglogError('overloaded', 'the log could not record this batch as published; retry');
       } else {
         // Nothing of this batch was committed: no request is acknowledged, and nothing here or in the store moved.
-        if (!refused) this.o.log?.(`batch of ${batch.length} refused (nothing of it was logged): ${isDiskFull(e) ? 'disk full: ' : ''}${oneLine(e)}`);
+        if (!refused) this.o.log?.(`batch of ${batch.length} refused (nothing of it was logged): ${isDiskFull(e) ? 'disk full: ' : ''}${errorLine(e)}`);
         err = refused ? e : refusal(e);
       }
       settle = batch.map((p) => () => p.reject(err));
@@ -289,7 +290,7 @@ export class Sequencer {
         this.o.onCheckpoint(committed);
       } catch (e) {
         // The batch is committed and answered; a failing notification must not undo that (the next one catches up).
-        this.o.log?.(`after committing size ${committed.treeSize}: the checkpoint callback failed: ${oneLine(e)}`);
+        this.o.log?.(`after committing size ${committed.treeSize}: the checkpoint callback failed: ${errorLine(e)}`);
       }
     }
     return failed ? { committed: committedState !== undefined, failed: failure } : { committed: committed !== undefined };
@@ -311,7 +312,7 @@ export class Sequencer {
       }
       const { newState } = batch;
       if (now !== undefined && now.treeSize === newState.treeSize && now.rootHash.equals(newState.rootHash)) {
-        this.o.log?.(`size ${newState.treeSize} is committed although the store reported: ${oneLine(e)}`);
+        this.o.log?.(`size ${newState.treeSize} is committed although the store reported: ${errorLine(e)}`);
         return;
       }
       throw e;
@@ -332,13 +333,4 @@ function refusal(e: unknown): PkglogError {
   }
   if (e instanceof PkglogError) return new PkglogError('overloaded', `the log could not commit this batch: ${e.message}; retry`);
   return new PkglogError('overloaded', 'the log could not commit this batch; retry');
-}
-
-/** One log line for an error: its name, code and message, never a stack trace. */
-function oneLine(e: unknown): string {
-  const err = e as { name?: unknown; code?: unknown; message?: unknown };
-  const name = typeof err?.name === 'string' ? err.name : 'Error';
-  const code = typeof err?.code === 'string' ? ` ${err.code}` : '';
-  const message = typeof err?.message === 'string' ? err.message : String(e);
-  return `${name}${code}: ${message}`.replace(/[\r\n]+/g, ' ');
 }

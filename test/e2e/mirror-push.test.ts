@@ -6,7 +6,6 @@
  * where the mirror is.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { parseCheckpoint } from '../../core/checkpoint.ts';
 import { parseSignedNote } from '../../core/note.ts';
@@ -14,28 +13,10 @@ import { originHash } from '../../core/hash.ts';
 import { parsePolicy, verifyCheckpointWithPolicy } from '../../core/policy.ts';
 import { loadOrCreateLogKey } from '../../server/keys.ts';
 import { removeDir, tempDir } from '../support/log-harness.ts';
-import { PKGLOG_BIN, startProcess, type Started } from '../support/process.ts';
+import { startProcess, waitForValue as until, pkglogOk as ok, type Started } from '../support/process.ts';
 import { REGISTRY, REGISTRY_NAME, submissionBody } from '../support/submissions.ts';
 
 const ORIGIN = 'example.test/pushing-log';
-
-async function ok(args: string[], env: NodeJS.ProcessEnv = {}): Promise<void> {
-  const child = spawn(process.execPath, [PKGLOG_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const status = await new Promise<number | null>((r) => child.on('exit', r));
-  assert.equal(status, 0, `pkglog ${args.join(' ')}: ${stderr}`);
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('e2e: the log pushes entries to a mirror and publishes its cosignature', function () {
   this.timeout(180_000);

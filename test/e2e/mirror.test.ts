@@ -15,7 +15,7 @@ import { originHash } from '../../core/hash.ts';
 import { parsePolicy, verifyCheckpointWithPolicy } from '../../core/policy.ts';
 import { loadOrCreateLogKey } from '../../server/keys.ts';
 import { removeDir, tempDir } from '../support/log-harness.ts';
-import { PKGLOG_BIN, startProcess, type Started } from '../support/process.ts';
+import { PKGLOG_BIN, startProcess, waitForValue as until, type Started } from '../support/process.ts';
 import { REGISTRY, REGISTRY_NAME, submissionBody } from '../support/submissions.ts';
 
 const ORIGIN = 'example.test/mirrored-log';
@@ -33,16 +33,6 @@ async function ok(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> 
   const r = await pkglog(args, env);
   assert.equal(r.status, 0, `pkglog ${args.join(' ')}: ${r.stdout}\n${r.stderr}`);
   return r.stdout;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('e2e: mirror (pull mode) with a log and a witness; the log stops, the mirror still serves proofs', function () {

@@ -17,32 +17,12 @@ import * as I from '../interop/independent.ts';
 import { startProcess, type Started } from '../support/process.ts';
 import { startNginx, type RunningNginx } from '../support/nginx.ts';
 import { removeDir, tempDir } from '../support/log-harness.ts';
-import { REGISTRY, REGISTRY_NAME, submissionBody } from '../support/submissions.ts';
+import { REGISTRY, REGISTRY_NAME } from '../support/submissions.ts';
 import { addRegistry } from '../../server/registries.ts';
 import { encodeBase64 } from '../../core/encoding.ts';
 import { runAsync } from '../client/helpers.ts';
-import { get, readPublishedLog } from '../support/tiles-check.ts';
+import { get, readPublishedLog, sizeOf, submitRange as submit, until } from '../support/tiles-check.ts';
 
-async function submit(url: string, from: number, count: number): Promise<number[]> {
-  const r = await fetch(`${url}/v1/entries/batch`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ entries: Array.from({ length: count }, (_, i) => submissionBody(from + i)) }),
-  });
-  assert.equal(r.status, 200);
-  const j = (await r.json()) as { results: Array<{ index: number; status?: number }> };
-  for (const x of j.results) assert.equal(x.status, undefined, JSON.stringify(x));
-  return j.results.map((x) => x.index);
-}
-
-async function until(what: string, f: () => Promise<boolean>, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-const sizeOf = (note: Buffer) => Number(note.toString('utf8').split('\n')[1]);
 
 describe('e2e: --publish-dir served by nginx (static tlog-tiles read path)', function () {
   this.timeout(180_000);

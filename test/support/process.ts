@@ -126,3 +126,14 @@ export async function pkglogOk(args: string[], env: NodeJS.ProcessEnv = {}): Pro
   const status = await new Promise<number | null>((r) => child.on('exit', r));
   if (status !== 0) throw new Error(`pkglog ${args.join(' ')} exited with ${status}: ${stderr}`);
 }
+
+/** Polls `fn` every 100 ms (a throw counts as not yet) until it gives a value; throws after `ms`. */
+export async function waitForValue<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import * as I from '../interop/independent.ts';
+import { submissionBody } from './submissions.ts';
 
 export async function get(base: string, path: string, headers: Record<string, string> = {}) {
   const r = await fetch(`${base}/${path}`, { headers });
@@ -92,3 +93,27 @@ export async function readPublishedLog(o: ReadOptions): Promise<number> {
   assert.deepEqual(problems, []);
   return c.size;
 }
+
+/** POSTs artifacts [from, from + count) as one batch (submissionBody) and returns their indexes; every one must be logged. */
+export async function submitRange(url: string, from: number, count: number): Promise<number[]> {
+  const r = await fetch(`${url}/v1/entries/batch`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ entries: Array.from({ length: count }, (_, i) => submissionBody(from + i)) }),
+  });
+  assert.equal(r.status, 200);
+  const j = (await r.json()) as { results: Array<{ index: number; status?: number }> };
+  for (const x of j.results) assert.equal(x.status, undefined, JSON.stringify(x));
+  return j.results.map((x) => x.index);
+}
+
+/** Polls `f` every 25 ms until it is true; throws after `ms`. */
+export async function until(what: string, f: () => Promise<boolean>, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await f())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** The tree size of a published checkpoint's bytes. */
+export const sizeOf = (note: Buffer) => Number(note.toString('utf8').split('\n')[1]);
