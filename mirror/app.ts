@@ -117,6 +117,7 @@ export function createApp(deps: AppDeps): express.Express {
       await reader.take(parsed.length);
       const { origin, uploadStart, uploadEnd } = parsed.header;
       const { log, target } = mirror.checkUpload(origin, uploadStart, uploadEnd);
+      await mirror.ensureEdge(log, target); // a minimum index: the tiles straddling it, from the log, once
       const count = packageCount(uploadStart, uploadEnd);
       let saved = 0;
       for (let i = 0; i < count && saved < maxPackages; i++) {
@@ -162,6 +163,7 @@ export function createApp(deps: AppDeps): express.Express {
       } catch {
         return fail('not_found', 'not found');
       }
+      if (mirror.pruned(log, tile)) fail('not_found', `pruned: this mirror keeps ${log.origin} from the minimum index ${log.minIndex} on`);
       const data = mirror.servedTile(log, tile);
       if (data === undefined) fail('not_found', 'beyond the mirror checkpoint');
       sendText(res, 200, data, 'application/octet-stream', 'public, max-age=31536000, immutable');

@@ -8,7 +8,7 @@ import { processIo, type Io } from '../runtime/io.ts';
 import { createLogger, resolveLogLevel } from '../runtime/logger.ts';
 import { onShutdownSignal } from '../runtime/shutdown.ts';
 import { normalizeBaseURL } from '../runtime/http.ts';
-import { MirrorStore } from './store.ts';
+import { MirrorStore, MIN_INDEX_MULTIPLE } from './store.ts';
 import { startMirror, DEFAULT_LIMITS, DEFAULT_POLL_INTERVAL_MS } from './main.ts';
 
 const DEFAULT_DATA_DIR = 'pkglog-mirror-data';
@@ -36,8 +36,9 @@ origin>/ (checkpoint with the mirror's cosignature, tile/…, tile/entries/…);
 
 add-log: mirror the log ORIGIN signed by LOG_VKEY (its vkey, Ed25519 or ML-DSA-44) whose tlog-tiles are at LOG_URL.
   The mirror pulls it (checkpoint, then entry bundles with subtree consistency proofs from its tiles) unless
-  --no-pull is given (the log pushes with add-checkpoint and add-entries). --min-index must be 0: the spec allows a
-  higher one only under a retention policy, and this mirror keeps every entry.
+  --no-pull is given (the log pushes with add-checkpoint and add-entries). --min-index N (default 0, a multiple of
+  256) keeps the copy from entry N on, pruned below it as C2SP tlog-tiles describes: tlog-mirror allows N > 0 only
+  under a retention policy of the log's ecosystem, and clients must not count the mirror for entries below N.
   A log cannot be removed, and re-adding an origin with a different key is refused.
 
 Exit codes: 0 done, 1 cannot listen or already configured differently, 2 usage or unreadable files, 10 disk full.
@@ -104,7 +105,7 @@ const addLog: Command = {
     const [origin, given, url] = p.positionals as [string, string, string];
     if (!/^https?:\/\/\S+$/.test(url)) usage('LOG_URL must be an http(s) URL');
     const minIndex = whole(p.str['min-index'], '--min-index', 0) ?? 0;
-    if (minIndex !== 0) usage('--min-index must be 0: this mirror keeps every entry (tlog-mirror allows a higher minimum index only under a retention policy)');
+    if (minIndex % MIN_INDEX_MULTIPLE !== 0) usage(`--min-index must be a multiple of ${MIN_INDEX_MULTIPLE} (entry packages and bundles start at multiples of ${MIN_INDEX_MULTIPLE})`);
     const v = parsePublicKeyVerifier(given, { type: LOG_KEY_TYPES, what: 'LOG_VKEY', name: origin });
     const vkey = formatVerifierKey(v.name, v.type, v.publicKey);
     if (v.name !== origin) io.stderr(`pkglog mirror add-log: warning: the key name ${JSON.stringify(v.name)} differs from the origin ${JSON.stringify(origin)}\n`);
@@ -113,6 +114,7 @@ const addLog: Command = {
       const log = store.addLog(origin, vkey, normalizeBaseURL(url), !p.bool['no-pull'], minIndex, Math.floor(io.now() / 1000));
       io.stdout(`pkglog mirror: mirroring ${log.origin} from ${log.url}${log.pull ? ' (pull mode)' : ' (the log pushes)'}\n`);
       io.stdout(`pkglog mirror: monitoring path /${log.originHash}/\n`);
+      if (log.minIndex > 0) io.stdout(`pkglog mirror: keeping the log from entry ${log.minIndex.toLocaleString('en')} on (pruned below it; clients must not count this mirror for earlier entries)\n`);
     } finally {
       store.close();
     }

@@ -77,6 +77,12 @@ export async function startMirror(cfg: MirrorConfig): Promise<RunningMirror> {
   const limits: ConnectionLimits = { ...DEFAULT_LIMITS, ...cfg.limits };
   if (limits.headersTimeoutMs > limits.requestTimeoutMs) fail('malformed', 'the headers timeout must not exceed the request timeout');
   const log: Logger = cfg.logger ? levelLog(cfg.logger.child({ component: 'mirror' })) : cfg.log ?? (() => {});
+  const sources = new Map<string, HttpLogSource>();
+  const sourceFor = (l: { url: string }): HttpLogSource => {
+    let source = sources.get(l.url);
+    if (source === undefined) sources.set(l.url, (source = new HttpLogSource(l.url, cfg.fetch ? { fetch: cfg.fetch } : {})));
+    return source;
+  };
   const lock = DataDirLock.acquire(cfg.dataDir, LOCK_FILE, 'pkglog mirror');
   let store: MirrorStore | undefined;
   let mirror: Mirror;
@@ -91,7 +97,7 @@ export async function startMirror(cfg: MirrorConfig): Promise<RunningMirror> {
       const pq = loadOrCreateCosignerKey(cfg.mldsaKeyFile ?? join(cfg.dataDir, 'mirror-mldsa.key'), key.name, SIG_TYPE_MLDSA44, key.name);
       signers.push(mldsaCosigner(pq.name, pq.seed, { timestamp: clock, random: () => randomBytes(32) }));
     }
-    mirror = new Mirror({ store, signers, log });
+    mirror = new Mirror({ store, signers, log, sourceFor });
   } catch (e) {
     store?.close();
     lock.release();
@@ -123,13 +129,11 @@ export async function startMirror(cfg: MirrorConfig): Promise<RunningMirror> {
   }
   const addr = server.address() as AddressInfo;
   const h = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  const sources = new Map<string, HttpLogSource>();
   const opened = store;
   const pullOnce = async (): Promise<void> => {
     for (const l of opened.listLogs()) {
       if (!l.pull) continue;
-      let source = sources.get(l.url);
-      if (source === undefined) sources.set(l.url, (source = new HttpLogSource(l.url, cfg.fetch ? { fetch: cfg.fetch } : {})));
+      const source = sourceFor(l);
       try {
         const what = await mirror.pull(l.id, source);
         if (what !== 'up to date') log('info', `pull ${l.origin}: ${what}`);

@@ -25,7 +25,7 @@ import { parsePublicKeyVerifier } from '../core/public-key.ts';
 import { LOG_KEY_TYPES } from '../core/policy.ts';
 import { cosignatureTimestamp } from '../core/cosignature.ts';
 import { completeSubtrees, verifyConsistency } from '../core/merkle.ts';
-import { integrate } from '../core/integrate.ts';
+import { integrate, rightEdgeTiles } from '../core/integrate.ts';
 import { formatEntryBundle, nodeHashFromTiles, parseEntryBundle, tileWidth, TILE_WIDTH, type Tile } from '../core/tiles.ts';
 import { parseAddCheckpointRequest, type AddCheckpointRequest } from '../core/witness-protocol.ts';
 import {
@@ -38,7 +38,7 @@ import {
   type PackageRange,
 } from '../core/tlog-mirror.ts';
 import { consistencyProofFromTiles, proofFromTiles, type TileSource } from '../runtime/tiles.ts';
-import type { BundleWrite, MirrorCheckpoint, MirrorLog, MirrorStore, StoredCheckpoint } from './store.ts';
+import type { BundleWrite, EdgeTile, MirrorCheckpoint, MirrorLog, MirrorStore, StoredCheckpoint } from './store.ts';
 
 export type LogLevel = 'info' | 'warn' | 'error';
 export type Logger = (level: LogLevel, msg: string) => void;
@@ -62,6 +62,8 @@ export interface MirrorOptions {
   signers: Signer[];
   now?: () => number;
   log?: Logger;
+  /** The log's tiles (from its URL) for a pushed log with a minimum index: the tiles straddling it come from there. */
+  sourceFor?: (log: MirrorLog) => LogSource;
 }
 
 /** How far below its next entry a client may start an upload (entries it re-sends for nothing). */
@@ -92,6 +94,7 @@ export class Mirror {
   readonly vkeys: string[];
   readonly now: () => number;
   readonly log: Logger;
+  private readonly sourceFor: ((log: MirrorLog) => LogSource) | undefined;
   private readonly verifiers = new Map<string, Verifier>();
 
   constructor(opts: MirrorOptions) {
@@ -103,6 +106,7 @@ export class Mirror {
     this.vkey = this.vkeys[0]!;
     this.now = opts.now ?? Date.now;
     this.log = opts.log ?? (() => {});
+    this.sourceFor = opts.sourceFor;
   }
 
   verifierFor(log: MirrorLog): Verifier {
@@ -185,6 +189,9 @@ export class Mirror {
     const target = this.store.pendingAt(log.id, uploadEnd) ?? (mirrored?.treeSize === uploadEnd ? mirrored : undefined);
     if (target === undefined) mirrorConflict(`upload_end ${uploadEnd} is not the size of a known pending checkpoint`, this.info(log));
     if (mirrored !== undefined && uploadEnd < mirrored.treeSize) mirrorConflict(`upload_end ${uploadEnd} is below the mirror checkpoint's size ${mirrored.treeSize}`, this.info(log));
+    // With a minimum index M the mirror keeps no checkpoint below M and no entry below M: both are too far below.
+    if (uploadEnd < log.minIndex) mirrorConflict(`upload_end ${uploadEnd} is below the minimum index ${log.minIndex} this mirror keeps the log from`, this.info(log));
+    if (uploadStart < log.minIndex) mirrorConflict(`upload_start ${uploadStart} is below the minimum index ${log.minIndex}`, this.info(log, uploadEnd));
     if (uploadStart > log.nextEntry) mirrorConflict(`upload_start ${uploadStart} is past the next entry ${log.nextEntry}`, this.info(log, uploadEnd));
     const excess = Math.min(uploadEnd, log.nextEntry) - uploadStart;
     if (excess > MAX_EXCESS_ENTRIES) mirrorConflict(`upload_start ${uploadStart} is ${excess} entries below the next entry ${log.nextEntry}`, this.info(log, uploadEnd));
@@ -200,6 +207,7 @@ export class Mirror {
     for (let attempt = 0; attempt < 8; attempt++) {
       const log = this.store.getLogById(logId)!;
       const next = log.nextEntry;
+      if (!this.hasEdge(log)) fail('internal', `the tiles at the minimum index ${log.minIndex} of ${log.origin} are not stored yet`);
       const newLeaves: Hash[] = [];
       const newEntries: Buffer[] = [];
       for (const p of packages) {
@@ -277,16 +285,56 @@ export class Mirror {
     return out;
   }
 
-  /** The root of the copy at `size` (≤ next entry), from the stored tiles. */
+  /** The root of the copy at `size` (minimum index ≤ size ≤ next entry), from the stored tiles. */
   rootAt(logId: number, size: number): Hash {
-    if (size === 0) return Buffer.from(EMPTY_ROOT);
-    const nodes = completeSubtrees(0, size);
-    let h: Hash | undefined;
-    for (let i = nodes.length - 1; i >= 0; i--) {
-      const x = nodeHashFromTiles(nodes[i]!, size, (t) => this.storedTile(logId, t));
-      h = h === undefined ? x : nodeHash(x, h);
+    return rootFromTiles(size, (t) => this.storedTile(logId, t));
+  }
+
+  // ---- the minimum index ----
+
+  /**
+   * Does the copy hold what a log of size M (the minimum index) needs to grow: the hash tiles straddling M (its
+   * right-edge tiles, core/integrate.ts rightEdgeTiles), prefixes below M that no entry package carries?
+   */
+  hasEdge(log: MirrorLog): boolean {
+    if (log.minIndex === 0 || log.nextEntry > log.minIndex) return true;
+    return rightEdgeTiles(log.minIndex).every((t) => (this.store.tile(log.id, t.level, t.index)?.length ?? 0) >= t.width * 32);
+  }
+
+  /**
+   * Before the first entry at a minimum index M > 0: reads the tiles straddling M from the log (the prefixes a tlog-tiles
+   * log pruned at M still serves, and what the mirror needs to compute roots and tiles from M on), authenticates them
+   * (the root of size M they give must verify by a consistency proof from M to the checkpoint `target`, read from the
+   * log's tiles) and stores them. Throws 'invalid_proof' when they do not verify.
+   */
+  async ensureEdge(log: MirrorLog, target: StoredCheckpoint, source: LogSource | undefined = this.sourceFor?.(log)): Promise<void> {
+    if (this.hasEdge(log)) return;
+    const m = log.minIndex;
+    if (target.treeSize < m) fail('internal', `the checkpoint of size ${target.treeSize} is below the minimum index ${m}`);
+    if (source === undefined) fail('network', `no source for the tiles of ${log.origin} at its minimum index ${m}`);
+    const edge = rightEdgeTiles(m);
+    const datas = await Promise.all(edge.map((t) => source.tile({ level: t.level, index: t.index, width: tileWidth(t.level, t.index, target.treeSize) })));
+    const tiles: EdgeTile[] = edge.map((t, i) => {
+      const d = datas[i]!;
+      if (d.length < t.width * 32) fail('invalid_proof', `the log's tile ${t.level}/${t.index} has fewer than ${t.width} hashes`);
+      return { level: t.level, index: t.index, data: Buffer.from(d.subarray(0, t.width * 32)) };
+    });
+    const byKey = new Map(tiles.map((t) => [`${t.level}/${t.index}`, t.data]));
+    try {
+      const root = rootFromTiles(m, (t) => byKey.get(`${t.level}/${t.index}`) ?? fail('internal', `tile ${t.level}/${t.index} is not at the edge of size ${m}`));
+      verifyConsistency(m, target.treeSize, root, target.root, await consistencyProofFromTiles(source, m, target.treeSize, target.root));
+    } catch (e) {
+      if (isPkglogError(e, 'invalid_proof') || isPkglogError(e, 'malformed')) {
+        fail('invalid_proof', `the log's tiles at the minimum index ${m} do not verify against the checkpoint of size ${target.treeSize}: ${e.message}`);
+      }
+      throw e;
     }
-    return h!;
+    this.store.putEdge(log.id, tiles);
+  }
+
+  /** Is `tile` pruned: its end index (tlog-tiles: (N+1)·256^(L+1); bundles as level 0) at or below the minimum index? */
+  pruned(log: MirrorLog, tile: Tile): boolean {
+    return (tile.index + 1) * TILE_WIDTH ** (Math.max(tile.level, 0) + 1) <= log.minIndex;
   }
 
   /**
@@ -296,7 +344,7 @@ export class Mirror {
    */
   finish(logId: number, target: StoredCheckpoint): string {
     const log = this.store.getLogById(logId)!;
-    if (log.nextEntry < target.treeSize) fail('internal', `finish at ${target.treeSize} with only ${log.nextEntry} entries stored`);
+    if (log.nextEntry < target.treeSize || target.treeSize < log.minIndex) fail('internal', `finish at ${target.treeSize} with entries [${log.minIndex}, ${log.nextEntry}) stored`);
     const root = this.rootAt(logId, target.treeSize);
     if (!root.equals(target.root)) fail('internal', `the copy's root at size ${target.treeSize} is not the checkpoint's: refusing to cosign`);
     const current = this.store.mirrorCheckpoint(logId);
@@ -322,7 +370,7 @@ export class Mirror {
    */
   servedTile(log: MirrorLog, tile: Tile): Buffer | undefined {
     const cp = this.store.mirrorCheckpoint(log.id);
-    if (cp === undefined) return undefined;
+    if (cp === undefined || this.pruned(log, tile)) return undefined;
     const width = tileWidth(Math.max(tile.level, 0), tile.index, cp.treeSize);
     if (tile.width > width) return undefined;
     if (tile.level >= 0) {
@@ -356,6 +404,7 @@ export class Mirror {
       fail('inconsistent', `the log serves a checkpoint of size ${cp.treeSize} with a root other than the pending one`);
     }
     const target = this.store.latestPending(log.id)!;
+    if (target.treeSize < log.minIndex) return `waiting: the log has ${target.treeSize} entries, the minimum index is ${log.minIndex}`;
     const mirrored = this.store.mirrorCheckpoint(log.id);
     if (mirrored !== undefined && mirrored.treeSize === target.treeSize && mirrored.root.equals(target.root)) {
       // Re-cosigned only when the log's checkpoint gained cosignatures (e.g. a witness's) the served one lacks.
@@ -365,6 +414,7 @@ export class Mirror {
       this.finish(log.id, target);
       return `cosigned ${target.treeSize} again (new cosignatures from the log)`;
     }
+    await this.ensureEdge(log, target, source);
     let next = this.store.getLogById(log.id)!.nextEntry;
     while (next < target.treeSize) {
       const count = Math.min(PULL_BATCH_PACKAGES, packageCount(next, target.treeSize));
@@ -398,4 +448,16 @@ export class Mirror {
   private seconds(): number {
     return Math.floor(this.now() / 1000);
   }
+}
+
+/** The root of the tree of `size` from its tiles (`read` returns a tile at the width of `size`). */
+function rootFromTiles(size: number, read: (t: Tile) => Buffer): Hash {
+  if (size === 0) return Buffer.from(EMPTY_ROOT);
+  const nodes = completeSubtrees(0, size);
+  let h: Hash | undefined;
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const x = nodeHashFromTiles(nodes[i]!, size, read);
+    h = h === undefined ? x : nodeHash(x, h);
+  }
+  return h!;
 }

@@ -21,16 +21,16 @@ CREATE TABLE IF NOT EXISTS logs (
   vkey TEXT NOT NULL,                   -- the log's note verifier key
   url TEXT NOT NULL,                    -- the log's URL prefix (tlog-tiles)
   pull INTEGER NOT NULL DEFAULT 1,      -- 1: pull mode (follow <url>/checkpoint and its tiles); 0: the log pushes
-  min_index INTEGER NOT NULL DEFAULT 0,
-  next_entry INTEGER NOT NULL DEFAULT 0, -- entries stored: [0, next_entry) (the copy is contiguous)
+  min_index INTEGER NOT NULL DEFAULT 0, -- the copy is pruned below it (tlog-tiles Pruning); a multiple of 256
+  next_entry INTEGER NOT NULL DEFAULT 0, -- entries stored: [min_index, next_entry) (the copy is contiguous)
   added_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS tiles (
   log INTEGER NOT NULL,
   level INTEGER NOT NULL,
   idx INTEGER NOT NULL,
-  data BLOB NOT NULL,                   -- width·32 bytes; a partial tile grows in place until full
-  PRIMARY KEY (log, level, idx)
+  data BLOB NOT NULL,                   -- width·32 bytes; a partial tile grows in place until full (with a minimum
+  PRIMARY KEY (log, level, idx)         -- index, the tiles straddling it start as the log's prefix below it)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bundles (
   log INTEGER NOT NULL,
@@ -77,6 +77,13 @@ export interface MirrorCheckpoint extends StoredCheckpoint {
   cosignedAt: number;
 }
 
+/** A hash tile straddling the minimum index, as the log had it at that size (its prefix below the minimum index). */
+export interface EdgeTile {
+  level: number;
+  index: number;
+  data: Buffer;
+}
+
 export interface BundleWrite {
   index: number;
   count: number;
@@ -88,6 +95,11 @@ const toLog = (r: LogRow): MirrorLog => ({ id: r.id, origin: r.origin, originHas
 type CpRow = { tree_size: number; root: Buffer; note: string; cosigned_at?: number };
 
 export const DB_FILE = 'mirror.sqlite';
+/**
+ * A minimum index is a multiple of the entry bundle width: entry packages are subtrees aligned at 256, and the mirror
+ * can authenticate (and serve in a bundle) only entries it holds, so its first package must start a bundle.
+ */
+export const MIN_INDEX_MULTIPLE = 256;
 /** Pending checkpoints kept per log (the spec: accept any of the last several as upload_end). */
 export const PENDING_KEPT = 64;
 
@@ -97,6 +109,7 @@ export class MirrorStore {
   private readonly appendTx: (log: number, expectedNext: number, newNext: number, tiles: IntegratedTile[], bundles: BundleWrite[]) => boolean;
   private readonly pendingTx: (log: number, expected: number | null, cp: StoredCheckpoint, now: number) => boolean;
   private readonly checkpointTx: (log: number, cp: MirrorCheckpoint) => boolean;
+  private readonly edgeTx: (log: number, tiles: EdgeTile[]) => boolean;
 
   constructor(path: string) {
     const db = new Database(path);
@@ -110,7 +123,8 @@ export class MirrorStore {
       logById: db.prepare<[number], LogRow>('SELECT * FROM logs WHERE id = ?'),
       logByHash: db.prepare<[string], LogRow>('SELECT * FROM logs WHERE origin_hash = ?'),
       logs: db.prepare<[], LogRow>('SELECT * FROM logs ORDER BY origin'),
-      insertLog: db.prepare('INSERT INTO logs (origin, origin_hash, vkey, url, pull, min_index, added_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      insertLog: db.prepare('INSERT INTO logs (origin, origin_hash, vkey, url, pull, min_index, next_entry, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      insertTile: db.prepare('INSERT INTO tiles (log, level, idx, data) VALUES (?, ?, ?, ?) ON CONFLICT (log, level, idx) DO NOTHING'),
       setLogUrl: db.prepare('UPDATE logs SET url = ?, pull = ? WHERE id = ?'),
       tile: db.prepare<[number, number, number], { data: Buffer }>('SELECT data FROM tiles WHERE log = ? AND level = ? AND idx = ?'),
       putTile: db.prepare('INSERT INTO tiles (log, level, idx, data) VALUES (?, ?, ?, ?) ON CONFLICT (log, level, idx) DO UPDATE SET data = excluded.data'),
@@ -144,6 +158,12 @@ export class MirrorStore {
       this.s.prunePending.run(log, log, PENDING_KEPT - 1);
       return true;
     });
+    this.edgeTx = db.transaction((log: number, tiles: EdgeTile[]) => {
+      const row = this.s.logById.get(log);
+      if (row === undefined || row.next_entry !== row.min_index) return false;
+      for (const t of tiles) this.s.insertTile.run(log, t.level, t.index, t.data);
+      return true;
+    });
     this.checkpointTx = db.transaction((log: number, cp: MirrorCheckpoint) => {
       return this.s.putCheckpoint.run({ log, size: cp.treeSize, root: cp.root, at: cp.cosignedAt, note: cp.note }).changes === 1;
     });
@@ -174,13 +194,14 @@ export class MirrorStore {
    * ('conflict'): the copy was authenticated against that key.
    */
   addLog(origin: string, vkey: string, url: string, pull: boolean, minIndex: number, now: number): MirrorLog {
+    if (!Number.isSafeInteger(minIndex) || minIndex < 0 || minIndex % MIN_INDEX_MULTIPLE !== 0) fail('malformed', `the minimum index must be a multiple of ${MIN_INDEX_MULTIPLE}`);
     const existing = this.s.log.get(origin);
     if (existing !== undefined) {
       if (existing.vkey !== vkey) fail('conflict', `log ${origin} is already mirrored with a different key`);
       if (existing.min_index !== minIndex) fail('conflict', `log ${origin} is already mirrored from minimum index ${existing.min_index}`);
       this.s.setLogUrl.run(url, pull ? 1 : 0, existing.id);
     } else {
-      this.s.insertLog.run(origin, originHash(origin), vkey, url, pull ? 1 : 0, minIndex, now);
+      this.s.insertLog.run(origin, originHash(origin), vkey, url, pull ? 1 : 0, minIndex, minIndex, now);
     }
     return toLog(this.s.log.get(origin)!);
   }
@@ -216,6 +237,14 @@ export class MirrorStore {
   /** Appends entries: next_entry CAS from expectedNext to newNext, with the tiles and bundles that changed. One commit. */
   append(log: number, expectedNext: number, newNext: number, tiles: IntegratedTile[], bundles: BundleWrite[]): boolean {
     return this.appendTx(log, expectedNext, newNext, tiles, bundles);
+  }
+
+  /**
+   * Stores the tiles straddling the minimum index (authenticated by the caller) while no entry is stored yet; a tile
+   * already there is kept (the same authenticated bytes). False when entries are stored already.
+   */
+  putEdge(log: number, tiles: EdgeTile[]): boolean {
+    return this.edgeTx(log, tiles);
   }
 
   latestPending(log: number): StoredCheckpoint | undefined {
