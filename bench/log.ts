@@ -49,6 +49,8 @@ interface Child {
   treeSize?: number;
   readyMs: number;
   rss(): Promise<number>;
+  /** The child's CPU time so far (user + system, microseconds): a figure robust to other load on the machine. */
+  cpuMicros(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -93,6 +95,10 @@ async function startChild(msg: StartMsg): Promise<Child> {
     async rss() {
       child.send({ cmd: 'rss' });
       return (await next()).rss as number;
+    },
+    async cpuMicros() {
+      child.send({ cmd: 'cpu' });
+      return (await next()).cpu as number;
     },
     async stop() {
       const exited = new Promise((r) => child.once('exit', r));

@@ -4,7 +4,7 @@
  *
  * The witness (mode 'witness', a prepared data dir) runs here too, against the same bare baseline.
  * IPC: the parent sends {cmd: 'start', mode: 'bare' | 'log' | 'witness', dataDir?, batchIntervalMs?, verifyThreads?}; the child answers
- * {url, startupMs} (startupMs: from calling startLog until it listens). {cmd: 'rss'} → {rss}; {cmd: 'stop'} exits.
+ * {url, startupMs} (startupMs: from calling startLog until it listens). {cmd: 'rss'} → {rss}; {cmd: 'cpu'} → {cpu} (user + system µs so far); {cmd: 'stop'} exits.
  */
 import express from 'express';
 import type { AddressInfo } from 'node:net';
@@ -55,7 +55,7 @@ let running: RunningLog | undefined;
 let witness: RunningWitness | undefined;
 let bare: Server | undefined;
 
-process.on('message', async (msg: StartMsg | { cmd: 'rss' } | { cmd: 'stop' }) => {
+process.on('message', async (msg: StartMsg | { cmd: 'rss' } | { cmd: 'cpu' } | { cmd: 'stop' }) => {
   try {
     if (msg.cmd === 'start') {
       if (msg.mode === 'bare') {
@@ -86,6 +86,9 @@ process.on('message', async (msg: StartMsg | { cmd: 'rss' } | { cmd: 'stop' }) =
       }
     } else if (msg.cmd === 'rss') {
       process.send!({ rss: process.memoryUsage().rss });
+    } else if (msg.cmd === 'cpu') {
+      const c = process.cpuUsage();
+      process.send!({ cpu: c.user + c.system });
     } else if (msg.cmd === 'stop') {
       await running?.close();
       await witness?.close();

@@ -143,9 +143,8 @@ export function mldsaCosigner(name: string, seed: Uint8Array, opts: MlDsaCosigne
   if (!(seed instanceof Uint8Array) || seed.length !== MLDSA44_SEED_SIZE) fail('malformed', 'seed must be 32 bytes');
   if (typeof opts?.timestamp !== 'function') fail('malformed', 'timestamp must be a function returning seconds');
   const kp: MlDsa44KeyPair = mldsa44KeyPairFromSeed(seed);
-  const random = (): Uint8Array | undefined => (opts.random === undefined ? undefined : opts.random());
   const signMessage = (m: CosignedMessage): Buffer =>
-    Buffer.concat([timestampBytes(m.timestamp), mldsa44Sign(kp, formatCosignedMessage(m), random())]);
+    Buffer.concat([timestampBytes(m.timestamp), mldsa44Sign(kp, formatCosignedMessage(m), opts.random)]);
   return {
     name,
     keyId: keyId(name, SIG_TYPE_MLDSA44, kp.publicKey),

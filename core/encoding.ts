@@ -54,10 +54,13 @@ export function utf8(s: string): Buffer {
   return Buffer.from(s, 'utf8');
 }
 
+/** Strict UTF-8 (one decoder: without `stream`, each decode() call is independent). */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 /** Decodes bytes as strict UTF-8; throws 'malformed' on invalid sequences. */
 export function decodeUtf8(b: Uint8Array, what = 'text'): string {
   try {
-    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(b);
+    return UTF8.decode(b);
   } catch {
     return fail('malformed', `${what} is not valid UTF-8`);
   }

@@ -32,15 +32,18 @@ export const MLDSA44_BACKENDS: readonly MlDsa44BackendName[] = ['native', 'wasm'
 /** What a backend does: hedged signing with a FIPS 204 secret key, and verification. */
 export interface MlDsa44Backend {
   name: MlDsa44BackendName;
-  /** ML-DSA.Sign(sk, message, ctx = ""), hedged; `random` is the 32-byte rnd (a backend with its own source may ignore it). */
-  sign(secretKey: Uint8Array, message: Uint8Array, random: Uint8Array): Uint8Array;
+  /**
+   * ML-DSA.Sign(sk, message, ctx = ""), hedged; `random()` gives the 32-byte rnd (a backend with its own source, as
+   * PQClean's, never calls it: no randomness is drawn for nothing).
+   */
+  sign(secretKey: Uint8Array, message: Uint8Array, random: () => Uint8Array): Uint8Array;
   /** ML-DSA.Verify(pk, message, signature, ctx = ""). Lengths are checked by the caller. */
   verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
 }
 
 const noble: MlDsa44Backend = {
   name: 'noble',
-  sign: (sk, message, random) => ml_dsa44.sign(message, sk, { extraEntropy: Uint8Array.from(random) }),
+  sign: (sk, message, random) => ml_dsa44.sign(message, sk, { extraEntropy: Uint8Array.from(checkedRandom(random())) }),
   verify: (pk, message, signature) => ml_dsa44.verify(signature, message, pk),
 };
 
@@ -163,17 +166,23 @@ export function mldsa44KeyPairFromSeed(seed: Uint8Array): MlDsa44KeyPair {
   return { ...kp, publicKey: Buffer.from(kp.publicKey) };
 }
 
+function checkedRandom(random: unknown): Uint8Array {
+  if (!(random instanceof Uint8Array) || random.length !== MLDSA44_RANDOM_SIZE) fail('internal', 'ML-DSA-44 signing randomness must be 32 bytes');
+  return random;
+}
+
 /**
- * ML-DSA.Sign(sk, message, ctx = ""): hedged when `random` (32 bytes, e.g. fresh from the OS) is given — on the
- * pqclean backends PQClean draws its own rnd from the OS instead —, else the deterministic variant (rnd = 0^32, noble).
+ * ML-DSA.Sign(sk, message, ctx = ""): hedged when `random` is given — 32 bytes (e.g. fresh from the OS), or a function
+ * returning them, called only by a backend that uses the caller's randomness (noble): on the pqclean backends
+ * PQClean draws its own rnd from the OS instead —, else the deterministic variant (rnd = 0^32, noble).
  */
-export function mldsa44Sign(key: MlDsa44KeyPair, message: Uint8Array, random?: Uint8Array): Buffer {
-  if (random !== undefined && (!(random instanceof Uint8Array) || random.length !== MLDSA44_RANDOM_SIZE)) {
-    fail('internal', 'ML-DSA-44 signing randomness must be 32 bytes');
-  }
+export function mldsa44Sign(key: MlDsa44KeyPair, message: Uint8Array, random?: Uint8Array | (() => Uint8Array)): Buffer {
   if (random === undefined) return Buffer.from(ml_dsa44.sign(message, key.secretKey, { extraEntropy: false }));
+  const rnd = typeof random === 'function' ? random : (checkedRandom(random), () => random);
   const b = current();
-  const sig = Buffer.from(b.sign(key.secretKey, message, random));
+  const s = b.sign(key.secretKey, message, rnd);
+  // pqclean's addon returns a Buffer of its own (not a copy is needed); other backends a Uint8Array.
+  const sig = Buffer.isBuffer(s) ? s : Buffer.from(s.buffer, s.byteOffset, s.byteLength);
   if (!signingChecked.has(b)) {
     // The first signature of a pqclean backend is checked independently, once per process.
     if (!ml_dsa44.verify(sig, message, key.publicKey)) fail('internal', `the ML-DSA-44 backend ${b.name} made a signature that does not verify`);

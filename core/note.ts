@@ -35,6 +35,8 @@ export interface Note {
 }
 
 const CONTROL_EXCEPT_NEWLINE = /[\u0000-\u0009\u000b-\u001f]/;
+/** Strict UTF-8 (one decoder: without `stream`, each decode() call is independent). */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const SIG_PREFIX = Buffer.from('— ', 'utf8'); // E2 80 94 20
 const SUPPORTED_TYPES = new Set([SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_MLDSA44]);
 
@@ -204,7 +206,7 @@ function toBytes(input: Uint8Array | string, what: string, maxSize: number): Buf
 function decodeNoteBytes(b: Buffer, what: string): string {
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(b);
+    text = UTF8.decode(b);
   } catch {
     for (const c of b) if (c < 0x20 && c !== 0x0a) fail('malformed', `${what} contains a control character`);
     return fail('malformed', `${what} is not valid UTF-8`);
@@ -286,7 +288,11 @@ export function signText(text: string, signer: Signer): NoteSignature {
   return signBytes(noteTextBytes(text), signer);
 }
 
-function signBytes(textBytes: Buffer, signer: Signer): NoteSignature {
+/**
+ * The signature by `signer` of note text already checked: the `textBytes` of a VerifiedNote (or noteTextBytes'
+ * result). Saves checking the text again on a hot path (a witness cosigning what it just verified). Added export.
+ */
+export function signBytes(textBytes: Buffer, signer: Signer): NoteSignature {
   checkKeyName(signer.name);
   if (signer.keyId.length !== 4) fail('malformed', 'signer key ID must be 4 bytes');
   return { name: signer.name, keyId: Buffer.from(signer.keyId), signature: signer.sign(textBytes) };
@@ -300,6 +306,8 @@ export function signNote(text: string, signers: Signer[]): string {
 
 export interface VerifiedNote {
   note: Note;
+  /** The note text's bytes (what signatures sign), already checked. */
+  textBytes: Buffer;
   /** The known verifiers whose signatures verified, in signature order. */
   verified: Array<{ verifier: Verifier; signature: NoteSignature }>;
 }
@@ -350,5 +358,5 @@ export function verifyNote(note: Uint8Array | string, verifiers: Verifier[]): Ve
     }
   }
   if (verified.length === 0) fail('unknown_key', 'no signature from a known key');
-  return { note: { text: parsed.text, signatures: parsed.signatures }, verified };
+  return { note: { text: parsed.text, signatures: parsed.signatures }, textBytes: parsed.textBytes, verified };
 }

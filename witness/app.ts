@@ -12,6 +12,7 @@
  * invalid_proof and inconsistent 422 (same size, different root: since C2SP/C2SP#280).
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isPkglogError, fail, httpStatus } from '../core/errors.ts';
 import { parseDecimal } from '../core/encoding.ts';
 import { MAX_ADD_CHECKPOINT_BODY } from '../core/witness-protocol.ts';
@@ -43,43 +44,61 @@ function oneLine(s: string, max = 300): string {
   return t.length > max ? t.slice(0, max) + '…' : t;
 }
 
-/** Is this path one of ours with JSON errors (the /v1/ API), rather than a C2SP path with text bodies? */
-const isJsonApi = (req: Request): boolean => req.path.startsWith('/v1/');
+/** The request's path (no query), on express requests and plain node:http ones (the add-checkpoint fast path). */
+const pathOf = (req: IncomingMessage): string => {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+};
 
-function clientOf(req: Request): string {
+/** Is this path one of ours with JSON errors (the /v1/ API), rather than a C2SP path with text bodies? */
+const isJsonApi = (req: IncomingMessage): boolean => pathOf(req).startsWith('/v1/');
+
+function clientOf(req: IncomingMessage): string {
   return req.socket.remoteAddress ?? 'unknown';
 }
 
-function sendText(res: Response, status: number, body: string, type = TEXT): void {
-  // setHeader, not res.set/type: express appends a charset to text/* types, and text/x.tlog.size must be exact.
-  res.status(status);
+/** A text answer on node:http's own API (so the fast path and the express routes answer byte for byte alike). */
+function sendText(res: ServerResponse, status: number, body: string, type = TEXT): void {
+  // Exact types: express's res.type would append a charset to text/* types, and text/x.tlog.size must be exact.
+  const b = Buffer.from(body, 'utf8');
+  res.statusCode = status;
   res.setHeader('Content-Type', type);
   res.setHeader('Cache-Control', 'no-store');
-  res.send(Buffer.from(body, 'utf8'));
+  res.setHeader('Content-Length', b.length);
+  res.end(b);
 }
 
-export function createApp(deps: AppDeps): express.Express {
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const b = Buffer.from(JSON.stringify(value), 'utf8');
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Content-Length', b.length);
+  res.end(b);
+}
+
+type Refusal = { type?: string; body?: string; retryAfter?: number; publicMessage?: string };
+
+/** The answering side shared by the express app and the add-checkpoint fast path (createHandler). */
+function answers(deps: AppDeps) {
   const { witness } = deps;
-  const limiter = deps.gossipLimiter ?? new RateLimiter({ rate: DEFAULT_GOSSIP_RATE, burst: DEFAULT_GOSSIP_BURST });
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  app.set('query parser', 'simple');
-  for (const h of deps.before ?? []) app.use(h);
-  const counted = (req: Request, outcome: string) => {
-    if (req.path === '/add-checkpoint') deps.metrics?.addCheckpointAnswered(outcome);
-    else if (req.path === '/v1/gossip') deps.metrics?.gossipAnswered(outcome);
+  const counted = (req: IncomingMessage, outcome: string) => {
+    const path = pathOf(req);
+    if (path === '/add-checkpoint') deps.metrics?.addCheckpointAnswered(outcome);
+    else if (path === '/v1/gossip') deps.metrics?.gossipAnswered(outcome);
   };
 
   /**
    * Every refusal goes through here: ONE log line (never a stack trace), then the answer — text on the C2SP paths,
    * JSON `{error, message}` on /v1/. A body not read to its end closes the connection (nothing more is read).
    */
-  const refuse = (req: Request, res: Response, status: number, code: string, message: string, extra: { type?: string; body?: string; retryAfter?: number; publicMessage?: string } = {}): void => {
+  const refuse = (req: IncomingMessage, res: ServerResponse, status: number, code: string, message: string, extra: Refusal = {}): void => {
     const level = status >= 500 ? 'error' : 'info';
     counted(req, code);
     const rlog = requestLog(req);
-    (rlog ? (l: typeof level, m: string) => rlog[l](m) : witness.log)(level, `refused ${req.method} ${oneLine(req.originalUrl, 200)} from ${clientOf(req)}: ${status} ${code}: ${oneLine(message)}`);
+    const url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+    (rlog ? (l: typeof level, m: string) => rlog[l](m) : witness.log)(level, `refused ${req.method} ${oneLine(url, 200)} from ${clientOf(req)}: ${status} ${code}: ${oneLine(message)}`);
     if (res.headersSent) {
       res.destroy();
       return;
@@ -89,13 +108,13 @@ export function createApp(deps: AppDeps): express.Express {
     if (extra.body !== undefined) {
       sendText(res, status, extra.body, extra.type);
     } else if (isJsonApi(req)) {
-      res.status(status).set('Cache-Control', 'no-store').json({ error: code, message: oneLine(extra.publicMessage ?? message, 2000) });
+      sendJson(res, status, { error: code, message: oneLine(extra.publicMessage ?? message, 2000) });
     } else {
       sendText(res, status, oneLine(extra.publicMessage ?? message, 2000) + '\n');
     }
   };
 
-  const sendError = (req: Request, res: Response, e: unknown): void => {
+  const sendError = (req: IncomingMessage, res: ServerResponse, e: unknown): void => {
     if (isPkglogError(e)) {
       if (e.code === 'stale_size' && typeof e.details?.treeSize === 'number') {
         refuse(req, res, 409, e.code, e.message, { type: 'text/x.tlog.size', body: `${e.details.treeSize}\n` });
@@ -114,6 +133,29 @@ export function createApp(deps: AppDeps): express.Express {
     refuse(req, res, httpStatus('internal'), 'internal', `unexpected error: ${err?.name ?? 'Error'}: ${err?.message ?? String(e)}`, { publicMessage: 'internal error' });
   };
 
+  /** POST /add-checkpoint once the body is read (req.body): cosign, answer the signature lines. */
+  const addCheckpoint = (req: IncomingMessage & { body?: unknown }, res: ServerResponse): void => {
+    witness.addCheckpoint(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0)).then(
+      (lines) => {
+        sendText(res, 200, lines);
+        counted(req, 'cosigned');
+      },
+      (e: unknown) => sendError(req, res, e),
+    );
+  };
+  return { counted, refuse, sendError, addCheckpoint };
+}
+
+export function createApp(deps: AppDeps): express.Express {
+  const { witness } = deps;
+  const { counted, refuse, sendError, addCheckpoint } = answers(deps);
+  const limiter = deps.gossipLimiter ?? new RateLimiter({ rate: DEFAULT_GOSSIP_RATE, burst: DEFAULT_GOSSIP_BURST });
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+  for (const h of deps.before ?? []) app.use(h);
+
   const raw = rawBody;
   const route = (fn: (req: Request, res: Response) => unknown) => async (req: Request, res: Response) => {
     try {
@@ -124,35 +166,30 @@ export function createApp(deps: AppDeps): express.Express {
   };
   const bodyOf = (req: Request): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
 
-  app.post(
-    '/add-checkpoint',
-    raw(MAX_ADD_CHECKPOINT_BODY),
-    route(async (req, res) => {
-      sendText(res, 200, await witness.addCheckpoint(bodyOf(req)));
-      counted(req, 'cosigned');
-    }),
-  );
+  app.post('/add-checkpoint', raw(MAX_ADD_CHECKPOINT_BODY), (req, res) => addCheckpoint(req, res));
 
   app.get('/vkey', (_req, res) => sendText(res, 200, witness.vkey + '\n'));
   app.get('/vkeys', (_req, res) => sendText(res, 200, witness.vkeys.map((k) => k + '\n').join('')));
 
   app.get(
     '/:hash/checkpoint',
-    route((req, res) => {
+    route(async (req, res) => {
       const log = lookup(witness, String(req.params.hash));
       const latest = witness.store.latest(log.origin);
       if (latest === undefined) fail('not_found', `no cosigned checkpoint for ${log.origin}`);
+      await witness.store.durable(); // a cosignature leaves the process only once it is on disk
       sendText(res, 200, latest.note);
     }),
   );
 
   app.get(
     '/v1/history/:hash',
-    route((req, res) => {
+    route(async (req, res) => {
       const log = lookup(witness, String(req.params.hash));
       const before = typeof req.query.before === 'string' ? parseDecimal(req.query.before, 'before') : Math.floor(witness.now() / 1000);
       const cp = witness.store.historyBefore(log.origin, before);
       if (cp === undefined) fail('not_found', `no checkpoint of ${log.origin} cosigned at or before ${before}`);
+      await witness.store.durable();
       sendText(res, 200, cp.note);
     }),
   );
@@ -170,6 +207,7 @@ export function createApp(deps: AppDeps): express.Express {
     raw(MAX_NOTE_SIZE),
     route(async (req, res) => {
       const v = await witness.checkCheckpoint(bodyOf(req), `gossip from ${clientOf(req)}`, { bounded: true });
+      await witness.store.durable(); // the reply carries the latest cosigned checkpoint
       counted(req, v.result);
       res.status(200).set('Cache-Control', 'no-store').json({
         result: v.result,
@@ -200,6 +238,30 @@ export function createApp(deps: AppDeps): express.Express {
   // Express error handler (4 arguments): body-parser errors and anything thrown outside a route.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => sendError(req, res, err));
   return app;
+}
+
+/**
+ * The witness's node:http request handler: POST /add-checkpoint — the hot path — is answered without express (its
+ * routing costs about as much as the rest of a request), through the same `before` middleware, body reader and
+ * answers as the express route; every other request goes to createApp's app.
+ */
+export function createHandler(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const app = createApp(deps);
+  const { sendError, addCheckpoint } = answers(deps);
+  const before = deps.before ?? [];
+  const read = rawBody(MAX_ADD_CHECKPOINT_BODY);
+  return (req, res) => {
+    if (req.method !== 'POST' || req.url !== '/add-checkpoint') {
+      app(req, res);
+      return;
+    }
+    const step = (i: number) => (err?: unknown): void => {
+      if (err !== undefined) return sendError(req, res, err);
+      if (i < before.length) return before[i]!(req as Request, res as Response, step(i + 1));
+      read(req, res, (e?: unknown) => (e !== undefined ? sendError(req, res, e) : addCheckpoint(req, res)));
+    };
+    step(0)();
+  };
 }
 
 function lookup(witness: Witness, hash: string) {

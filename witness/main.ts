@@ -9,7 +9,7 @@ import { fail } from '../core/errors.ts';
 import { WitnessStore } from './store.ts';
 import { loadOrCreateWitnessKey, loadOrCreateMlDsaKey } from './keys.ts';
 import { Witness, type Logger, type WitnessHooks } from './witness.ts';
-import { createApp, DEFAULT_GOSSIP_BURST, DEFAULT_GOSSIP_RATE } from './app.ts';
+import { createHandler, DEFAULT_GOSSIP_BURST, DEFAULT_GOSSIP_RATE } from './app.ts';
 import { DataDirLock } from './lock.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { DEFAULT_MAX_GOSSIP_FETCHES } from './witness.ts';
@@ -154,7 +154,7 @@ export async function startWitness(cfg: WitnessConfig): Promise<RunningWitness> 
       res.end(json ? JSON.stringify({ error: 'overloaded', message: 'the witness is shutting down' }) : 'the witness is shutting down\n');
     },
   });
-  const app = createApp({
+  const handler = createHandler({
     witness, gossipLimiter: new RateLimiter({ rate: limits.gossipRate, burst: limits.gossipBurst }), before: [ops.middleware], metrics,
   });
   const server = createServer(
@@ -165,7 +165,7 @@ export async function startWitness(cfg: WitnessConfig): Promise<RunningWitness> 
       // How often Node checks the two timeouts above (its default, 30 s, would make them that coarse).
       connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
     },
-    app,
+    handler,
   );
   server.setTimeout(limits.idleTimeoutMs); // a connection silent for this long is closed
   server.maxConnections = limits.maxConnections;

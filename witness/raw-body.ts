@@ -4,11 +4,12 @@
  * does. Either way the answer goes out immediately with `Connection: close` (see app.ts `refuse`), so the rest of
  * the body is never read. (body-parser, by contrast, reads an oversized body to its end before answering.)
  */
-import type { NextFunction, Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PkglogError } from '../core/errors.ts';
 
+/** The middleware (express, or plain node:http with a `next` callback): req.body = the body as one Buffer. */
 export function rawBody(limit: number) {
-  return (req: Request, _res: Response, next: NextFunction): void => {
+  return (req: IncomingMessage & { body?: unknown }, _res: ServerResponse, next: (err?: unknown) => void): void => {
     const declared = req.headers['content-length'];
     if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) > limit) {
       next(new PkglogError('too_large', `the request body declares ${declared} bytes; the limit is ${limit}`));

@@ -1,10 +1,16 @@
 /**
- * The witness's state on better-sqlite3 (WAL, synchronous=FULL): the configured logs and peers, the latest cosigned
- * checkpoint per origin (advanced only by compare-and-swap), every checkpoint it ever cosigned (history, indexed by
- * time), and fork evidence. Every statement is an indexed lookup; nothing scans a log's history.
+ * The witness's state on better-sqlite3 (WAL): the configured logs and peers, the latest cosigned checkpoint per
+ * origin (advanced only by compare-and-swap), every checkpoint it ever cosigned (history, indexed by time), and fork
+ * evidence. Every statement is an indexed lookup; nothing scans a log's history.
+ *
+ * Durability is synchronous=FULL's — every commit's WAL frames are fsynced before anyone is told it happened — but the
+ * fsync of the compare-and-swaps runs off the event loop: SQLite commits with synchronous=NORMAL (no fsync at commit;
+ * its checkpoints still sync), then `durable()` fsyncs the WAL file on libuv's thread pool, one fsync for every commit
+ * made since the last one started, and add-checkpoint answers after it (witness/commit-queue.ts). The event loop keeps
+ * verifying and signing meanwhile instead of waiting for the disk. The rare other writes fsync at once (syncNow).
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, fsync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { fail } from '../core/errors.ts';
@@ -79,6 +85,12 @@ export interface EvidenceRecord {
   evidence: string;
 }
 
+/** The size and root of the latest cosigned checkpoint: what add-checkpoint's checks need (not the note). */
+export interface LatestHead {
+  treeSize: number;
+  root: Hash;
+}
+
 /** A compare-and-swap of the latest checkpoint: applies only if the stored size is still `expectedSize` (null: none stored). */
 export interface AdvanceOp {
   expectedSize: number | null;
@@ -101,14 +113,22 @@ export class WitnessStore {
   private readonly s;
   private readonly advanceTx: (ops: AdvanceOp[]) => boolean[];
   private readonly evidenceTx: (origin: string, text: string, source: string, now: number) => { id: number; isNew: boolean };
+  /** The WAL file, open for fsync (SQLite keeps the file while a connection is open: same inode throughout). */
+  private readonly walFd: number;
+  /** The fsync in flight, and the one that will follow it (shared by every commit made meanwhile). */
+  private syncing: Promise<void> | undefined;
+  private nextSync: Promise<void> | undefined;
+  /** A compare-and-swap was committed after the newest fsync started. */
+  private dirty = false;
 
   constructor(path: string) {
     const db = new Database(path);
     db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
+    db.pragma('synchronous = NORMAL'); // + durable() / syncNow(): see the header
     db.pragma('busy_timeout = 5000');
     db.exec(SCHEMA);
     this.db = db;
+    this.walFd = openSync(`${path}-wal`, 'r');
     this.s = {
       log: db.prepare<[string], LogRow>('SELECT * FROM logs WHERE origin = ?'),
       logByHash: db.prepare<[string], LogRow>('SELECT * FROM logs WHERE origin_hash = ?'),
@@ -116,6 +136,7 @@ export class WitnessStore {
       insertLog: db.prepare('INSERT INTO logs (origin, origin_hash, vkey, url, added_at) VALUES (?, ?, ?, ?, ?)'),
       setLogUrl: db.prepare('UPDATE logs SET url = ? WHERE origin = ?'),
       latest: db.prepare<[string], CpRow>('SELECT * FROM latest WHERE origin = ?'),
+      latestHead: db.prepare<[string], { tree_size: number; root: Buffer }>('SELECT tree_size, root FROM latest WHERE origin = ?'),
       insertLatest: db.prepare(
         `INSERT INTO latest (origin, tree_size, root, cosigned_at, note) VALUES (@origin, @size, @root, @at, @note)
          ON CONFLICT (origin) DO NOTHING`,
@@ -160,7 +181,43 @@ export class WitnessStore {
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    if (this.db.open) {
+      this.db.close();
+      closeSync(this.walFd);
+    }
+  }
+
+  /**
+   * Resolves once every commit made before the call is on disk (an fsync of the WAL that started after it). One
+   * fsync at a time; callers arriving while one runs share the next; nothing to wait for when nothing was committed
+   * since the last fsync started. Whatever carries a cosignature waits for it before leaving the process.
+   */
+  durable(): Promise<void> {
+    if (!this.dirty) return this.syncing ?? Promise.resolve();
+    if (this.syncing === undefined) return this.startSync();
+    this.nextSync ??= this.syncing.then(
+      () => this.startSync(),
+      () => this.startSync(),
+    );
+    return this.nextSync;
+  }
+
+  private startSync(): Promise<void> {
+    this.nextSync = undefined;
+    this.dirty = false;
+    const p = new Promise<void>((resolve, reject) => fsync(this.walFd, (e) => (e ? reject(e) : resolve())));
+    this.syncing = p;
+    const done = () => {
+      if (this.syncing === p) this.syncing = undefined;
+    };
+    p.then(done, done);
+    return p;
+  }
+
+  /** The WAL fsynced now (synchronously): after the rare writes other than add-checkpoint's. */
+  private syncNow(): void {
+    fsyncSync(this.walFd);
+    this.dirty = false;
   }
 
   /**
@@ -175,6 +232,7 @@ export class WitnessStore {
     } else {
       this.s.insertLog.run(origin, originHash(origin), vkey, url, now);
     }
+    this.syncNow();
     return toLog(this.s.log.get(origin)!);
   }
 
@@ -194,6 +252,7 @@ export class WitnessStore {
 
   addPeer(url: string, vkey: string, now: number): void {
     this.s.upsertPeer.run(url, vkey, now);
+    this.syncNow();
   }
 
   listPeers(): PeerConfig[] {
@@ -205,9 +264,20 @@ export class WitnessStore {
     return r === undefined ? undefined : toCp(r);
   }
 
-  /** Applies the compare-and-swaps in ONE durable transaction (group commit); true for each op that applied. */
+  /** The latest cosigned size and root (without reading the note). */
+  latestHead(origin: string): LatestHead | undefined {
+    const r = this.s.latestHead.get(origin);
+    return r === undefined ? undefined : { treeSize: r.tree_size, root: r.root };
+  }
+
+  /**
+   * Applies the compare-and-swaps in ONE transaction (group commit); true for each op that applied. Durable once
+   * `durable()` resolves (witness/commit-queue.ts waits for it before anyone is answered).
+   */
   advance(ops: AdvanceOp[]): boolean[] {
-    return this.advanceTx(ops);
+    const applied = this.advanceTx(ops);
+    this.dirty = true;
+    return applied;
   }
 
   historyAt(origin: string, treeSize: number): CosignedCheckpoint | undefined {
@@ -226,7 +296,9 @@ export class WitnessStore {
    * every check passes, and the checks (against the latest cosigned checkpoint) already refuse the fork's branch.
    */
   recordEvidence(origin: string, text: string, source: string, now: number): { id: number; isNew: boolean } {
-    return this.evidenceTx(origin, text, source, now);
+    const r = this.evidenceTx(origin, text, source, now);
+    this.syncNow();
+    return r;
   }
 
   /** How many pieces of fork evidence are recorded (a count, for metrics). */

@@ -8,11 +8,10 @@ import type { Hash } from '../core/types.ts';
 import { parseAddCheckpointRequest, type AddCheckpointRequest } from '../core/witness-protocol.ts';
 import {
   formatSignatureLine,
-  formatSignedNote,
   formatVerifierKey,
   parseSignedNote,
   parseVerifierKey,
-  signText,
+  signBytes,
   verifyNote,
   SIG_TYPE_COSIGNATURE_V1,
   type Signer,
@@ -29,7 +28,7 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { CommitQueue } from './commit-queue.ts';
 import { LogClient, type Fetch } from './log-client.ts';
-import type { AdvanceOp, CosignedCheckpoint, LogConfig, WitnessStore } from './store.ts';
+import type { AdvanceOp, CosignedCheckpoint, LatestHead, LogConfig, WitnessStore } from './store.ts';
 
 export type LogLevel = 'info' | 'warn' | 'error';
 export type Logger = (level: LogLevel, msg: string) => void;
@@ -73,9 +72,10 @@ interface Verified {
   verifier: Verifier;
   checkpoint: Checkpoint;
   text: string;
+  /** The text's bytes (what the log signed and the cosigners sign). */
+  textBytes: Buffer;
   /** The note with only the log's verified signature(s). */
-  logSigned(): string;
-  logSignatures: ReturnType<typeof verifyNote>['verified'][number]['signature'][];
+  logSigned: string;
 }
 
 const MAX_CAS_RETRIES = 8;
@@ -131,7 +131,7 @@ export class Witness {
     if (this.signers.length === 0) fail('usage', 'the witness needs at least one cosigning key (Ed25519 or ML-DSA-44)');
     this.vkeys = this.signers.map((s) => formatVerifierKey(s.name, s.type, s.publicKey));
     this.vkey = this.vkeys[0]!;
-    this.commits = new CommitQueue((ops) => this.store.advance(ops));
+    this.commits = new CommitQueue((ops) => this.store.advance(ops), () => this.store.durable());
     this.maxGossipFetches = opts.maxGossipFetches ?? DEFAULT_MAX_GOSSIP_FETCHES;
   }
 
@@ -179,8 +179,9 @@ export class Witness {
     const text = vn.note.text;
     const checkpoint = parseCheckpoint(text);
     if (checkpoint.origin !== log.origin) fail('malformed', 'checkpoint origin line is not the first line of the note');
-    const logSignatures = vn.verified.map((v) => v.signature);
-    return { log, verifier, checkpoint, text, logSignatures, logSigned: () => formatSignedNote({ text, signatures: logSignatures }) };
+    // formatSignedNote without checking the text again (verifyNote did).
+    const logSigned = `${text}\n${vn.verified.map((v) => formatSignatureLine(v.signature)).join('')}`;
+    return { log, verifier, checkpoint, text, textBytes: vn.textBytes, logSigned };
   }
 
   /** C2SP tlog-witness add-checkpoint on a raw request body; returns the cosignature line(s). */
@@ -195,27 +196,26 @@ export class Witness {
     if (req.oldSize > cp.treeSize) fail('out_of_range', `old size ${req.oldSize} is larger than the checkpoint size ${cp.treeSize}`);
     for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
       const log = attempt === 0 ? v.log : this.store.getLog(cp.origin)!;
-      const latest = this.store.latest(cp.origin);
+      const latest = this.store.latestHead(cp.origin);
       this.check(log, v, req, latest);
-      const sigs = this.signers.map((s) => signText(v.text, s));
+      const sigs = this.signers.map((s) => signBytes(v.textBytes, s));
+      const lines = sigs.map(formatSignatureLine).join('');
       const cosigned: CosignedCheckpoint = {
         origin: cp.origin,
         treeSize: cp.treeSize,
         root: cp.rootHash,
         cosignedAt: cosignatureTimestamp(sigs[0]!),
-        note: formatSignedNote({ text: v.text, signatures: [...v.logSignatures, ...sigs] }),
+        note: v.logSigned + lines,
       };
-      await this.hooks.afterCheck?.(cp.origin, cp.treeSize);
-      if (await this.commits.submit({ expectedSize: latest?.treeSize ?? null, checkpoint: cosigned })) {
-        return sigs.map(formatSignatureLine).join('');
-      }
+      if (this.hooks.afterCheck !== undefined) await this.hooks.afterCheck(cp.origin, cp.treeSize);
+      if (await this.commits.submit({ expectedSize: latest?.treeSize ?? null, checkpoint: cosigned })) return lines;
       // Lost the race: someone else advanced this log in between. Re-check against the new state.
     }
     return fail('overloaded', `too much contention on log ${cp.origin}; retry`);
   }
 
   /** The add-checkpoint checks against the current state, in the spec's order. */
-  private check(log: LogConfig, v: Verified, req: AddCheckpointRequest, latest: CosignedCheckpoint | undefined): void {
+  private check(log: LogConfig, v: Verified, req: AddCheckpointRequest, latest: LatestHead | undefined): void {
     const cp = v.checkpoint;
     const known = latest?.treeSize ?? 0;
     if (req.oldSize !== known) {
@@ -227,7 +227,7 @@ export class Witness {
     if (latest === undefined) return;
     if (cp.treeSize === latest.treeSize) {
       if (cp.rootHash.equals(latest.root)) return; // resubmission: cosigned again with a fresh timestamp
-      this.recordFork(buildEvidence(latest.note, v.logSigned()), 'add-checkpoint');
+      this.recordFork(buildEvidence(this.latestNote(cp.origin, latest), v.logSigned), 'add-checkpoint');
       fail('inconsistent', `tree size ${cp.treeSize} was already cosigned with a different root hash`);
     }
     try {
@@ -244,7 +244,7 @@ export class Witness {
    * another root for the cosigned size, the log signed a checkpoint that is not an extension of the one this witness
    * cosigned: record it. (The request is refused with 422 either way.)
    */
-  private evidenceFromRequestProof(v: Verified, latest: CosignedCheckpoint, proof: Hash[]): void {
+  private evidenceFromRequestProof(v: Verified, latest: LatestHead, proof: Hash[]): void {
     const cp = v.checkpoint;
     if (proof.length === 0 || latest.treeSize === 0 || (latest.treeSize & (latest.treeSize - 1)) === 0) return;
     const smaller = { ...cp, treeSize: latest.treeSize, rootHash: latest.root };
@@ -254,7 +254,14 @@ export class Witness {
     } catch {
       return;
     }
-    if (kind === 'fork') this.recordFork(buildEvidence(latest.note, v.logSigned(), proof), 'add-checkpoint');
+    if (kind === 'fork') this.recordFork(buildEvidence(this.latestNote(cp.origin, latest), v.logSigned, proof), 'add-checkpoint');
+  }
+
+  /** The note of the latest cosigned checkpoint whose head the checks used (the fork paths need it; rare). */
+  private latestNote(origin: string, head: LatestHead): string {
+    const latest = this.store.latest(origin);
+    if (latest === undefined || latest.treeSize !== head.treeSize || !latest.root.equals(head.root)) fail('overloaded', `log ${origin} advanced meanwhile; retry`);
+    return latest.note;
   }
 
   /** A smaller checkpoint than the latest: if this witness cosigned that exact size with another root, that is a fork. */
@@ -262,7 +269,7 @@ export class Witness {
     const old = this.store.historyAt(v.checkpoint.origin, v.checkpoint.treeSize);
     if (old === undefined) return undefined;
     if (old.root.equals(v.checkpoint.rootHash)) return { result: 'consistent', reason: `this witness cosigned the same root for tree size ${old.treeSize}` };
-    const evidence = this.recordFork(buildEvidence(old.note, v.logSigned()), source);
+    const evidence = this.recordFork(buildEvidence(old.note, v.logSigned), source);
     return { result: 'fork', reason: `this witness cosigned a different root for tree size ${old.treeSize}`, evidence };
   }
 
@@ -316,7 +323,7 @@ export class Witness {
     if (latest === undefined) return { result: 'unknown', reason: `this witness has not cosigned any checkpoint of ${cp.origin}` };
     if (cp.treeSize === latest.treeSize) {
       if (cp.rootHash.equals(latest.root)) return { result: 'consistent', reason: 'same tree size and root as the latest cosigned checkpoint' };
-      const evidence = this.recordFork(buildEvidence(latest.note, v.logSigned()), source);
+      const evidence = this.recordFork(buildEvidence(latest.note, v.logSigned), source);
       return { result: 'fork', reason: `this witness cosigned a different root for tree size ${cp.treeSize}`, evidence };
     }
     if (cp.treeSize < latest.treeSize) {
@@ -325,8 +332,8 @@ export class Witness {
     }
     const [smaller, smallerNote, larger, largerNote] =
       cp.treeSize < latest.treeSize
-        ? [cp, v.logSigned(), { ...cp, treeSize: latest.treeSize, rootHash: latest.root }, latest.note]
-        : [{ ...cp, treeSize: latest.treeSize, rootHash: latest.root }, latest.note, cp, v.logSigned()];
+        ? [cp, v.logSigned, { ...cp, treeSize: latest.treeSize, rootHash: latest.root }, latest.note]
+        : [{ ...cp, treeSize: latest.treeSize, rootHash: latest.root }, latest.note, cp, v.logSigned];
     if (smaller.treeSize === 0) {
       return smaller.rootHash.equals(EMPTY_ROOT)
         ? { result: 'consistent', reason: 'the empty tree is a prefix of every tree' }

@@ -10,6 +10,11 @@ import { parseVerifierKey, verifyNote } from '../../core/note.ts';
 import { originHash } from '../../core/hash.ts';
 import { cosignatureTimestamp } from '../../core/cosignature.ts';
 import { parseEvidence, verifyEvidence } from '../../core/evidence.ts';
+import { createHandler } from '../../witness/app.ts';
+import { WitnessMetrics } from '../../witness/metrics.ts';
+import { createRegistry } from '../../runtime/metrics.ts';
+import { HttpOps } from '../../runtime/http-ops.ts';
+import { callbackLogger } from '../../runtime/logger.ts';
 
 const b64 = (b: Buffer): string => b.toString('base64');
 
@@ -23,8 +28,10 @@ interface Row {
   resBody: RegExp | ((body: string) => void);
 }
 
-describe('witness HTTP (C2SP tlog-witness table)', () => {
+// The same table through the express app and through the server's handler (add-checkpoint answered without express).
+for (const via of ['express app', 'node:http handler'] as const) describe(`witness HTTP (C2SP tlog-witness table), ${via}`, () => {
   let t: TestWitness;
+  let app: Parameters<typeof request>[0];
   // log A: cosigned at 5 before the table runs; log B: never cosigned; log C: for the fork row; log Z: not configured.
   const A = new FakeLog('example.com/log-a').append(5);
   const B = new FakeLog('example.com/log-b').append(3);
@@ -37,10 +44,11 @@ describe('witness HTTP (C2SP tlog-witness table)', () => {
 
   before(async () => {
     t = makeWitness();
+    app = via === 'express app' ? t.app : createHandler({ witness: t.witness });
     for (const l of [A, B, C]) t.store.addLog(l.origin, l.vkey, null, 0);
-    const r1 = await request(t.app).post('/add-checkpoint').send(`old 0\n\n${cp5}`);
+    const r1 = await request(app).post('/add-checkpoint').send(`old 0\n\n${cp5}`);
     assert.equal(r1.status, 200, r1.text);
-    const r2 = await request(t.app).post('/add-checkpoint').send(`old 0\n\n${C.checkpoint()}`);
+    const r2 = await request(app).post('/add-checkpoint').send(`old 0\n\n${C.checkpoint()}`);
     assert.equal(r2.status, 200, r2.text);
   });
   after(() => t.close());
@@ -138,8 +146,8 @@ describe('witness HTTP (C2SP tlog-witness table)', () => {
     it(row.name, async () => {
       const r =
         (row.method ?? 'POST') === 'POST'
-          ? await request(t.app).post(row.path ?? '/add-checkpoint').send(row.body!())
-          : await request(t.app).get(row.path!);
+          ? await request(app).post(row.path ?? '/add-checkpoint').send(row.body!())
+          : await request(app).get(row.path!);
       assert.equal(r.status, row.status, r.text);
       assert.match(String(r.headers['content-type']), row.type);
       if (typeof row.resBody === 'function') row.resBody(r.text);
@@ -152,16 +160,16 @@ describe('witness HTTP (C2SP tlog-witness table)', () => {
     t.store.addLog(D.origin, D.vkey, null, 0);
     const text = `example.com/log-d\n0\n${b64(Buffer.alloc(32, 1))}\n`;
     const { signNote } = await import('../../core/note.ts');
-    const r = await request(t.app).post('/add-checkpoint').send(`old 0\n\n${signNote(text, [D.signer])}`);
+    const r = await request(app).post('/add-checkpoint').send(`old 0\n\n${signNote(text, [D.signer])}`);
     assert.equal(r.status, 422, r.text);
-    const ok = await request(t.app).post('/add-checkpoint').send(`old 0\n\n${D.checkpoint(0)}`);
+    const ok = await request(app).post('/add-checkpoint').send(`old 0\n\n${D.checkpoint(0)}`);
     assert.equal(ok.status, 200, ok.text);
   });
 
   it('the 200 body is a cosignature/v1 that verifies with the witness vkey over the checkpoint', async () => {
     const A9 = new FakeLog('example.com/log-a').append(9);
     t.clock.ms += 5000;
-    const r = await request(t.app).post('/add-checkpoint').send(`old 8\n${proofLines(A9.consistencyProof(8))}\n${A9.checkpoint()}`);
+    const r = await request(app).post('/add-checkpoint').send(`old 8\n${proofLines(A9.consistencyProof(8))}\n${A9.checkpoint()}`);
     assert.equal(r.status, 200, r.text);
     const v = verifyNote(A9.checkpoint() + r.text, [parseVerifierKey(t.witness.vkey)]);
     assert.equal(v.verified.length, 1);
@@ -175,13 +183,43 @@ describe('witness HTTP (C2SP tlog-witness table)', () => {
     const { signNote } = await import('../../core/note.ts');
     const text = E.checkpointText() + 'extension line\n';
     const note = signNote(text, [other.signer, E.signer]);
-    const r = await request(t.app).post('/add-checkpoint').send(`old 0\n\n${note}`);
+    const r = await request(app).post('/add-checkpoint').send(`old 0\n\n${note}`);
     assert.equal(r.status, 200, r.text);
     verifyNote(text + '\n' + r.text, [parseVerifierKey(t.witness.vkey)]);
   });
 
   it('an oversized body → 413, never a 500', async () => {
-    const r = await request(t.app).post('/add-checkpoint').send(Buffer.alloc(2 << 20, 0x61));
+    const r = await request(app).post('/add-checkpoint').send(Buffer.alloc(2 << 20, 0x61));
     assert.equal(r.status, 413);
+  });
+});
+
+describe('witness HTTP: the node:http handler answers add-checkpoint through the ops middleware', () => {
+  it('request id, metrics and the refusal log line on the fast path, as on the express routes', async () => {
+    const t = makeWitness();
+    try {
+      const A = new FakeLog('example.com/log-a').append(5);
+      t.store.addLog(A.origin, A.vkey, null, 0);
+      const registry = createRegistry();
+      const lines: string[] = [];
+      const ops = new HttpOps({ logger: callbackLogger((m) => lines.push(m)), registry, readiness: () => [] });
+      const handler = createHandler({ witness: t.witness, before: [ops.middleware], metrics: new WitnessMetrics(registry, t.store) });
+      const ok = await request(handler).post('/add-checkpoint').set('X-Request-Id', 'fast-1').send(`old 0\n\n${A.checkpoint()}`);
+      assert.equal(ok.status, 200, ok.text);
+      assert.equal(ok.headers['x-request-id'], 'fast-1');
+      assert.equal(ok.headers['content-length'], String(Buffer.byteLength(ok.text)));
+      const bad = await request(handler).post('/add-checkpoint').set('X-Request-Id', 'fast-2').send('old 0\n\nnot a checkpoint');
+      assert.equal(bad.status, 400, bad.text);
+      assert.ok(lines.some((l) => l.startsWith('refused POST /add-checkpoint from ') && l.includes('400 malformed')), JSON.stringify(lines));
+      const m = await registry.metrics();
+      assert.match(m, /pkglog_witness_add_checkpoint_total\{outcome="cosigned"\} 1/);
+      assert.match(m, /pkglog_witness_add_checkpoint_total\{outcome="malformed"\} 1/);
+      assert.match(m, /pkglog_http_requests_total\{method="POST",code="200"\} 1/);
+      const vkey = await request(handler).get('/vkey');
+      assert.equal(vkey.status, 200);
+      assert.equal(vkey.text, t.witness.vkey + '\n');
+    } finally {
+      t.close();
+    }
   });
 });
