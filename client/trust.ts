@@ -9,9 +9,8 @@ import { parsePolicy, verifyCheckpointWithPolicy, quorumSatisfied, LOG_KEY_TYPES
 import { parseVerifierKey, SIG_TYPE_ED25519, verifyNote } from '../core/note.ts';
 import { cosignatureTimestamp } from '../core/cosignature.ts';
 import { EXIT, Report } from './report.ts';
-import { LRUCache } from 'lru-cache';
 import { readKeyFile } from '../runtime/key-file.ts';
-import { parseCheckpoint, type Checkpoint } from '../core/checkpoint.ts';
+import type { Checkpoint } from '../core/checkpoint.ts';
 import { reason } from '../runtime/cli.ts';
 
 export function loadPolicyFile(path: string): Policy {
@@ -119,15 +118,17 @@ export function logURLFromPolicy(policy: Policy, origin?: string): string | unde
  * verifyCheckpointWithPolicy, memoised per policy for the last few checkpoint notes: verifying many proofs against
  * the same checkpoint (a registry, a mirror) checks its log signature and cosignatures once. Only successes are kept.
  */
-const verifiedNotes = new WeakMap<Policy, LRUCache<string, PolicyVerifiedCheckpoint>>();
+const verifiedNotes = new WeakMap<Policy, Map<string, PolicyVerifiedCheckpoint>>();
 const MEMO_SIZE = 32;
 
 function verifiedWithPolicy(policy: Policy, signed: string): PolicyVerifiedCheckpoint {
+  // A Map in insertion order, the oldest evicted: cheap to create for a policy used once.
   let memo = verifiedNotes.get(policy);
-  if (memo === undefined) verifiedNotes.set(policy, (memo = new LRUCache({ max: MEMO_SIZE })));
-  const hit = memo.get(signed);
+  const hit = memo?.get(signed);
   if (hit !== undefined) return hit;
   const v = verifyCheckpointWithPolicy(policy, signed);
+  if (memo === undefined) verifiedNotes.set(policy, (memo = new Map()));
+  if (memo.size >= MEMO_SIZE) memo.delete(memo.keys().next().value!);
   memo.set(signed, v);
   return v;
 }
@@ -165,7 +166,8 @@ export function verifyCheckpoint(policy: Policy, signed: string, nowMs: number, 
     if (e.code === 'quorum_not_met') throw new CheckpointError('quorum', e);
     throw new CheckpointError('log-signature', new PkglogError(e.code, `checkpoint signature check failed: ${e.message}`));
   }
-  const checkpoint = parseCheckpoint(verdict.text);
+  // A copy: the verdict is memoised, the caller owns what it gets.
+  const checkpoint = { ...verdict.checkpoint, rootHash: Buffer.from(verdict.checkpoint.rootHash), extensions: [...verdict.checkpoint.extensions] };
   if (maxAgeSeconds !== undefined) {
     const nowSec = Math.floor(nowMs / 1000);
     const notBefore = nowSec - maxAgeSeconds;

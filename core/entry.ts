@@ -58,8 +58,12 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 const NOT_PRINTABLE = /[\s\p{Z}\p{Cc}\p{Cf}\p{Cs}\p{Co}]/u;
 const PYPI_NORMALIZED = /^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$/;
 
+/** Printable ASCII (no space): the common case, for which NOT_PRINTABLE's Unicode classes need not be consulted. */
+const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
+
 function checkText(value: unknown, field: string, maxBytes = 255): string {
   if (typeof value !== 'string') return fail('malformed', `${field} must be a string`);
+  if (value.length <= maxBytes && PRINTABLE_ASCII.test(value)) return value;
   const bytes = Buffer.byteLength(value, 'utf8');
   if (bytes < 1 || bytes > maxBytes) fail('malformed', `${field} must be 1–${maxBytes} bytes of UTF-8`);
   if (!value.isWellFormed() || NOT_PRINTABLE.test(value)) {
@@ -239,52 +243,69 @@ export function encodeLeaf(e: Entry): Buffer {
   return Buffer.concat(parts);
 }
 
-/** Strict decoding of a version-1 or version-2 leaf; re-validates every field. Throws 'malformed'. */
-export function decodeLeaf(leaf: Uint8Array): Entry {
-  const b = Buffer.from(leaf.buffer, leaf.byteOffset, leaf.byteLength);
-  let off = 0;
-  const need = (n: number) => {
-    if (off + n > b.length) fail('malformed', 'leaf is truncated');
-  };
-  const bytes = (n: number) => {
-    need(n);
-    const v = b.subarray(off, off + n);
-    off += n;
+/** Reads a leaf's fields in order (one object per leaf, its methods defined once). */
+class LeafReader {
+  off = 0;
+  constructor(readonly b: Buffer) {}
+
+  need(n: number): void {
+    if (this.off + n > this.b.length) fail('malformed', 'leaf is truncated');
+  }
+
+  bytes(n: number): Buffer {
+    this.need(n);
+    const v = this.b.subarray(this.off, this.off + n);
+    this.off += n;
     return Buffer.from(v);
-  };
-  const str = (what: string) => {
-    need(1);
-    const n = b[off++]!;
+  }
+
+  str(what: string): string {
+    this.need(1);
+    const n = this.b[this.off++]!;
     if (n === 0) fail('malformed', `leaf ${what} is empty`);
-    const raw = bytes(n);
+    this.need(n);
+    const start = this.off;
+    this.off += n;
+    let ascii = true;
+    for (let i = start; i < this.off; i++) if (this.b[i]! >= 0x80) ascii = false;
+    if (ascii) return this.b.toString('latin1', start, this.off); // ASCII is valid UTF-8 as it is
+    const raw = this.b.subarray(start, this.off);
     const s = raw.toString('utf8');
     if (!Buffer.from(s, 'utf8').equals(raw)) fail('malformed', `leaf ${what} is not valid UTF-8`);
     return s;
-  };
-  need(9);
+  }
+}
+
+/** Strict decoding of a version-1 or version-2 leaf; re-validates every field. Throws 'malformed'. */
+export function decodeLeaf(leaf: Uint8Array): Entry {
+  const b = Buffer.from(leaf.buffer, leaf.byteOffset, leaf.byteLength);
+  const r = new LeafReader(b);
+  r.need(9);
   const leafVersion = b[0];
   if (leafVersion !== LEAF_VERSION && leafVersion !== LEAF_VERSION_2) fail('malformed', `unsupported leaf version ${b[0]}`);
   const t = b.readBigUInt64BE(1);
   if (t > BigInt(Number.MAX_SAFE_INTEGER)) fail('malformed', 'leaf integratedTime out of range');
-  off = 9;
-  const ecosystem = str('ecosystem');
-  const name = str('name');
-  const version = str('version');
-  const filename = str('filename');
-  const sha256 = bytes(32).toString('hex');
+  r.off = 9;
+  const ecosystem = r.str('ecosystem');
+  const name = r.str('name');
+  const version = r.str('version');
+  const filename = r.str('filename');
+  r.need(32);
+  const sha256 = b.toString('hex', r.off, r.off + 32);
+  r.off += 32;
   let nativeDigest: NativeDigest | undefined;
   if (leafVersion === LEAF_VERSION_2) {
-    need(1);
-    const id = b[off++];
+    r.need(1);
+    const id = b[r.off++];
     const found = Object.entries(NATIVE_DIGESTS).find(([, v]) => v.id === id);
     if (found === undefined) fail('malformed', `leaf native digest algorithm ${id} is unknown`);
-    nativeDigest = { algorithm: found[0] as NativeDigestAlgorithm, digest: bytes(found[1].size) };
+    nativeDigest = { algorithm: found[0] as NativeDigestAlgorithm, digest: r.bytes(found[1].size) };
   }
-  const publisherKey = bytes(32);
-  const publisherSignature = bytes(64);
-  const registryName = str('registry name');
-  const registrySignature = bytes(64);
-  if (off !== b.length) fail('malformed', 'leaf has trailing bytes');
+  const publisherKey = r.bytes(32);
+  const publisherSignature = r.bytes(64);
+  const registryName = r.str('registry name');
+  const registrySignature = r.bytes(64);
+  if (r.off !== b.length) fail('malformed', 'leaf has trailing bytes');
   const e: Entry = { ecosystem, name, version, filename, sha256, ...(nativeDigest !== undefined ? { nativeDigest } : {}), publisherKey, publisherSignature, registryName, registrySignature, integratedTime: Number(t) };
   validateArtifact(e);
   validateRegistryName(registryName);

@@ -19,7 +19,7 @@
 import type { Verifier, VerifiedNote } from './note.ts';
 import { parsePublicKeyVerifier } from './public-key.ts';
 import { formatVerifierKey, isValidKeyName, parseSignedNote, verifyNote, SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_MLDSA44 } from './note.ts';
-import { parseCheckpoint } from './checkpoint.ts';
+import { parseCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { cosignatureTimestamp } from './cosignature.ts';
 import { fail, isPkglogError } from './errors.ts';
 import { decodeBase64, decodeUtf8, parseDecimal, utf8 } from './encoding.ts';
@@ -273,6 +273,8 @@ export interface PolicyVerifiedCheckpoint {
   /** Witnesses whose cosignature verified, with the cosignature timestamp (seconds). */
   cosigners: Array<{ witness: PolicyWitness; timestamp: number }>;
   text: string;
+  /** The parsed checkpoint (text). */
+  checkpoint: Checkpoint;
 }
 
 /**
@@ -292,10 +294,12 @@ export function verifyCheckpointWithPolicy(
   const opts: VerifyWithPolicyOptions = typeof options === 'number' ? { notBefore: options } : (options ?? {});
   const notBefore = opts.notBefore;
   if (opts.requirePostQuantum === true) policy = postQuantumPolicy(policy);
-  const { text } = parseSignedNote(signedCheckpoint);
-  const { origin } = parseCheckpoint(text);
+  // The origin is the note's first line: the policy's keys for it are found without parsing the note twice (verifyNote
+  // parses it strictly; a note that does not parse is 'malformed' before any 'unknown_key').
+  const origin = firstLine(signedCheckpoint);
   const logs = policy.logs.filter((l) => l.verifier.name === origin && LOG_KEY_TYPES.includes(l.verifier.type));
   if (logs.length === 0) {
+    parseCheckpoint(parseSignedNote(signedCheckpoint).text);
     const pq = opts.requirePostQuantum === true ? 'post-quantum (ML-DSA-44) ' : '';
     fail('unknown_key', `no ${pq}log key in the policy for origin "${origin}"`);
   }
@@ -304,11 +308,15 @@ export function verifyCheckpointWithPolicy(
   try {
     verified = verifyNote(signedCheckpoint, [...logs.map((l) => l.verifier), ...witnesses.map((w) => w.verifier)]);
   } catch (e) {
+    // A note whose text is not a checkpoint is 'malformed' whatever its signatures are.
+    if (isPkglogError(e) && e.code !== 'malformed' && e.code !== 'too_large') parseCheckpoint(parseSignedNote(signedCheckpoint).text);
     if (isPkglogError(e, 'unknown_key')) {
       fail('unknown_key', `checkpoint for "${origin}" is not signed by a policy log`);
     }
     throw e;
   }
+  const text = verified.note.text;
+  const checkpoint = parseCheckpoint(text);
   const log = logs.find((l) => verified.verified.some((v) => v.verifier === l.verifier));
   if (log === undefined) fail('unknown_key', `checkpoint for "${origin}" is not signed by a policy log`);
 
@@ -329,7 +337,19 @@ export function verifyCheckpointWithPolicy(
     const have = cosigners.map((c) => c.witness.name).join(', ') || 'none';
     fail('quorum_not_met', `checkpoint does not meet the policy quorum (valid cosignatures from: ${have})`);
   }
-  return { log, cosigners, text };
+  return { log, cosigners, text, checkpoint };
+}
+
+/** The first line of a note (its origin line for a checkpoint), or '' when there is none. */
+function firstLine(note: Uint8Array | string): string {
+  if (typeof note === 'string') {
+    const nl = note.indexOf('\n');
+    return nl < 0 ? '' : note.slice(0, nl);
+  }
+  if (!(note instanceof Uint8Array)) return '';
+  const b = Buffer.from(note.buffer, note.byteOffset, note.byteLength);
+  const nl = b.indexOf(0x0a);
+  return nl < 0 ? '' : b.toString('utf8', 0, nl);
 }
 
 function formatRule(rule: QuorumRule, out: string[], defined: Set<string>): string {

@@ -8,7 +8,7 @@
  */
 import type { Hash } from './types.ts';
 import { fail } from './errors.ts';
-import { decodeBase64, decodeUtf8, encodeBase64, parseDecimal, utf8 } from './encoding.ts';
+import { decodeBase64, decodeUtf8, encodeBase64, parseDecimal } from './encoding.ts';
 import { MAX_NOTE_SIZE } from './note.ts';
 import { parseCheckpoint } from './checkpoint.ts';
 
@@ -56,7 +56,7 @@ export function parseTlogProof(text: Uint8Array | string): TlogProof {
   } else {
     return fail('malformed', 'proof must be bytes or a string');
   }
-  if (utf8(s).length > MAX_TLOG_PROOF_SIZE) fail('too_large', 'proof is too large');
+  if (Buffer.byteLength(s, 'utf8') > MAX_TLOG_PROOF_SIZE) fail('too_large', 'proof is too large');
   if (/[\u0000-\u0009\u000b-\u001f]/.test(s)) fail('malformed', 'proof contains a control character');
 
   let pos = 0;
