@@ -32,11 +32,15 @@ export interface OpsOptions {
 
 type Next = (err?: unknown) => void;
 
-const LOGGERS = new WeakMap<IncomingMessage, Logger>();
+/** Per request: its id and the logger it is made from; the child logger is made on first use (most requests log nothing). */
+const LOGGERS = new WeakMap<IncomingMessage, { root: Logger; reqId: string; log?: Logger }>();
 
 /** The request's logger (with its reqId), or undefined for a request the ops middleware did not see. */
 export function requestLog(req: IncomingMessage): Logger | undefined {
-  return LOGGERS.get(req);
+  const r = LOGGERS.get(req);
+  if (r === undefined) return undefined;
+  r.log ??= r.root.child({ reqId: r.reqId });
+  return r.log;
 }
 
 /** One line of untrusted text for a log line: no control characters, bounded. */
@@ -100,8 +104,8 @@ export class HttpOps {
   /** The middleware: mount it before every route. */
   readonly middleware = (req: IncomingMessage, res: ServerResponse, next: Next): void => {
     const id = requestId(req.headers['x-request-id']);
-    const log = this.o.logger.child({ reqId: id });
-    LOGGERS.set(req, log);
+    LOGGERS.set(req, { root: this.o.logger, reqId: id });
+    const log = (): Logger => requestLog(req)!;
     res.setHeader(REQUEST_ID_HEADER, id);
     const started = performance.now();
     this.lastRequestAt = started;
@@ -111,8 +115,8 @@ export class HttpOps {
     res.once('close', () => {
       this.active.delete(res);
       this.requests.inc({ method: METHODS.has(method) ? method : 'OTHER', code: String(res.statusCode) });
-      if (log.isLevelEnabled('debug')) {
-        log.debug({ method, url: logText(req.url ?? '/', 200), status: res.statusCode, ms: Math.round(performance.now() - started), finished: res.writableFinished }, 'request');
+      if (this.o.logger.isLevelEnabled('debug')) {
+        log().debug({ method, url: logText(req.url ?? '/', 200), status: res.statusCode, ms: Math.round(performance.now() - started), finished: res.writableFinished }, 'request');
       }
       if (this.active.size === 0) this.wakeIdle();
     });
@@ -121,7 +125,7 @@ export class HttpOps {
       if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
       if (path === '/readyz') {
         this.readiness().then((r) => sendJson(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', checks: r.checks }), (e: unknown) => {
-          log.error({ err: e }, 'readiness checks failed');
+          log().error({ err: e }, 'readiness checks failed');
           sendJson(res, 503, { status: 'not ready', checks: [{ name: 'readiness', ok: false, detail: 'the readiness checks failed' }] });
         });
         return;
@@ -133,7 +137,7 @@ export class HttpOps {
           res.setHeader('Cache-Control', 'no-store');
           res.end(text);
         }, (e: unknown) => {
-          log.error({ err: e }, 'collecting metrics failed');
+          log().error({ err: e }, 'collecting metrics failed');
           sendJson(res, 500, { error: 'internal', message: 'internal error' });
         });
         return;
