@@ -229,17 +229,25 @@ export function noteTextBytes(text: string): Buffer {
 
 interface ParsedNote extends Note {
   textBytes: Buffer;
+  /** Each signature line's base64 (canonical: one per byte string), in `signatures` order. */
+  base64: string[];
 }
 
 function parseNoteInternal(input: Uint8Array | string): ParsedNote {
   const b = toBytes(input, 'signed note', MAX_NOTE_SIZE);
-  decodeNoteBytes(b, 'signed note');
+  // A well-formed string is valid UTF-8 once encoded: only its control characters need a look (no decoding back).
+  if (typeof input === 'string') {
+    if (CONTROL_EXCEPT_NEWLINE.test(input)) fail('malformed', 'signed note contains a control character');
+  } else {
+    decodeNoteBytes(b, 'signed note');
+  }
   const split = b.lastIndexOf('\n\n');
   if (split < 0) fail('malformed', 'signed note has no blank line before the signatures');
   const textBytes = Buffer.from(b.subarray(0, split + 1));
   const sigs = b.subarray(split + 2);
   if (sigs.length === 0 || sigs[sigs.length - 1] !== 0x0a) fail('malformed', 'signed note must end in a signature line');
   const signatures: NoteSignature[] = [];
+  const base64: string[] = [];
   let pos = 0;
   while (pos < sigs.length) {
     const end = sigs.indexOf(0x0a, pos);
@@ -252,11 +260,13 @@ function parseNoteInternal(input: Uint8Array | string): ParsedNote {
     if (sp < 0) fail('malformed', 'signature line must be "— <name> <base64>"');
     const name = rest.slice(0, sp);
     checkKeyName(name);
-    const raw = decodeBase64(rest.slice(sp + 1), 'signature');
+    const b64 = rest.slice(sp + 1);
+    const raw = decodeBase64(b64, 'signature');
     if (raw.length < 5) fail('malformed', 'signature is too short');
     signatures.push({ name, keyId: Buffer.from(raw.subarray(0, 4)), signature: Buffer.from(raw.subarray(4)) });
+    base64.push(b64);
   }
-  return { text: textBytes.toString('utf8'), textBytes, signatures };
+  return { text: textBytes.toString('utf8'), textBytes, signatures, base64 };
 }
 
 /**
@@ -339,7 +349,8 @@ export function verifyNote(note: Uint8Array | string, verifiers: Verifier[]): Ve
   const verified: VerifiedNote['verified'] = [];
   const seen = new Set<string>();
   const checked = new Set<string>();
-  for (const sig of parsed.signatures) {
+  for (let i = 0; i < parsed.signatures.length; i++) {
+    const sig = parsed.signatures[i]!;
     const k = `${sig.name}\n${sig.keyId.toString('hex')}`;
     const list = byId.get(k);
     if (list === undefined) continue;
@@ -347,7 +358,7 @@ export function verifyNote(note: Uint8Array | string, verifiers: Verifier[]): Ve
     if (list.length > 1) fail('unknown_key', `ambiguous key ${key}`);
     const v = list[0]!;
     // Identical repeated lines are verified once (bounds the work on a large note full of copies).
-    const memo = `${k}\n${sig.signature.toString('base64')}`;
+    const memo = `${sig.name}\n${parsed.base64[i]}`;
     if (!checked.has(memo)) {
       if (!v.verify(parsed.textBytes, sig.signature)) fail('bad_signature', `invalid signature for key ${key}`);
       checked.add(memo);
