@@ -147,6 +147,15 @@ export class PostgresStore implements Store {
     await this.pool.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value]);
   }
 
+  async raiseMeta(key: string, value: number): Promise<void> {
+    if (!Number.isSafeInteger(value) || value < 0) fail('internal', `raiseMeta(${key}): ${value} is not a size`);
+    await this.pool.query(
+      'INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value ' +
+        "WHERE CASE WHEN meta.value ~ '^[0-9]{1,16}$' THEN meta.value::bigint < $3::bigint ELSE true END",
+      [key, String(value), value],
+    );
+  }
+
   async treeState(): Promise<TreeState | undefined> {
     const r = await this.pool.query<{ tree_size: number; root_hash: Buffer; checkpoint: string }>(
       'SELECT tree_size, root_hash, checkpoint FROM tree WHERE id = 1',

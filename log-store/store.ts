@@ -101,6 +101,10 @@ export class LogStore {
       ),
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+      raiseMeta: db.prepare(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value ' +
+          "WHERE NOT (meta.value GLOB '[0-9]*' AND meta.value NOT GLOB '*[^0-9]*' AND length(meta.value) <= 16) OR CAST(meta.value AS INTEGER) < ?",
+      ),
     };
   }
 
@@ -160,6 +164,12 @@ export class LogStore {
 
   setMeta(key: string, value: string): void {
     this.stmts.setMeta.run(key, value);
+  }
+
+  /** Store's raiseMeta: `key` becomes the decimal `value` unless it already holds a number ≥ `value`. */
+  raiseMeta(key: string, value: number): void {
+    if (!Number.isSafeInteger(value) || value < 0) fail('internal', `raiseMeta(${key}): ${value} is not a size`);
+    this.stmts.raiseMeta.run(key, String(value), value);
   }
 
   /** The current tree, or undefined before initialize(). */
@@ -324,6 +334,10 @@ export class SqliteStore implements Store {
 
   async setMeta(key: string, value: string): Promise<void> {
     this.sync.setMeta(key, value);
+  }
+
+  async raiseMeta(key: string, value: number): Promise<void> {
+    this.sync.raiseMeta(key, value);
   }
 
   async treeState(): Promise<TreeState | undefined> {

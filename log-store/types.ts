@@ -76,6 +76,11 @@ export interface Store {
 
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;
+  /**
+   * Sets meta `key` to the decimal `value` unless it already holds a number ≥ `value` (atomically: of several writers
+   * the largest value stays; a non-numeric value is replaced). A mark that only ever rises (`published_size`).
+   */
+  raiseMeta(key: string, value: number): Promise<void>;
 
   /** The current tree, or undefined before initialize(). */
   treeState(): Promise<TreeState | undefined>;

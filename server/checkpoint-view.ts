@@ -9,6 +9,11 @@
  *   A submission reply for entry i waits up to `waitMs` for a published checkpoint that contains it (size > i) and
  *   proves the entry against that checkpoint; if none is published in time the reply is a 503 'overloaded' that says
  *   the entry IS committed (resubmitting it is idempotent and returns its proof once a quorum cosigned).
+ * - Several front ends on one database (PostgreSQL): the mark is raised atomically (store.raiseMeta: it never goes
+ *   back, whoever writes it), and a front end that does not sequence learns of it by refresh() (its follow-up poll,
+ *   server/shared-sequencer.ts): it publishes the marked size once that size has the quorum by ITS configured
+ *   witnesses and is within its own high-water mark, so it serves the same cosigned checkpoint, never one without
+ *   the quorum.
  * Nothing here grows with the log: start-up reads one meta row and at most 64 cosigned sizes.
  */
 import { decodeBase64 } from '../core/encoding.ts';
@@ -109,7 +114,7 @@ export class CheckpointView {
     for (const s of await this.store.cosignedSizes(published + 1)) {
       if ((await this.cosignerCount(s.treeSize)) < this.quorum) continue;
       published = s.treeSize;
-      await this.store.setMeta(PUBLISHED_SIZE_META, String(published));
+      await this.store.raiseMeta(PUBLISHED_SIZE_META, published);
       break;
     }
     return published;
@@ -219,7 +224,32 @@ export class CheckpointView {
     if (this.quorum === 0 || treeSize === undefined || treeSize <= this.published) return;
     if ((await this.cosignerCount(treeSize)) < this.quorum) return;
     if (treeSize <= this.published) return; // raised meanwhile
-    await this.store.setMeta(PUBLISHED_SIZE_META, String(treeSize)); // first durable, then visible
+    // First durable, then visible. The mark only rises, whichever front end writes it (several on one database).
+    await this.store.raiseMeta(PUBLISHED_SIZE_META, treeSize);
+    await this.raise(treeSize);
+  }
+
+  /**
+   * Another process stored cosignatures or raised the published mark (several front ends on one database): drops
+   * the cached notes and, with a quorum, raises the published size to the store's mark once that size has the quorum
+   * here too and is within what this front end made public (its high-water mark). Bounded: one meta row, one
+   * checkpoint's cosignature lines. Resolves to true when the published size rose.
+   */
+  async refresh(): Promise<boolean> {
+    this.notes.clear();
+    this.generation++;
+    if (this.quorum === 0) return false;
+    const mark = await this.store.getMeta(PUBLISHED_SIZE_META);
+    if (mark === undefined || !/^(0|[1-9][0-9]{0,15})$/.test(mark)) return false;
+    const size = Number(mark);
+    if (size <= this.published || size > (await this.newestPublic())) return false;
+    if ((await this.store.checkpoint(size)) === undefined || (await this.cosignerCount(size)) < this.quorum) return false;
+    await this.raise(size);
+    return true;
+  }
+
+  /** Makes `treeSize` (which has the quorum, durably marked) the published size and answers the replies it covers. */
+  private async raise(treeSize: number): Promise<void> {
     if (treeSize <= this.published) return;
     this.published = treeSize;
     const ready = this.waiters.filter((w) => w.minSize <= treeSize);

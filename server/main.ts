@@ -211,6 +211,8 @@ export async function openLog(config: LogConfig, sink?: LogSink, options: OpenOp
   // Only what the high-water mark holds is public: /checkpoint and proofs never show a batch whose mark is not written.
   checkpoints.limitTo(() => guard.highWaterMark.treeSize);
   const reader = new TreeReader(store);
+  // Several front ends on PostgreSQL (set below): the lease holder sequences, talks to the witnesses and publishes.
+  let shared: Awaited<ReturnType<typeof openSharedSequencer>> | undefined;
   // One publisher per target (--publish-dir, --publish-s3): each keeps its own published size.
   const targets: PublishTarget[] = [
     ...(config.publishDir !== undefined ? [new DirectoryTarget(config.publishDir)] : []),
@@ -219,6 +221,7 @@ export async function openLog(config: LogConfig, sink?: LogSink, options: OpenOp
   const publishers = targets.map((target) => new Publisher({
     target, store, origin: key.origin, verifier, log: componentLog('publish'),
     publishableSize: () => guard.highWaterMark.treeSize,
+    active: () => shared === undefined || shared.sequencing,
     checkpoint: async () => {
       // What GET /checkpoint serves, but never beyond the high-water mark.
       const hwm = guard.highWaterMark.treeSize;
@@ -314,7 +317,6 @@ export async function openLog(config: LogConfig, sink?: LogSink, options: OpenOp
   };
   // Several front ends on PostgreSQL: submissions go through the database's queue; the lease holder sequences, and
   // runs the start-up checks and asks the witnesses when it takes the lease (docs/operations.md#scaling-out).
-  let shared: Awaited<ReturnType<typeof openSharedSequencer>> | undefined;
   if (store.kind === 'postgres' && config.database !== undefined) {
     try {
       shared = await openSharedSequencer({
@@ -323,7 +325,11 @@ export async function openLog(config: LogConfig, sink?: LogSink, options: OpenOp
         checkWitnesses: askWitnesses,
         sequencing: () => {
           witnessing?.notify();
-          publisher?.notify();
+          for (const p of publishers) p.notify();
+        },
+        // Cosignatures and the published mark stored by the sequencing front end (witness quorum), then publication.
+        followed: async () => {
+          if (await checkpoints.refresh()) for (const p of publishers) p.notify();
         },
         observed: (state) => {
           if (state.treeSize > treeSize) health.committed(state.treeSize);
@@ -357,7 +363,7 @@ export async function openLog(config: LogConfig, sink?: LogSink, options: OpenOp
   if (shared !== undefined || witnesses.length === 0) guard.allowSigning();
   ready.then(() => {
     guard.allowSigning();
-    witnessing?.notify(); // bring witnesses up to date after a restart
+    if (shared === undefined) witnessing?.notify(); // bring witnesses up to date after a restart (shared: the lease holder)
     index?.indexer.notify(); // revision 0 on the first start; after a crash, the batches not yet indexed
     mirroring?.notify();
   }, (e: Error) => guard.stop(e.message, false));

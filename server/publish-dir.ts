@@ -86,10 +86,29 @@ export class DirectoryTarget implements PublishTarget {
     for (const d of all) await fsyncDir(d);
   }
 
-  async putCheckpoint(data: Buffer): Promise<void> {
+  /**
+   * Under the checkpoint lock (`.pkglog-tmp/checkpoint.lock`, created exclusively; one taken more than LOCK_STALE_MS
+   * ago is a crashed holder's and is broken): re-reads the checkpoint, and renames the new one over it only if it is
+   * still `expected`.
+   */
+  async putCheckpoint(data: Buffer, expected: Buffer | undefined): Promise<void> {
     const tmp = await this.writeTemp(data);
-    await rename(tmp, join(this.dir, 'checkpoint'));
-    if (this.opts.fsync !== false) await fsyncDir(this.dir);
+    const lock = join(this.dir, TMP_DIR, 'checkpoint.lock');
+    try {
+      await takeLock(lock);
+      try {
+        const now = await this.readCheckpoint();
+        if (!(now === undefined ? expected === undefined : expected !== undefined && now.equals(expected))) {
+          fail('conflict', `${join(this.dir, 'checkpoint')} was replaced by another process meanwhile`);
+        }
+        await rename(tmp, join(this.dir, 'checkpoint'));
+        if (this.opts.fsync !== false) await fsyncDir(this.dir);
+      } finally {
+        await unlink(lock).catch(() => {});
+      }
+    } finally {
+      await unlink(tmp).catch(() => {}); // still there unless renamed
+    }
   }
 
   async close(): Promise<void> {}
@@ -121,6 +140,29 @@ export class DirectoryTarget implements PublishTarget {
       await fh.close();
     }
     return tmp;
+  }
+}
+
+/** A lock file older than this is a crashed holder's: the lock is held only around one read and one rename. */
+const LOCK_STALE_MS = 10_000;
+
+/** Creates `path` exclusively, waiting (bounded) while another process holds it; breaks a stale one. */
+async function takeLock(path: string): Promise<void> {
+  const until = Date.now() + 2 * LOCK_STALE_MS;
+  for (;;) {
+    try {
+      await (await open(path, 'wx', 0o644)).close();
+      return;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'EEXIST') throw e;
+    }
+    const st = await stat(path).catch(() => undefined);
+    if (st !== undefined && Date.now() - st.mtimeMs > LOCK_STALE_MS) {
+      await unlink(path).catch(() => {});
+      continue;
+    }
+    if (Date.now() > until) fail('conflict', `${path} is held by another process`);
+    await new Promise((r) => setTimeout(r, 5));
   }
 }
 

@@ -9,7 +9,8 @@
  *   flush. A tile is PUT only when HEAD says it is absent, and with `If-None-Match: *` (S3 refuses to overwrite with
  *   412, which counts as "already there"; servers without conditional writes ignore the header, and then the HEAD is
  *   what keeps a full tile written once).
- * - The checkpoint is read back (GET) and compared by the publisher right before every replacement.
+ * - The checkpoint is read back (GET) and compared by the publisher right before every replacement, and replaced by
+ *   a conditional PUT (If-Match its ETag), so two publishers never move it back.
  * - Endpoint: AWS by default; `--s3-endpoint URL` (env PKGLOG_S3_ENDPOINT) for an S3-compatible server (MinIO, Ceph,
  *   s3rver, R2…), addressed path-style (`URL/BUCKET/KEY`). Credentials and region: the AWS SDK's standard chain
  *   (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, AWS_PROFILE, instance roles…), region from
@@ -62,6 +63,8 @@ export class S3Target implements PublishTarget {
   readonly name: string;
   private sdk: Sdk | undefined;
   private client: S3Client | undefined;
+  /** The checkpoint last read and its ETag (the condition of the next replacement). */
+  private lastRead: { bytes: Buffer | undefined; etag: string | undefined } | undefined;
 
   constructor(private readonly o: S3TargetOptions) {
     this.name = `s3://${o.bucket}${o.prefix === '' ? '' : '/' + o.prefix}`;
@@ -100,7 +103,10 @@ export class S3Target implements PublishTarget {
     try {
       r = await client.send(new sdk.GetObjectCommand({ Bucket: this.o.bucket, Key: this.key('checkpoint') }));
     } catch (e) {
-      if (status(e) === 404) return undefined;
+      if (status(e) === 404) {
+        this.lastRead = { bytes: undefined, etag: undefined };
+        return undefined;
+      }
       throw e;
     }
     if ((r.ContentLength ?? 0) > MAX_CHECKPOINT_OBJECT) {
@@ -109,6 +115,7 @@ export class S3Target implements PublishTarget {
     }
     const bytes = Buffer.from(await r.Body!.transformToByteArray());
     if (bytes.length > MAX_CHECKPOINT_OBJECT) fail('unsafe_state', `${this.where('checkpoint')} is larger than a checkpoint can be`);
+    this.lastRead = { bytes, etag: r.ETag };
     return bytes;
   }
 
@@ -161,12 +168,30 @@ export class S3Target implements PublishTarget {
 
   async flush(): Promise<void> {}
 
-  async putCheckpoint(data: Buffer): Promise<void> {
+  /**
+   * A conditional PUT: `If-Match` the ETag the expected checkpoint was read with (`If-None-Match: *` when there was
+   * none); S3 answers 412 when another process replaced it meanwhile ('conflict'). (A server without conditional
+   * writes ignores the headers: then only the publisher's read-and-compare guards the replacement.)
+   */
+  async putCheckpoint(data: Buffer, expected: Buffer | undefined): Promise<void> {
     const { client, sdk } = this.c;
-    await client.send(new sdk.PutObjectCommand({
-      Bucket: this.o.bucket, Key: this.key('checkpoint'), Body: data,
-      ContentType: CONTENT_TYPE_CHECKPOINT, CacheControl: CACHE_CHECKPOINT,
-    }));
+    const same = (a: Buffer | undefined, b: Buffer | undefined) => (a === undefined ? b === undefined : b !== undefined && a.equals(b));
+    if (this.lastRead === undefined || !same(this.lastRead.bytes, expected)) {
+      const now = await this.readCheckpoint();
+      if (!same(now, expected)) fail('conflict', `${this.where('checkpoint')} was replaced by another process meanwhile`);
+    }
+    const etag = this.lastRead!.etag;
+    this.lastRead = undefined;
+    try {
+      await client.send(new sdk.PutObjectCommand({
+        Bucket: this.o.bucket, Key: this.key('checkpoint'), Body: data,
+        ContentType: CONTENT_TYPE_CHECKPOINT, CacheControl: CACHE_CHECKPOINT,
+        ...(expected === undefined ? { IfNoneMatch: '*' } : etag !== undefined ? { IfMatch: etag } : {}),
+      }));
+    } catch (e) {
+      if (status(e) === 412 || status(e) === 409) fail('conflict', `${this.where('checkpoint')} was replaced by another process meanwhile`);
+      throw e;
+    }
   }
 
   async close(): Promise<void> {

@@ -13,8 +13,11 @@
  *   one, the directories touched fsynced before the checkpoint is replaced. In a bucket a PUT is atomic and durable
  *   when it returns; a tile is PUT only if HEAD says it is absent, with `If-None-Match: *`.
  * - The checkpoint is never replaced by a smaller one, nor by a different checkpoint of the same size (the published
- *   one is read and compared right before it is replaced); at the same size it is replaced only by the same
- *   checkpoint with more cosignatures.
+ *   one is read and compared right before it is replaced, and the replacement is conditional on it being unchanged:
+ *   a lock file in a directory, If-Match in a bucket); at the same size it is replaced only by the same checkpoint
+ *   with more cosignatures.
+ * - Several front ends on one database with the same target: only the one holding the sequencer lease publishes
+ *   (`active`); the conditional replacement keeps a former holder still finishing a pass from moving it back.
  * - Partial tiles are written for every tree size the log signed a checkpoint for (tlog-tiles: "Logs MUST serve partial
  *   tiles corresponding to tree sizes for which a checkpoint was produced") as long as their full tile does not exist;
  *   once it does, the `<N>.p/` partials are removed (tlog-tiles: MAY delete).
@@ -75,8 +78,11 @@ export interface PublishTarget {
   removePartials(path: string): Promise<number>;
   /** Makes every object written so far durable (before the checkpoint names them). */
   flush(): Promise<void>;
-  /** Replaces the checkpoint, atomically and durably. */
-  putCheckpoint(data: Buffer): Promise<void>;
+  /**
+   * Replaces the checkpoint, atomically and durably — only if the target still holds `expected` (undefined: no
+   * checkpoint), else rejects with 'conflict' (another process replaced it meanwhile; nothing was written).
+   */
+  putCheckpoint(data: Buffer, expected: Buffer | undefined): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -103,6 +109,11 @@ export interface PublisherOptions {
   /** The checkpoint to publish (the one GET /checkpoint serves, with its cosignatures), of size ≤ publishableSize. */
   checkpoint: () => MaybePromise<{ treeSize: number; note: string }>;
   log?: (msg: string) => void;
+  /**
+   * Publishes only while this says so (several front ends on one database: the one holding the sequencer lease); a
+   * publisher that is not active does no I/O on the target, and reads the target afresh when it becomes active.
+   */
+  active?: () => boolean;
   fault?: PublishFault;
   /** After a failed pass, retry after this long (default 1000 ms). */
   retryMs?: number;
@@ -191,7 +202,7 @@ export class Publisher {
    */
   async start(): Promise<void> {
     try {
-      await this.open();
+      if (this.isActive()) await this.open();
     } catch (e) {
       if (e instanceof PkglogError && e.code === 'unsafe_state') throw e;
       this.o.log?.(`publish ${this.target.name}: ${errorLine(e)} (retrying)`);
@@ -200,9 +211,14 @@ export class Publisher {
     this.notify();
     // A high-water mark written late (the guard retries a failed write every second) is published without a new batch.
     this.tick = setInterval(() => {
-      if (!this.opened || this.o.publishableSize() > this.tilesSize) this.notify();
+      if (!this.isActive()) this.opened = false; // what it knew of the target may be stale when it is active again
+      else if (!this.opened || this.o.publishableSize() > this.tilesSize) this.notify();
     }, 1000);
     this.tick.unref();
+  }
+
+  private isActive(): boolean {
+    return this.o.active === undefined || this.o.active();
   }
 
   /** Something new may be publishable (a commit, new cosignatures): schedules a pass. Never throws. */
@@ -262,6 +278,10 @@ export class Publisher {
   /** One publication pass: tiles from the published size to the publishable one, then the checkpoint. */
   private async pass(): Promise<void> {
     if (this.halted !== undefined) return;
+    if (!this.isActive()) {
+      this.opened = false;
+      return;
+    }
     if (!this.opened) await this.open();
     const fault = this.o.fault;
     if (fault?.kind === 'hold' && this.checkpointSize >= fault.size) return;
@@ -348,26 +368,38 @@ export class Publisher {
 
   /**
    * Replaces the target's checkpoint with `cp` unless it already holds a bigger checkpoint, or a different checkpoint
-   * of the same size (refused and logged: never overwritten), or exactly this note.
+   * of the same size (refused and logged: never overwritten), or exactly this note. The replacement is conditional on
+   * the target still holding what was read (PublishTarget.putCheckpoint): when another process replaced it meanwhile,
+   * it is read and compared again (bounded), so concurrent publishers never move the checkpoint back.
    */
   private async writeCheckpoint(cp: { treeSize: number; note: string }): Promise<void> {
     const where = this.o.target.where('checkpoint');
-    const cur = readPublished(await this.o.target.readCheckpoint(), this.o, where);
-    if (cur !== undefined) {
-      if (cur.treeSize > cp.treeSize) return;
-      if (cur.treeSize === cp.treeSize) {
-        if (cur.note === cp.note) {
-          this.checkpointSize = cp.treeSize;
-          return;
+    for (let attempt = 1; ; attempt++) {
+      const bytes = await this.o.target.readCheckpoint();
+      const cur = readPublished(bytes, this.o, where);
+      if (cur !== undefined) {
+        if (cur.treeSize > cp.treeSize) return;
+        if (cur.treeSize === cp.treeSize) {
+          if (cur.note === cp.note) {
+            this.checkpointSize = cp.treeSize;
+            return;
+          }
+          if (cur.body !== parseSignedNote(cp.note).text) {
+            fail('unsafe_state', `${where} holds a different checkpoint of size ${cp.treeSize} than the log's: not replaced`);
+          }
+          if (cp.note.length < cur.note.length) return; // fewer cosignatures than what is published
         }
-        if (cur.body !== parseSignedNote(cp.note).text) {
-          fail('unsafe_state', `${where} holds a different checkpoint of size ${cp.treeSize} than the log's: not replaced`);
-        }
-        if (cp.note.length < cur.note.length) return; // fewer cosignatures than what is published
       }
+      if (!this.isActive()) return; // e.g. the sequencer lease was lost during the pass
+      try {
+        await this.o.target.putCheckpoint(Buffer.from(cp.note, 'utf8'), bytes);
+      } catch (e) {
+        if (e instanceof PkglogError && e.code === 'conflict' && attempt < 3) continue;
+        throw e;
+      }
+      this.checkpointSize = cp.treeSize;
+      this.stats.written++;
+      return;
     }
-    await this.o.target.putCheckpoint(Buffer.from(cp.note, 'utf8'));
-    this.checkpointSize = cp.treeSize;
-    this.stats.written++;
   }
 }

@@ -12,6 +12,11 @@
  * integrates the oldest queued submissions in batches, each committed in ONE transaction that first runs the fence
  * (the lease epoch is still ours) and removes the batch's rows from the queue. A front end that lost its lease can
  * never commit.
+ *
+ * Every front end also follows the committed tree (at each commit's NOTIFY and every `followMs`): it observes it, so
+ * its high-water mark, and with it what it serves, keeps up with commits by any front end even when it answers no
+ * submissions; then `followed` runs (server/main.ts: the checkpoint view reads the cosignatures and the published mark
+ * the lease holder stored).
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -64,6 +69,13 @@ export interface SharedSequencerOptions {
   commitWaitMs?: number;
   /** How often a waiting front end looks for its entries besides the commit notifications (default 250 ms). */
   pollMs?: number;
+  /**
+   * How often a front end follows the committed tree besides the commit notifications (default 250 ms): it observes
+   * it (the `observe` hook: its high-water mark catches up), then runs `followed` (e.g. the checkpoint view's
+   * refresh: cosignatures and the published mark other front ends stored).
+   */
+  followMs?: number;
+  followed?(): Promise<void> | void;
   /** close() also closes the coordination (its connections). */
   closeCoordination?: boolean;
   log?: (msg: string) => void;
@@ -94,6 +106,10 @@ export class SharedSequencer {
   private queuedSignal: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private queueSize = { n: 0, at: -Infinity };
+  private following: Promise<void> | undefined;
+  private refollow = false;
+  private followTimer: NodeJS.Timeout | undefined;
+  private followFailed = false;
 
   constructor(o: SharedSequencerOptions) {
     this.o = o;
@@ -103,7 +119,10 @@ export class SharedSequencer {
       onAcquired: (epoch) => o.onAcquired(epoch),
       ...(o.log ? { log: o.log } : {}),
     });
-    o.coordination.onCommitted(() => this.check());
+    o.coordination.onCommitted(() => {
+      this.check();
+      this.follow();
+    });
     o.coordination.onQueued(() => this.queuedSignal?.());
   }
 
@@ -111,6 +130,11 @@ export class SharedSequencer {
   start(): void {
     this.keeper.start();
     this.loop ??= this.sequenceLoop();
+    if (this.followTimer === undefined) {
+      this.followTimer = setInterval(() => this.follow(), this.o.followMs ?? 250);
+      this.followTimer.unref();
+      this.follow();
+    }
   }
 
   /** True while this front end holds the lease and may sequence. */
@@ -175,9 +199,11 @@ export class SharedSequencer {
     this.closed = true;
     this.queuedSignal?.();
     if (this.pollTimer !== undefined) clearTimeout(this.pollTimer);
+    if (this.followTimer !== undefined) clearInterval(this.followTimer);
     await this.keeper.stop();
     await this.loop;
     await this.checking;
+    await this.following;
     for (const [key, ws] of this.waiting) {
       for (const w of ws) {
         clearTimeout(w.timer);
@@ -272,6 +298,34 @@ export class SharedSequencer {
         }
       }
     }
+  }
+
+  /**
+   * Follows the committed tree (coalesced: one at a time, one more if asked meanwhile): observes it, so what this
+   * front end serves (GET /checkpoint, proofs: bounded by its high-water mark) catches up with commits by any front
+   * end even when it answers no submissions, then runs `followed`. A failure is logged once until one succeeds.
+   */
+  private follow(): void {
+    if (this.closed) return;
+    if (this.following !== undefined) {
+      this.refollow = true;
+      return;
+    }
+    this.following = (async () => {
+      do {
+        this.refollow = false;
+        try {
+          await this.committedTree();
+          await this.o.followed?.();
+          this.followFailed = false;
+        } catch (e) {
+          if (!this.followFailed) this.o.log?.(`following the committed tree: ${(e as Error).message}`);
+          this.followFailed = true;
+        }
+      } while (this.refollow && !this.closed);
+    })().finally(() => {
+      this.following = undefined;
+    });
   }
 
   /** Resolves when something was queued (any front end), or after `ms`. */
@@ -370,6 +424,8 @@ export interface SharedLogDeps {
   sequencing?(): void;
   /** A committed tree this front end answers against (it became its high-water mark). */
   observed?(state: { treeSize: number }): void;
+  /** After each follow-up of the committed tree (SharedSequencerOptions.followed). */
+  followed?(): Promise<void>;
   log(msg: string): void;
 }
 
@@ -388,9 +444,15 @@ export async function openSharedSequencer(d: SharedLogDeps): Promise<SharedSeque
       d.sequencing?.();
     },
     observe: async (state) => {
-      await d.guard.observe(state);
-      d.observed?.(state);
+      // A read that began before a commit raised the high-water mark (this process's own, or one it observed
+      // meanwhile: follow-ups and replies run concurrently) is older than the mark without any rollback: read again.
+      // Still behind the mark, the database did go back, and the guard stops.
+      let s = state;
+      if (s.treeSize < d.guard.highWaterMark.treeSize) s = (await d.store.treeState()) ?? s;
+      await d.guard.observe(s);
+      d.observed?.(s);
     },
+    ...(d.followed ? { followed: d.followed } : {}),
     log: d.log,
     closeCoordination: true,
   });

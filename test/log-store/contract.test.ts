@@ -254,6 +254,18 @@ for (const backend of BACKENDS) {
       await store.setMeta('origin', 'example.test/contract');
       await store.setMeta('origin', 'example.test/contract2');
       assert.equal(await store.getMeta('origin'), 'example.test/contract2');
+      // raiseMeta: only ever rises, a non-numeric value is replaced, concurrent raises keep the largest
+      await store.raiseMeta('published_size', 7);
+      await store.raiseMeta('published_size', 5);
+      assert.equal(await store.getMeta('published_size'), '7');
+      await store.raiseMeta('published_size', 12);
+      assert.equal(await store.getMeta('published_size'), '12');
+      await Promise.all([30, 10, 25, 20].map((n) => store.raiseMeta('published_size', n)));
+      assert.equal(await store.getMeta('published_size'), '30');
+      await store.setMeta('published_size', 'garbage');
+      await store.raiseMeta('published_size', 3);
+      assert.equal(await store.getMeta('published_size'), '3');
+      await assert.rejects(store.raiseMeta('published_size', -1), /not a size/);
       const again = await b.migrateAgain();
       assert.deepEqual(again.applied, []);
       assert.equal(again.to, b.latest);

@@ -241,6 +241,81 @@ describe('publisher (--publish-dir)', function () {
     }
   });
 
+  it('two publishers on one directory: the replacement is conditional, so the one that read an older checkpoint never moves it back', async () => {
+    const dataDir = tempDir();
+    const dir = tempDir('pkglog-publish-');
+    cleanup.push(dataDir, dir);
+    const log = await openTestLog({ dataDir });
+    try {
+      await batch2(log, 5);
+      await batch2(log, 5);
+      const note5 = (await log.store.checkpoint(5))!;
+      const note10 = (await log.store.checkpoint(10))!;
+      // The target itself: a replacement conditional on a checkpoint that is no longer there writes nothing.
+      const t = new DirectoryTarget(dir, { fsync: false });
+      await t.open();
+      await t.putCheckpoint(Buffer.from(note5), undefined);
+      await assert.rejects(t.putCheckpoint(Buffer.from(note10), undefined), (e: unknown) => isPkglogError(e, 'conflict'));
+      await t.putCheckpoint(Buffer.from(note10), Buffer.from(note5));
+      await assert.rejects(t.putCheckpoint(Buffer.from(note5), Buffer.from(note5)), (e: unknown) => isPkglogError(e, 'conflict'));
+      assert.equal(readFileSync(join(dir, 'checkpoint'), 'utf8'), note10);
+      rmSync(join(dir, 'checkpoint'));
+      // Publisher `slow` (size 5) reads the empty directory, then stalls before replacing the checkpoint; meanwhile
+      // `fast` publishes size 10. When `slow` goes on, its replacement is refused, it reads again and sees size 10.
+      let release!: () => void;
+      const stalled = new Promise<void>((r) => (release = r));
+      let reached!: () => void;
+      const atPut = new Promise<void>((r) => (reached = r));
+      const slowTarget = new DirectoryTarget(dir, { fsync: false });
+      const put = slowTarget.putCheckpoint.bind(slowTarget);
+      let attempts = 0;
+      slowTarget.putCheckpoint = async (data, expected) => {
+        if (attempts++ === 0) {
+          reached();
+          await stalled;
+        }
+        return put(data, expected);
+      };
+      const mk = (target: DirectoryTarget, size: number, note: string) => new Publisher({
+        target, store: log.store, origin: log.origin, verifier: parseVerifierKey(log.vkey),
+        publishableSize: () => size, checkpoint: async () => ({ treeSize: size, note }),
+      });
+      const slow = mk(slowTarget, 5, note5);
+      await slow.start();
+      await atPut;
+      const fast = mk(new DirectoryTarget(dir, { fsync: false }), 10, note10);
+      await fast.start();
+      await fast.idle();
+      assert.equal(readFileSync(join(dir, 'checkpoint'), 'utf8'), note10);
+      release();
+      await slow.idle();
+      assert.equal(attempts, 1, 'the stale publisher read the checkpoint again and did not try to replace it');
+      assert.equal(readFileSync(join(dir, 'checkpoint'), 'utf8'), note10, 'never moved back to size 5');
+      assert.equal(slow.stats.failures, 0);
+      await slow.close();
+      await fast.close();
+      // A publisher that is not active (a front end without the sequencer lease) does nothing to the target.
+      let active = false;
+      const idle = new Publisher({
+        target: new DirectoryTarget(dir, { fsync: false }), store: log.store, origin: log.origin, verifier: parseVerifierKey(log.vkey),
+        publishableSize: () => 5, checkpoint: async () => ({ treeSize: 5, note: note5 }), active: () => active,
+      });
+      writeFileSync(join(dir, TMP_DIR, 'someone-elses-temp-file'), 'x');
+      await idle.start();
+      await idle.idle();
+      assert.equal(idle.stats.passes, 0);
+      assert.deepEqual(readdirSync(join(dir, TMP_DIR)), ['someone-elses-temp-file'], 'an inactive publisher does not even open the target');
+      active = true;
+      idle.notify();
+      await idle.idle();
+      assert.equal(idle.stats.passes, 1);
+      assert.equal(readFileSync(join(dir, 'checkpoint'), 'utf8'), note10, 'active: it read the target, which is ahead');
+      await idle.close();
+    } finally {
+      await log.close();
+    }
+  });
+
   it('publishes nothing beyond the publishable size (the high-water mark)', async () => {
     const dataDir = tempDir();
     const dir = tempDir('pkglog-publish-');

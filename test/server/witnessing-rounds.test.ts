@@ -68,6 +68,10 @@ class FakeStore {
   setMeta(k: string, v: string) {
     this.meta.set(k, v);
   }
+  raiseMeta(k: string, v: number) {
+    const old = this.meta.get(k);
+    if (old === undefined || !/^[0-9]{1,16}$/.test(old) || Number(old) < v) this.meta.set(k, String(v));
+  }
   private readonly notes = new Map<number, string>();
   treeState() {
     return { treeSize: this.log.size, rootHash: this.log.rootAt(this.log.size), checkpoint: this.checkpoint(this.log.size)! };
