@@ -72,7 +72,8 @@ export class LogStore {
       insertCheckpoint: db.prepare('INSERT INTO checkpoints (tree_size, root_hash, note, created_at) VALUES (?, ?, ?, ?)'),
       tile: db.prepare<[number], { width: number; data: Buffer }>('SELECT width, data FROM tiles WHERE id = ?'),
       entry: db.prepare<[number], { leaf: Buffer }>('SELECT leaf FROM entries WHERE idx = ?'),
-      entryRange: db.prepare<[number, number], { leaf: Buffer }>('SELECT leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx'),
+      // pluck: the leaves themselves, no row object per entry (a bundle is 256 of them)
+      entryRange: db.prepare<[number, number], Buffer>('SELECT leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx').pluck(),
       entryRows: db.prepare<[number, number], { idx: number; leaf: Buffer; leaf_hash: Buffer }>(
         'SELECT idx, leaf, leaf_hash FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx',
       ),
@@ -252,7 +253,7 @@ export class LogStore {
 
   /** Leaves [start, end) in order (callers bound the range; an entry bundle is ≤ 256). */
   entryLeaves(start: number, end: number): Buffer[] {
-    return this.stmts.entryRange.all(start, end).map((r) => r.leaf);
+    return this.stmts.entryRange.all(start, end);
   }
 
   findByFile(fileHash: Hash): EntryRef | undefined {

@@ -45,4 +45,41 @@ describe('server: TreeReader', () => {
       { numRuns: 15 },
     );
   });
+
+  it('keeps the upper tiles every proof touches cached while random proofs cycle through more level-0 tiles than its cache holds', async function () {
+    this.timeout(60_000);
+    const dir = tempDir();
+    const store = LogStore.open(join(dir, 'log.sqlite'));
+    try {
+      store.initialize({ treeSize: 0, rootHash: EMPTY_ROOT, checkpoint: 'cp 0' }, 0);
+      const n = 2 * 65536 + 1000; // 516 level-0 tiles (the level-0 cache holds 512), 3 level-1 tiles, 1 level-2 tile
+      const all = pseudoRandomHashes(n, 7);
+      const r = integrate(0, (t) => store.readTile(t)!, all);
+      store.append({ oldSize: 0, entries: [], tiles: r.tiles, newState: { treeSize: r.treeSize, rootHash: r.rootHash, checkpoint: `cp ${n}` }, createdAt: 0 });
+      const ref = ReferenceTree.fromLeafHashes(all);
+      const sqlite = new SqliteStore(store);
+      const reads = new Map<number, number>();
+      const counting = Object.create(sqlite) as SqliteStore;
+      counting.tileWithInner = async (level: number, index: number) => {
+        reads.set(level, (reads.get(level) ?? 0) + 1);
+        return sqlite.tileWithInner(level, index);
+      };
+      const reader = new TreeReader(counting);
+      // every level-0 tile once (in order, so each is the least recently used when its turn comes again), then again
+      const proofs = Array.from({ length: 2 * 516 }, (_, k) => ((k % 516) * 256 + 17) % n);
+      for (const i of proofs.slice(0, 516)) await reader.inclusionProof(i, n);
+      reads.clear();
+      for (const i of proofs.slice(516)) {
+        const got = await reader.inclusionProof(i, n);
+        if (i % 97 === 0) assert.deepEqual(got.map((h) => h.toString('hex')), ref.inclusionProof(i, n).map((h) => h.toString('hex')));
+      }
+      // every full level-0 tile read again (more of them than the cache holds); the partial right-edge one, which every
+      // proof touches, stays cached
+      assert.equal(reads.get(0), 515);
+      assert.equal((reads.get(1) ?? 0) + (reads.get(2) ?? 0), 0, 'no upper tile read again');
+    } finally {
+      store.close();
+      removeDir(dir);
+    }
+  });
 });
