@@ -13,7 +13,7 @@ import { parseVerifierKey, verifyNote } from '../../core/note.ts';
 import { checkAfterRestart, CRASH_ORIGIN, pollCheckpoint, prng, submitLoop, Tracker } from '../support/crash-loop.ts';
 import { FrontEnds } from '../support/front-ends.ts';
 import { removeDir, tempDir } from '../support/log-harness.ts';
-import { testDatabase, type TestDatabase } from '../support/pg-sequencing-db.ts';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 import { artifact, sign } from '../support/submissions.ts';
 
 const KILLS = 4;
@@ -25,7 +25,7 @@ describe('e2e: several front ends on PostgreSQL, the sequencer killed with SIGKI
   let dir: string;
   let fes: FrontEnds | undefined;
   before(async () => {
-    db = await testDatabase();
+    db = await createTestDatabase();
     dir = tempDir('pkglog-failover-');
   });
   after(async () => {
