@@ -15,7 +15,7 @@ import type { StateStore } from './state.ts';
 import type { RegistryKeys } from './trust.ts';
 import { EXIT, type ExitCode } from './report.ts';
 import { verifyArtifact } from './verify.ts';
-import { entryFromJSON } from './key-continuity.ts';
+import { packageEntries } from './key-continuity.ts';
 
 export interface Artifact4 {
   ecosystem: string;
@@ -70,16 +70,7 @@ export class ArtifactGate {
     const key = `${ecosystem}\n${name}`;
     let p = this.packages.get(key);
     if (p === undefined) {
-      p = this.opts.log.lookup(`${encodeURIComponent(ecosystem)}/${encodeURIComponent(name)}`).then((raw) =>
-        raw.flatMap((o) => {
-          try {
-            const { index, entry } = entryFromJSON(o);
-            return entry.ecosystem === ecosystem && entry.name === name ? [{ index, entry }] : [];
-          } catch {
-            return [];
-          }
-        }),
-      );
+      p = packageEntries(this.opts.log, ecosystem, name).then((r) => r.entries);
       p.catch(() => this.packages.delete(key));
       this.packages.set(key, p);
     }

@@ -24,7 +24,7 @@ import { verifyCheckpoint, CheckpointError, formatDuration } from './trust.ts';
 import { checkAgainstSaved } from './consistency.ts';
 import { EXIT, Report, type ExitCode } from './report.ts';
 import { verifyArtifact } from './verify.ts';
-import { entryFromJSON } from './key-continuity.ts';
+import { packageEntries } from './key-continuity.ts';
 import type { Lockfile, Pin } from './lockfile.ts';
 
 export interface LockOptions {
@@ -145,14 +145,7 @@ export async function verifyLock(lock: Lockfile, opts: LockOptions): Promise<Rep
     const k = `${p.ecosystem}/${p.name}`;
     let v = packages.get(k);
     if (v === undefined) {
-      v = log.lookup(`${encodeURIComponent(p.ecosystem)}/${encodeURIComponent(p.name)}`).then((raw) => raw.flatMap((o) => {
-        try {
-          const x = entryFromJSON(o);
-          return x.entry.ecosystem === p.ecosystem && x.entry.name === p.name ? [x] : [];
-        } catch {
-          return [];
-        }
-      }));
+      v = packageEntries(log, p.ecosystem, p.name).then((r) => r.entries);
       packages.set(k, v);
     }
     return v;
