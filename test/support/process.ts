@@ -71,10 +71,16 @@ export interface Started {
 }
 
 /**
+ * How long a process may take to say it is listening: a bound, not a measure. A start takes well under a second on an
+ * idle machine and took over 20 s at a load average of 20+ (a process that exits instead fails at once).
+ */
+export const START_TIMEOUT_MS = 60_000;
+
+/**
  * Starts `node bin/pkglog.js ARGS…` and resolves once it prints `… listening on <url>`.
  * Lines like `pkglog: vkey <v>` are collected into `info` (key `vkey`).
  */
-export function startProcess(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<Started> {
+export function startProcess(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = START_TIMEOUT_MS): Promise<Started> {
   const child = spawn(process.execPath, [PKGLOG_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
