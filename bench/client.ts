@@ -97,7 +97,8 @@ export function buildLog(n: number) {
   return { source, policy, policyText, registries, leaves, proofFor, size };
 }
 
-async function perSecond(minMs: number, fn: () => Promise<void> | void): Promise<number> {
+/** Calls fn for at least minMs; its rate per second. */
+export async function perSecond(minMs: number, fn: () => Promise<void> | void): Promise<number> {
   let n = 0;
   const t0 = performance.now();
   while (performance.now() - t0 < minMs) {

@@ -16,7 +16,7 @@ import { formatSubmission } from '../core/entry.ts';
 import { closedLoop, httpRequest, percentile } from './load.ts';
 import type { Figure } from './log.ts';
 import { FrontEnds } from '../test/support/front-ends.ts';
-import { testDatabase } from '../test/support/pg-sequencing-db.ts';
+import { createTestDatabase } from '../test/support/postgres.ts';
 import { artifact, sign } from '../test/support/submissions.ts';
 
 const C = 32;
@@ -35,7 +35,7 @@ async function checkpointSize(url: string): Promise<number> {
 
 /** Submissions/s through `count` front ends on a fresh database. */
 async function throughput(count: number, durationMs: number, runId: string): Promise<{ rate: number; p50: number; p99: number }> {
-  const db = await testDatabase();
+  const db = await createTestDatabase();
   const dir = mkdtempSync(join(tmpdir(), 'pkglog-bench-fe-'));
   let fes: FrontEnds | undefined;
   try {
@@ -58,7 +58,7 @@ async function throughput(count: number, durationMs: number, runId: string): Pro
 
 /** Kill → first new checkpoint, `kills` times, with three front ends. */
 async function failover(kills: number): Promise<number[]> {
-  const db = await testDatabase();
+  const db = await createTestDatabase();
   const dir = mkdtempSync(join(tmpdir(), 'pkglog-bench-failover-'));
   let fes: FrontEnds | undefined;
   let stop = false;

@@ -29,6 +29,7 @@ import { encodeBase64 } from '../core/encoding.ts';
 import { addRegistry, loadRegistries } from '../server/registries.ts';
 import { registriesFile } from '../server/main.ts';
 import { REGISTRY, REGISTRY_NAME } from '../test/support/submissions.ts';
+import { mulberry32 } from '../test/support/prng.ts';
 import { closedLoop, httpRequest, percentile, type LoadResult } from './load.ts';
 import { buildLog } from './build-log.ts';
 import { cachedLog } from './large-cache.ts';
@@ -60,17 +61,6 @@ function ensureRegistry(dir: string): void {
   if (!loadRegistries(registriesFile(dir)).has(REGISTRY_NAME)) {
     addRegistry(registriesFile(dir), REGISTRY_NAME, encodeBase64(REGISTRY.publicKey), { ecosystems: ['pypi', 'npm'] });
   }
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const p = (a: number[], q: number) => percentile(Float64Array.from(a), q);

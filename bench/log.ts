@@ -19,6 +19,7 @@ import { addRegistry } from '../server/registries.ts';
 import { registriesFile } from '../server/main.ts';
 import { defaultVerifyThreads } from '../server/verify-pool.ts';
 import { artifact, sign, REGISTRY, REGISTRY_NAME } from '../test/support/submissions.ts';
+import { mulberry32 } from '../test/support/prng.ts';
 import { closedLoop, httpRequest, openLoop, percentile, type LoadResult } from './load.ts';
 import { verifyRate, type VerifyItem } from './verify-baseline.ts';
 import { buildLog } from './build-log.ts';
@@ -337,16 +338,4 @@ export async function benchLog(o: LogBenchOptions = {}): Promise<Figure[]> {
 async function treeSize(url: string): Promise<number> {
   const text = await (await fetch(`${url}/checkpoint`)).text();
   return Number(text.split('\n')[1]);
-}
-
-/** A small seeded PRNG (reproducible index choices). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

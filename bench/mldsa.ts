@@ -14,21 +14,11 @@ import { formatVerifierKey, parseSignedNote, signNote, SIG_TYPE_MLDSA44 } from '
 import { parseTlogProof, formatTlogProof } from '../core/tlog-proof.ts';
 import { parsePolicy } from '../core/policy.ts';
 import { verifyArtifact } from '../client/verify.ts';
-import { buildLog, type BenchResult } from './client.ts';
+import { buildLog, perSecond, type BenchResult } from './client.ts';
 
 const BACKEND_WORDS = { native: 'pqclean native addon (PQClean C)', wasm: 'pqclean WebAssembly (PQClean C)', noble: '@noble/post-quantum (pure JS)' } as const;
 
 const seed = (s: string) => createHash('sha256').update(s).digest();
-
-async function perSecond(minMs: number, fn: () => Promise<void> | void): Promise<number> {
-  let n = 0;
-  const t0 = performance.now();
-  while (performance.now() - t0 < minMs) {
-    await fn();
-    n++;
-  }
-  return n / ((performance.now() - t0) / 1000);
-}
 
 export async function benchMlDsa(opts: { quick?: boolean } = {}): Promise<BenchResult[]> {
   const ms = opts.quick ? 1000 : 3000;

@@ -15,17 +15,9 @@ import { buildLog } from './build-log.ts';
 import { closedLoop, httpRequest, percentile, type LoadResult } from './load.ts';
 import { startChild, type Figure } from './log.ts';
 import { startNginx } from '../test/support/nginx.ts';
+import { mulberry32 } from '../test/support/prng.ts';
 
 const C = 64;
-
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const lat = (l: number[]) => `p50 ${percentile(Float64Array.from(l), 50).toFixed(1)} ms, p99 ${percentile(Float64Array.from(l), 99).toFixed(1)} ms`;
 

@@ -1,7 +1,8 @@
 /** Shared pieces of the client commands: trust roots from flags, state, reports, times. */
 import { fail } from '../core/errors.ts';
 import type { Policy } from '../core/policy.ts';
-import type { Io, Parsed, CommandSpec } from '../runtime/cli.ts';
+import { required, type Io, type Parsed, type CommandSpec } from '../runtime/cli.ts';
+import { basename } from 'node:path';
 import { LogClient } from './http.ts';
 import { normalizeBaseURL } from '../runtime/http.ts';
 import { originHash } from '../core/hash.ts';
@@ -82,4 +83,9 @@ export function parseTime(s: string): number {
   const t = Date.parse(s);
   if (Number.isNaN(t)) fail('usage', `bad time ${JSON.stringify(s)} (use unix seconds or ISO 8601)`);
   return t;
+}
+
+/** The artifact that `file` is, from --ecosystem, --name, --version and --filename (default: the file's own name). */
+export function artifactFromFlags(p: Parsed, file: string): { ecosystem: string; name: string; version: string; filename: string } {
+  return { ecosystem: required(p, 'ecosystem'), name: required(p, 'name'), version: required(p, 'version'), filename: p.str.filename ?? basename(file) };
 }

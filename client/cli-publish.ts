@@ -1,8 +1,7 @@
 /** `pkglog keygen` and `pkglog submit`. */
 import { writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import { required, type CommandSpec, type Io, type Parsed } from '../runtime/cli.ts';
-import { logClient } from './cli-common.ts';
+import { artifactFromFlags, logClient } from './cli-common.ts';
 import { keygen, loadSignerKey, signSubmission, submit, SubmitRejected } from './submit.ts';
 import { hashFile, NATIVE_DIGEST_OF } from './artifact.ts';
 import type { Artifact } from '../core/entry.ts';
@@ -68,13 +67,7 @@ signature or unknown registry; 400/413 malformed), 2 usage, 7 network or log err
 
 export async function submitCommand(p: Parsed, io: Io): Promise<number> {
   const file = p.positionals[0]!;
-  const artifact = {
-    ecosystem: required(p, 'ecosystem'),
-    name: required(p, 'name'),
-    version: required(p, 'version'),
-    filename: p.str.filename ?? basename(file),
-    sha256: await hashFile(file),
-  };
+  const artifact = { ...artifactFromFlags(p, file), sha256: await hashFile(file) };
   // The ecosystem's own digest goes into the entry too (leaf version 2): npm lockfiles pin sha512 `integrity`.
   const native = NATIVE_DIGEST_OF[artifact.ecosystem];
   const withNative: Artifact = native !== undefined ? { ...artifact, nativeDigest: { algorithm: native, digest: await hashFile(file, native) } } : artifact;

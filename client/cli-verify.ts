@@ -1,9 +1,8 @@
 /** `pkglog verify` and `pkglog proof`. */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import { fail } from '../core/errors.ts';
-import { reason, required, type CommandSpec, type Io, type Parsed } from '../runtime/cli.ts';
-import { TRUST_FLAGS, TRUST_HELP, loadTrust, stateFrom, logClient, printReport, parseTime } from './cli-common.ts';
+import { reason, type CommandSpec, type Io, type Parsed } from '../runtime/cli.ts';
+import { TRUST_FLAGS, TRUST_HELP, loadTrust, stateFrom, logClient, printReport, parseTime, artifactFromFlags } from './cli-common.ts';
 import { hashFile } from './artifact.ts';
 import { verifyArtifact } from './verify.ts';
 import { parseDuration } from './trust.ts';
@@ -64,12 +63,7 @@ max-age), 4 fork, 5 publisher key change (--strict-keys), 6 too young (--min-age
 
 export async function verifyCommand(p: Parsed, io: Io): Promise<number> {
   const file = p.positionals[0]!;
-  const want = {
-    ecosystem: required(p, 'ecosystem'),
-    name: required(p, 'name'),
-    version: required(p, 'version'),
-    filename: p.str.filename ?? basename(file),
-  };
+  const want = artifactFromFlags(p, file);
   const trust = loadTrust(p)!;
   if (p.bool['require-pq']) trust.policy = postQuantumPolicy(trust.policy);
   let proofText = p.str.proof !== undefined ? readProof(p.str.proof) : undefined;
@@ -141,7 +135,7 @@ Exit codes: as pkglog verify; the proof is written only when it verifies.
 
 export async function proofCommand(p: Parsed, io: Io): Promise<number> {
   const file = p.positionals[0]!;
-  const want = { ecosystem: required(p, 'ecosystem'), name: required(p, 'name'), version: required(p, 'version'), filename: p.str.filename ?? basename(file) };
+  const want = artifactFromFlags(p, file);
   const trust = loadTrust(p)!;
   if (p.bool['require-pq']) trust.policy = postQuantumPolicy(trust.policy);
   if (trust.logURL === undefined) fail('usage', '--log URL is required (or a policy with a log URL)');

@@ -33,20 +33,34 @@ export function entryFromJSON(o: Record<string, unknown>): { index: number; entr
   return { index: o.index, entry: decodeLeaf(leaf), leaf };
 }
 
-export async function publisherKeyHistory(log: LogClient, ecosystem: string, name: string): Promise<KeyHistory> {
+/**
+ * A package's entries from the log's lookup API, each decoded from its leaf; `rejected` counts the results that were
+ * not (consistent) entries of this package.
+ */
+export async function packageEntries(log: LogClient, ecosystem: string, name: string): Promise<{ entries: Array<{ index: number; entry: Entry; leaf: Buffer }>; rejected: number }> {
   const raw = await log.lookup(`${encodeURIComponent(ecosystem)}/${encodeURIComponent(name)}`);
-  const byKey = new Map<string, KeyInfo>();
+  const entries: Array<{ index: number; entry: Entry; leaf: Buffer }> = [];
   let rejected = 0;
   for (const o of raw) {
-    let index: number;
-    let entry: Entry;
+    let x;
     try {
-      ({ index, entry } = entryFromJSON(o));
+      x = entryFromJSON(o);
     } catch {
       rejected++;
       continue;
     }
-    if (entry.ecosystem !== ecosystem || entry.name !== name || !ed25519Verify(entry.publisherKey, publisherMessage(entry), entry.publisherSignature)) {
+    if (x.entry.ecosystem === ecosystem && x.entry.name === name) entries.push(x);
+    else rejected++;
+  }
+  return { entries, rejected };
+}
+
+export async function publisherKeyHistory(log: LogClient, ecosystem: string, name: string): Promise<KeyHistory> {
+  const found = await packageEntries(log, ecosystem, name);
+  const byKey = new Map<string, KeyInfo>();
+  let rejected = found.rejected;
+  for (const { index, entry } of found.entries) {
+    if (!ed25519Verify(entry.publisherKey, publisherMessage(entry), entry.publisherSignature)) {
       rejected++;
       continue;
     }

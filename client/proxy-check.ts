@@ -9,13 +9,9 @@
 import { LRUCache } from 'lru-cache';
 import { isPkglogError } from '../core/errors.ts';
 import type { Entry } from '../core/entry.ts';
-import type { Policy } from '../core/policy.ts';
-import type { LogClient } from './http.ts';
-import type { StateStore } from './state.ts';
-import type { RegistryKeys } from './trust.ts';
 import { EXIT, type ExitCode } from './report.ts';
-import { verifyArtifact } from './verify.ts';
-import { entryFromJSON } from './key-continuity.ts';
+import { verifyArtifact, type LogCheckOptions } from './verify.ts';
+import { packageEntries } from './key-continuity.ts';
 
 export interface Artifact4 {
   ecosystem: string;
@@ -28,14 +24,7 @@ export type Verdict =
   | { ok: true; index: number; entry: Entry; message: string }
   | { ok: false; exitCode: ExitCode; check: string; message: string; evidence?: string };
 
-export interface GateOptions {
-  policy: Policy;
-  registries: RegistryKeys;
-  log: LogClient;
-  state?: StateStore;
-  minAgeSeconds?: number;
-  /** Fail on a publisher key change (default true); false only warns. */
-  strictKeys: boolean;
+export interface GateOptions extends LogCheckOptions {
   now: () => number;
   cacheSize?: number;
   passTtlMs?: number;
@@ -70,16 +59,7 @@ export class ArtifactGate {
     const key = `${ecosystem}\n${name}`;
     let p = this.packages.get(key);
     if (p === undefined) {
-      p = this.opts.log.lookup(`${encodeURIComponent(ecosystem)}/${encodeURIComponent(name)}`).then((raw) =>
-        raw.flatMap((o) => {
-          try {
-            const { index, entry } = entryFromJSON(o);
-            return entry.ecosystem === ecosystem && entry.name === name ? [{ index, entry }] : [];
-          } catch {
-            return [];
-          }
-        }),
-      );
+      p = packageEntries(this.opts.log, ecosystem, name).then((r) => r.entries);
       p.catch(() => this.packages.delete(key));
       this.packages.set(key, p);
     }

@@ -16,24 +16,15 @@ import { readFileSync } from 'node:fs';
 import { isPkglogError } from '../core/errors.ts';
 import { leafHash } from '../core/hash.ts';
 import type { Entry } from '../core/entry.ts';
-import type { Policy } from '../core/policy.ts';
-import type { LogClient } from './http.ts';
-import { writeFileAtomic, type StateStore } from './state.ts';
-import type { RegistryKeys } from './trust.ts';
+import { writeFileAtomic } from './state.ts';
 import { verifyCheckpoint, CheckpointError, formatDuration } from './trust.ts';
 import { checkAgainstSaved } from './consistency.ts';
 import { EXIT, Report, type ExitCode } from './report.ts';
-import { verifyArtifact } from './verify.ts';
-import { entryFromJSON } from './key-continuity.ts';
+import { verifyArtifact, type LogCheckOptions } from './verify.ts';
+import { packageEntries } from './key-continuity.ts';
 import type { Lockfile, Pin } from './lockfile.ts';
 
-export interface LockOptions {
-  policy: Policy;
-  registries: RegistryKeys;
-  log: LogClient;
-  state?: StateStore;
-  minAgeSeconds?: number;
-  strictKeys: boolean;
+export interface LockOptions extends LogCheckOptions {
   nowMs: number;
   concurrency?: number;
 }
@@ -145,14 +136,7 @@ export async function verifyLock(lock: Lockfile, opts: LockOptions): Promise<Rep
     const k = `${p.ecosystem}/${p.name}`;
     let v = packages.get(k);
     if (v === undefined) {
-      v = log.lookup(`${encodeURIComponent(p.ecosystem)}/${encodeURIComponent(p.name)}`).then((raw) => raw.flatMap((o) => {
-        try {
-          const x = entryFromJSON(o);
-          return x.entry.ecosystem === p.ecosystem && x.entry.name === p.name ? [x] : [];
-        } catch {
-          return [];
-        }
-      }));
+      v = packageEntries(log, p.ecosystem, p.name).then((r) => r.entries);
       packages.set(k, v);
     }
     return v;

@@ -20,6 +20,18 @@ import { fetchHistory, historyFailureCode, type IndexHistory } from './index-his
 import type { Entry } from '../core/entry.ts';
 import type { ForkFinding } from './fork.ts';
 
+/** What checking artifacts against a log online needs (the proxy's gate, verify-lock). */
+export interface LogCheckOptions {
+  policy: Policy;
+  registries: RegistryKeys;
+  log: LogClient;
+  /** Saved per-log state; undefined disables the consistency check. */
+  state?: StateStore;
+  minAgeSeconds?: number;
+  /** Fail on a publisher key change; false only warns. */
+  strictKeys: boolean;
+}
+
 export interface VerifyOptions {
   /** SHA-256 of the file, lowercase hex. */
   fileSha256: string;

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fail } from '../core/errors.ts';
-import { formatSignerKey, isValidKeyName, parseSignerKeyFields } from '../core/note.ts';
+import { formatSignerKey, isValidKeyName, parseSignerKeyFields, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_MLDSA44 } from '../core/note.ts';
 
 /** Largest file read as a key file (an ML-DSA-44 vkey is ~1.8 KB; a file of registry keys a few lines). */
 export const MAX_KEY_FILE = 64 * 1024;
@@ -78,7 +78,10 @@ export function loadOrCreateCosignerKey(
   }
   checkKeyFileMode(keyFile);
   const f = parseSignerKeyFields(readKeyFile(keyFile, 'key file').trim());
-  if (f.type !== type) fail('malformed', `${keyFile} is not a signer key of type 0x${type.toString(16).padStart(2, '0')}`);
+  if (f.type !== type) {
+    const words = type === SIG_TYPE_COSIGNATURE_V1 ? ' (cosignature/v1)' : type === SIG_TYPE_MLDSA44 ? ' (ML-DSA-44)' : '';
+    fail('malformed', `${keyFile} is not a signer key of type 0x${type.toString(16).padStart(2, '0')}${words}`);
+  }
   if (name !== undefined && name !== f.name) fail('malformed', `name ${JSON.stringify(name)} differs from the name ${JSON.stringify(f.name)} in ${keyFile}`);
   return { name: f.name, seed: f.seed };
 }

@@ -10,10 +10,11 @@ import assert from 'node:assert/strict';
 import { parseCheckpoint } from '../../core/checkpoint.ts';
 import { formatSubmission } from '../../core/entry.ts';
 import { parseVerifierKey, verifyNote } from '../../core/note.ts';
-import { checkAfterRestart, CRASH_ORIGIN, pollCheckpoint, prng, submitLoop, Tracker } from '../support/crash-loop.ts';
+import { checkAfterRestart, CRASH_ORIGIN, pollCheckpoint, submitLoop, Tracker } from '../support/crash-loop.ts';
+import { mulberry32 } from '../support/prng.ts';
 import { FrontEnds } from '../support/front-ends.ts';
 import { removeDir, tempDir } from '../support/log-harness.ts';
-import { testDatabase, type TestDatabase } from '../support/pg-sequencing-db.ts';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 import { artifact, sign } from '../support/submissions.ts';
 
 const KILLS = 4;
@@ -25,7 +26,7 @@ describe('e2e: several front ends on PostgreSQL, the sequencer killed with SIGKI
   let dir: string;
   let fes: FrontEnds | undefined;
   before(async () => {
-    db = await testDatabase();
+    db = await createTestDatabase();
     dir = tempDir('pkglog-failover-');
   });
   after(async () => {
@@ -37,7 +38,7 @@ describe('e2e: several front ends on PostgreSQL, the sequencer killed with SIGKI
   it(`another front end takes over within the lease TTL, ${KILLS} times; nothing acknowledged is lost, nothing forks`, async () => {
     fes = await FrontEnds.start({ dir, databaseUrl: db.url, count: 3, origin: CRASH_ORIGIN, leaseTtlMs: LEASE_TTL_MS });
     const verifier = parseVerifierKey(fes.vkey);
-    const rand = prng(Number(process.env.PKGLOG_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31)));
+    const rand = mulberry32(Number(process.env.PKGLOG_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31)));
     const t = new Tracker();
     let next = 0;
     let stop = false;

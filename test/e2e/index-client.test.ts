@@ -6,33 +6,21 @@
  * file), and `pkglog audit --index` rebuilding the map from the log and checking every published revision.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatVerifierKey, SIG_TYPE_ED25519 } from '../../core/note.ts';
 import { formatSubmission } from '../../core/entry.ts';
 import { loadOrCreateLogKey } from '../../server/keys.ts';
-import { removeDir, tempDir } from '../support/log-harness.ts';
-import { PKGLOG_BIN, ensureBuilt, startProcess, type Started } from '../support/process.ts';
+import { tempDir } from '../support/log-harness.ts';
+import { ensureBuilt, pkglogOk, pkglogRun, startProcess } from '../support/process.ts';
+import { addTestRegistry, cleanUpAfter, logEnv, startWitness } from '../support/e2e-setup.ts';
 import { artifact, keyPair, REGISTRY, REGISTRY_NAME, sign } from '../support/submissions.ts';
 
 const ORIGIN = 'example.test/index-client';
 const INDEX_ORIGIN = `${ORIGIN}/index`;
 
-function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [PKGLOG_BIN, ...args], { env: { ...process.env, PKGLOG_STATE_DIR: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => child.on('exit', (status) => resolve({ status, stdout, stderr })));
-}
-
-async function ok(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  const r = await run(args, env);
-  assert.equal(r.status, 0, `pkglog ${args.join(' ')}: ${r.stdout}${r.stderr}`);
-  return r.stdout;
-}
+const run = (args: string[], env: NodeJS.ProcessEnv = {}) => pkglogRun(args, { PKGLOG_STATE_DIR: '', ...env });
+const ok = (args: string[], env: NodeJS.ProcessEnv = {}) => pkglogOk(args, { PKGLOG_STATE_DIR: '', ...env });
 
 const newKey = keyPair('index-client e2e new publisher');
 
@@ -45,12 +33,7 @@ async function submit(url: string, subs: Array<Record<string, unknown>>): Promis
 
 describe('e2e: pkglog history, verify and audit --index against pkglog serve --index', function () {
   this.timeout(180_000);
-  const dirs: string[] = [];
-  const procs: Started[] = [];
-  after(async () => {
-    for (const p of procs) await p.stop('SIGKILL');
-    for (const d of dirs) removeDir(d);
-  });
+  const { dirs, procs } = cleanUpAfter();
 
   it('proves the history (key change highlighted), verifies with the index, and audits every revision', async () => {
     ensureBuilt();
@@ -60,16 +43,14 @@ describe('e2e: pkglog history, verify and audit --index against pkglog serve --i
     dirs.push(logDir, wDir, dir);
     const logKey = loadOrCreateLogKey(join(logDir, 'log.key'), ORIGIN);
     const indexVkey = formatVerifierKey(INDEX_ORIGIN, SIG_TYPE_ED25519, logKey.signer.publicKey);
-    const logEnv = { PKGLOG_DATA_DIR: logDir, PKGLOG_LISTEN: '127.0.0.1:0', PKGLOG_ORIGIN: ORIGIN };
+    const env = logEnv(logDir, ORIGIN);
     await ok(['witness', 'add-log', ORIGIN, logKey.vkey, '--data-dir', wDir]);
     await ok(['witness', 'add-log', INDEX_ORIGIN, indexVkey, '--data-dir', wDir]);
-    await ok(['registry', 'add', REGISTRY_NAME, REGISTRY.publicKey.toString('base64'), '--ecosystem', 'pypi'], logEnv);
-    const w = await startProcess(['witness', '--gossip-interval', '600000', '--poll-interval', '600000'], {
-      PKGLOG_WITNESS_DATA_DIR: wDir, PKGLOG_WITNESS_LISTEN: '127.0.0.1:0', PKGLOG_WITNESS_NAME: 'witness.test/w1',
-    });
+    await addTestRegistry(env);
+    const w = await startWitness(wDir, 'witness.test/w1');
     procs.push(w);
-    await ok(['witnesses', 'add', w.url, w.info.get('vkey')!], logEnv);
-    const log = await startProcess(['serve', '--index', '--witness-quorum', '1', '--witness-interval', '100', '--batch-interval', '20'], logEnv);
+    await ok(['witnesses', 'add', w.url, w.info.get('vkey')!], env);
+    const log = await startProcess(['serve', '--index', '--witness-quorum', '1', '--witness-interval', '100', '--batch-interval', '20'], env);
     procs.push(log);
 
     // pypi/demo: 3 versions by the usual publisher, then 1 by a new key; and another package.

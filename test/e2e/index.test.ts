@@ -7,7 +7,6 @@
  * SIGKILL the index resumes from its stored revision (its earlier leaves unchanged) and covers the new entries.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { parseCheckpoint } from '../../core/checkpoint.ts';
 import { leafHash } from '../../core/hash.ts';
@@ -19,21 +18,14 @@ import { verifyIndexBundle, type IndexCursor, type IndexTrust } from '../../core
 import type { IndexQuery } from '../../core/index-keys.ts';
 import { formatSubmission } from '../../core/entry.ts';
 import { loadOrCreateLogKey } from '../../server/keys.ts';
-import { removeDir, tempDir } from '../support/log-harness.ts';
-import { PKGLOG_BIN, startProcess, type Started } from '../support/process.ts';
-import { artifact, keyPair, REGISTRY, REGISTRY_NAME, sign } from '../support/submissions.ts';
+import { tempDir } from '../support/log-harness.ts';
+import { pkglogOk, startProcess } from '../support/process.ts';
+import { addTestRegistry, cleanUpAfter, logEnv, startWitness } from '../support/e2e-setup.ts';
+import { artifact, keyPair, sign } from '../support/submissions.ts';
 import { ReferenceTree } from '../support/reference-tree.ts';
 
 const ORIGIN = 'example.test/index-log';
 const INDEX_ORIGIN = `${ORIGIN}/index`;
-
-async function pkglog(args: string[], env: NodeJS.ProcessEnv = {}): Promise<void> {
-  const child = spawn(process.execPath, [PKGLOG_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const status = await new Promise<number | null>((r) => child.on('exit', r));
-  assert.equal(status, 0, `pkglog ${args.join(' ')}: ${stderr}`);
-}
 
 const other = keyPair('other publisher');
 
@@ -76,12 +68,7 @@ function queryPath(q: IndexQuery): string {
 
 describe('e2e: the package index (pkglog serve --index, a real witness)', function () {
   this.timeout(120_000);
-  const dirs: string[] = [];
-  const procs: Started[] = [];
-  after(async () => {
-    for (const p of procs) await p.stop('SIGKILL');
-    for (const d of dirs) removeDir(d);
-  });
+  const { dirs, procs } = cleanUpAfter();
 
   it('serves bundles that verify against the witnessed output log, for every kind of query and for absence; resumes after a crash', async () => {
     const logDir = tempDir('pkglog-index-log-');
@@ -89,18 +76,16 @@ describe('e2e: the package index (pkglog serve --index, a real witness)', functi
     dirs.push(logDir, wDir);
     const logKey = loadOrCreateLogKey(join(logDir, 'log.key'), ORIGIN);
     const indexVkey = formatVerifierKey(INDEX_ORIGIN, SIG_TYPE_ED25519, logKey.signer.publicKey);
-    const logEnv = { PKGLOG_DATA_DIR: logDir, PKGLOG_LISTEN: '127.0.0.1:0', PKGLOG_ORIGIN: ORIGIN };
-    await pkglog(['witness', 'add-log', ORIGIN, logKey.vkey, '--data-dir', wDir]);
-    await pkglog(['witness', 'add-log', INDEX_ORIGIN, indexVkey, '--data-dir', wDir]);
-    await pkglog(['registry', 'add', REGISTRY_NAME, REGISTRY.publicKey.toString('base64'), '--ecosystem', 'pypi'], logEnv);
-    const w = await startProcess(['witness', '--gossip-interval', '600000', '--poll-interval', '600000'], {
-      PKGLOG_WITNESS_DATA_DIR: wDir, PKGLOG_WITNESS_LISTEN: '127.0.0.1:0', PKGLOG_WITNESS_NAME: 'witness.test/w1',
-    });
+    const env = logEnv(logDir, ORIGIN);
+    await pkglogOk(['witness', 'add-log', ORIGIN, logKey.vkey, '--data-dir', wDir]);
+    await pkglogOk(['witness', 'add-log', INDEX_ORIGIN, indexVkey, '--data-dir', wDir]);
+    await addTestRegistry(env);
+    const w = await startWitness(wDir, 'witness.test/w1');
     procs.push(w);
     const wVkey = w.info.get('vkey')!;
-    await pkglog(['witnesses', 'add', w.url, wVkey], logEnv);
+    await pkglogOk(['witnesses', 'add', w.url, wVkey], env);
     const serveArgs = ['serve', '--index', '--witness-quorum', '1', '--witness-interval', '100', '--batch-interval', '20'];
-    let log = await startProcess(serveArgs, logEnv);
+    let log = await startProcess(serveArgs, env);
     procs.push(log);
     assert.equal((await get(`${log.url}/v1/index/log/vkey`)).text.trim(), indexVkey, 'the output log is signed by the log key under <origin>/index');
     const trust: IndexTrust = { policy: parsePolicy(`log ${indexVkey}\nwitness w1 ${wVkey}\nquorum w1\n`), inputOrigin: ORIGIN };
@@ -175,7 +160,7 @@ describe('e2e: the package index (pkglog serve --index, a real witness)', functi
 
     // Crash and restart: the index resumes from its stored revision, earlier leaves unchanged, new entries covered.
     await log.stop('SIGKILL');
-    log = await startProcess(serveArgs, logEnv);
+    log = await startProcess(serveArgs, env);
     procs.push(log);
     const more = await submitBatch(log.url, [70, 71]);
     const after = await history(log.url, { kind: 'package', ecosystem: 'pypi', name: 'demo' }, more[1]! + 1);

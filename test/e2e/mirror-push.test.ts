@@ -12,34 +12,30 @@ import { parseSignedNote } from '../../core/note.ts';
 import { originHash } from '../../core/hash.ts';
 import { parsePolicy, verifyCheckpointWithPolicy } from '../../core/policy.ts';
 import { loadOrCreateLogKey } from '../../server/keys.ts';
-import { removeDir, tempDir } from '../support/log-harness.ts';
-import { startProcess, waitForValue as until, pkglogOk as ok, type Started } from '../support/process.ts';
-import { REGISTRY, REGISTRY_NAME, submissionBody } from '../support/submissions.ts';
+import { tempDir } from '../support/log-harness.ts';
+import { startProcess, waitForValue as until, pkglogOk as ok } from '../support/process.ts';
+import { addTestRegistry, cleanUpAfter, logEnv } from '../support/e2e-setup.ts';
+import { submissionBody } from '../support/submissions.ts';
 
 const ORIGIN = 'example.test/pushing-log';
 
 describe('e2e: the log pushes entries to a mirror and publishes its cosignature', function () {
   this.timeout(180_000);
-  const dirs: string[] = [];
-  const procs: Started[] = [];
-  after(async () => {
-    for (const p of procs) await p.stop('SIGKILL');
-    for (const d of dirs) removeDir(d);
-  });
+  const { dirs, procs } = cleanUpAfter();
 
   it('add-checkpoint + add-entries from the log; the log’s /checkpoint carries the mirror cosignature; resumes after a mirror restart', async () => {
     const [logDir, mDir] = ['log', 'mirror'].map((n) => tempDir(`pkglog-e2e-push-${n}-`));
     dirs.push(logDir!, mDir!);
     const logKey = loadOrCreateLogKey(join(logDir!, 'log.key'), ORIGIN);
-    const logEnv = { PKGLOG_DATA_DIR: logDir, PKGLOG_LISTEN: '127.0.0.1:0', PKGLOG_ORIGIN: ORIGIN };
+    const env = logEnv(logDir!, ORIGIN);
     const mirrorEnv = { PKGLOG_MIRROR_DATA_DIR: mDir, PKGLOG_MIRROR_LISTEN: '127.0.0.1:0', PKGLOG_MIRROR_NAME: 'mirror.test/push' };
-    await ok(['registry', 'add', REGISTRY_NAME, REGISTRY.publicKey.toString('base64'), '--ecosystem', 'pypi'], logEnv);
+    await addTestRegistry(env);
     await ok(['mirror', 'add-log', ORIGIN, logKey.vkey, 'http://log.invalid', '--no-pull', '--data-dir', mDir!]);
     let mirror = await startProcess(['mirror'], mirrorEnv);
     procs.push(mirror);
     const mirrorVkey = mirror.info.get('vkey')!;
-    await ok(['mirrors', 'add', mirror.url, mirrorVkey], logEnv);
-    const log = await startProcess(['serve', '--witness-interval', '100'], logEnv);
+    await ok(['mirrors', 'add', mirror.url, mirrorVkey], env);
+    const log = await startProcess(['serve', '--witness-interval', '100'], env);
     procs.push(log);
     const policy = parsePolicy(`log ${logKey.vkey}\nwitness m1 ${mirrorVkey}\nquorum m1\n`);
 

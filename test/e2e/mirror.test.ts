@@ -6,7 +6,6 @@
  * `pkglog audit --mirror` still succeed against the mirror alone.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCheckpoint } from '../../core/checkpoint.ts';
@@ -14,51 +13,30 @@ import { parseSignedNote } from '../../core/note.ts';
 import { originHash } from '../../core/hash.ts';
 import { parsePolicy, verifyCheckpointWithPolicy } from '../../core/policy.ts';
 import { loadOrCreateLogKey } from '../../server/keys.ts';
-import { removeDir, tempDir } from '../support/log-harness.ts';
-import { PKGLOG_BIN, startProcess, waitForValue as until, type Started } from '../support/process.ts';
+import { tempDir } from '../support/log-harness.ts';
+import { pkglogOk as ok, pkglogRun, startProcess, waitForValue as until } from '../support/process.ts';
+import { addTestRegistry, cleanUpAfter, logEnv, startWitness } from '../support/e2e-setup.ts';
 import { REGISTRY, REGISTRY_NAME, submissionBody } from '../support/submissions.ts';
 
 const ORIGIN = 'example.test/mirrored-log';
 
-function pkglog(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [PKGLOG_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((r) => child.on('exit', (status) => r({ status, stdout, stderr })));
-}
-
-async function ok(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  const r = await pkglog(args, env);
-  assert.equal(r.status, 0, `pkglog ${args.join(' ')}: ${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-
 describe('e2e: mirror (pull mode) with a log and a witness; the log stops, the mirror still serves proofs', function () {
   this.timeout(180_000);
-  const dirs: string[] = [];
-  const procs: Started[] = [];
-  after(async () => {
-    for (const p of procs) await p.stop('SIGKILL');
-    for (const d of dirs) removeDir(d);
-  });
+  const { dirs, procs } = cleanUpAfter();
 
   it('follows the log, cosigns only what it holds, and alone serves verify and audit', async () => {
     const [logDir, wDir, mDir, work] = ['log', 'witness', 'mirror', 'work'].map((n) => tempDir(`pkglog-e2e-mirror-${n}-`));
     dirs.push(logDir!, wDir!, mDir!, work!);
     const logKey = loadOrCreateLogKey(join(logDir!, 'log.key'), ORIGIN);
-    const logEnv = { PKGLOG_DATA_DIR: logDir, PKGLOG_LISTEN: '127.0.0.1:0', PKGLOG_ORIGIN: ORIGIN };
+    const env = logEnv(logDir!, ORIGIN);
     await Promise.all([
       ok(['witness', 'add-log', ORIGIN, logKey.vkey, '--data-dir', wDir!]),
-      ok(['registry', 'add', REGISTRY_NAME, REGISTRY.publicKey.toString('base64'), '--ecosystem', 'pypi'], logEnv),
+      addTestRegistry(env),
     ]);
-    const witness = await startProcess(['witness', '--gossip-interval', '600000', '--poll-interval', '600000'], {
-      PKGLOG_WITNESS_DATA_DIR: wDir, PKGLOG_WITNESS_LISTEN: '127.0.0.1:0', PKGLOG_WITNESS_NAME: 'witness.test/w1',
-    });
+    const witness = await startWitness(wDir!, 'witness.test/w1');
     procs.push(witness);
-    await ok(['witnesses', 'add', witness.url, witness.info.get('vkey')!], logEnv);
-    const log = await startProcess(['serve', '--witness-quorum', '1', '--witness-interval', '100', '--witness-wait', '20000'], logEnv);
+    await ok(['witnesses', 'add', witness.url, witness.info.get('vkey')!], env);
+    const log = await startProcess(['serve', '--witness-quorum', '1', '--witness-interval', '100', '--witness-wait', '20000'], env);
     procs.push(log);
 
     const submit = async (from: number, to: number) => {
@@ -114,7 +92,7 @@ describe('e2e: mirror (pull mode) with a log and a witness; the log stops, the m
     writeFileSync(file, `content ${i}`);
     const registryKey = `${REGISTRY_NAME}=${REGISTRY.publicKey.toString('base64')}`;
     const state = join(work!, 'state');
-    const verified = await pkglog(['verify', file, '--ecosystem', 'pypi', '--name', 'requests', '--version', `1.0.${i}`, '--policy', policyFile,
+    const verified = await pkglogRun(['verify', file, '--ecosystem', 'pypi', '--name', 'requests', '--version', `1.0.${i}`, '--policy', policyFile,
       '--mirror', mirror.url, '--index', String(i), '--registry-key', registryKey, '--state-dir', state, '--json']);
     assert.equal(verified.status, 0, `${verified.stdout}\n${verified.stderr}`);
     const report = JSON.parse(verified.stdout) as { ok: boolean; checks: Array<{ name: string; status: string; message: string }> };
@@ -122,19 +100,19 @@ describe('e2e: mirror (pull mode) with a log and a witness; the log stops, the m
     // --proof names the entry; the checkpoint (with the mirror's cosignature) and inclusion proof come from the mirror.
     const f100 = join(work!, 'requests-1.0.100-py3-none-any.whl');
     writeFileSync(f100, 'content 100');
-    const byProof = await pkglog(['verify', f100, '--ecosystem', 'pypi', '--name', 'requests', '--version', '1.0.100', '--policy', policyFile,
+    const byProof = await pkglogRun(['verify', f100, '--ecosystem', 'pypi', '--name', 'requests', '--version', '1.0.100', '--policy', policyFile,
       '--mirror', mirror.url, '--proof', proofFile, '--registry-key', registryKey, '--state-dir', state]);
     assert.equal(byProof.status, 0, `${byProof.stdout}\n${byProof.stderr}`);
     // Without --mirror the same command needs the (stopped) log: a network failure, exit 7.
-    const direct = await pkglog(['verify', file, '--ecosystem', 'pypi', '--name', 'requests', '--version', `1.0.${i}`, '--policy', policyFile,
+    const direct = await pkglogRun(['verify', file, '--ecosystem', 'pypi', '--name', 'requests', '--version', `1.0.${i}`, '--policy', policyFile,
       '--index', String(i), '--registry-key', registryKey, '--state-dir', join(work!, 'state2')]);
     assert.equal(direct.status, 7, direct.stdout + direct.stderr);
-    const audited = await pkglog(['audit', '--mirror', mirror.url, '--policy', policyFile, '--registry-key', registryKey, '--state-dir', state, '--quiet', '--json']);
+    const audited = await pkglogRun(['audit', '--mirror', mirror.url, '--policy', policyFile, '--registry-key', registryKey, '--state-dir', state, '--quiet', '--json']);
     assert.equal(audited.status, 0, `${audited.stdout}\n${audited.stderr}`);
     assert.equal((JSON.parse(audited.stdout) as { entries: number }).entries, 700);
     // A file whose hash is not the logged one does not verify, mirror or not.
     writeFileSync(file, 'not the logged content');
-    const wrong = await pkglog(['verify', file, '--ecosystem', 'pypi', '--name', 'requests', '--version', `1.0.${i}`, '--policy', policyFile,
+    const wrong = await pkglogRun(['verify', file, '--ecosystem', 'pypi', '--name', 'requests', '--version', `1.0.${i}`, '--policy', policyFile,
       '--mirror', mirror.url, '--index', String(i), '--registry-key', registryKey, '--state-dir', state]);
     assert.equal(wrong.status, 1, wrong.stdout + wrong.stderr);
   });

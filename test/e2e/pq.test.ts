@@ -15,27 +15,17 @@ import { formatVerifierKey, parseSignedNote, parseVerifierKey, verifyNote, SIG_T
 import { cosignatureTimestamp, COSIGNATURE_MLDSA44_SIZE } from '../../core/cosignature.ts';
 import { parseTlogProof } from '../../core/tlog-proof.ts';
 import { loadOrCreateLogKey, loadOrCreateLogMlDsaKey } from '../../server/keys.ts';
-import { removeDir, tempDir } from '../support/log-harness.ts';
-import { startProcess, type Started } from '../support/process.ts';
+import { tempDir } from '../support/log-harness.ts';
+import { pkglogOk, startProcess } from '../support/process.ts';
+import { addTestRegistry, cleanUpAfter, logEnv, startWitness } from '../support/e2e-setup.ts';
 import { runAsync } from '../client/helpers.ts';
 import { REGISTRY, REGISTRY_NAME, artifact, submissionBody } from '../support/submissions.ts';
 
 const ORIGIN = 'example.test/pq-log';
 
-async function ok(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const r = await runAsync(args, env);
-  assert.equal(r.code, 0, `pkglog ${args.join(' ')}\n${r.stdout}\n${r.stderr}`);
-  return r;
-}
-
 describe('e2e: ML-DSA-44 log cosignature, witnesses cosigning with both keys, verify --require-pq (real processes)', function () {
   this.timeout(240_000);
-  const dirs: string[] = [];
-  const procs: Started[] = [];
-  after(async () => {
-    for (const p of procs) await p.stop('SIGKILL');
-    for (const d of dirs) removeDir(d);
-  });
+  const { dirs, procs } = cleanUpAfter();
 
   it('checkpoints and proofs carry the log\'s ML-DSA-44 cosignature and both cosignatures of every witness; --require-pq verifies', async () => {
     const logDir = tempDir('pkglog-pq-log-');
@@ -47,18 +37,15 @@ describe('e2e: ML-DSA-44 log cosignature, witnesses cosigning with both keys, ve
     assert.equal(statSync(join(logDir, 'log-mldsa.key')).mode & 0o777, 0o600);
     const wDirs = [1, 2, 3].map((i) => tempDir(`pkglog-pq-w${i}-`));
     dirs.push(...wDirs);
-    const logEnv = { PKGLOG_DATA_DIR: logDir, PKGLOG_LISTEN: '127.0.0.1:0', PKGLOG_ORIGIN: ORIGIN };
+    const env = logEnv(logDir, ORIGIN);
     // w3 is told the log's ML-DSA-44 key: it checks the log's post-quantum signature on every request.
     const logKeyFor = [edKey.vkey, edKey.vkey, pqKey.vkey];
     await Promise.all([
-      ...wDirs.map((d, i) => ok(['witness', 'add-log', ORIGIN, logKeyFor[i]!, '--data-dir', d])),
-      ok(['registry', 'add', REGISTRY_NAME, REGISTRY.publicKey.toString('base64'), '--ecosystem', 'pypi'], logEnv),
+      ...wDirs.map((d, i) => pkglogOk(['witness', 'add-log', ORIGIN, logKeyFor[i]!, '--data-dir', d])),
+      addTestRegistry(env),
     ]);
     const backends = ['noble', 'wasm', ''];
-    const ws = await Promise.all(wDirs.map((d, i) => startProcess(['witness', '--gossip-interval', '600000', '--poll-interval', '600000'], {
-      PKGLOG_WITNESS_DATA_DIR: d, PKGLOG_WITNESS_LISTEN: '127.0.0.1:0', PKGLOG_WITNESS_NAME: `witness.test/pq${i + 1}`,
-      PKGLOG_MLDSA_BACKEND: backends[i]!,
-    }, 60_000)));
+    const ws = await Promise.all(wDirs.map((d, i) => startWitness(d, `witness.test/pq${i + 1}`, { PKGLOG_MLDSA_BACKEND: backends[i]! }, 60_000)));
     procs.push(...ws);
     // Each witness has two keys by default: /vkeys lists both, the start-up lines print both.
     const wKeys = await Promise.all(ws.map(async (w) => (await (await fetch(`${w.url}/vkeys`)).text()).trimEnd().split('\n')));
@@ -66,9 +53,9 @@ describe('e2e: ML-DSA-44 log cosignature, witnesses cosigning with both keys, ve
       assert.deepEqual(keys.map((k) => parseVerifierKey(k).type), [SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_MLDSA44]);
       assert.deepEqual([ws[i]!.info.get('vkey'), ws[i]!.info.get('also-vkey')], keys);
     }
-    for (const [i, w] of ws.entries()) for (const k of wKeys[i]!) await ok(['witnesses', 'add', w.url, k], logEnv);
+    for (const [i, w] of ws.entries()) for (const k of wKeys[i]!) await pkglogOk(['witnesses', 'add', w.url, k], env);
 
-    const log = await startProcess(['serve', '--witness-quorum', '3', '--witness-interval', '200', '--witness-wait', '60000'], logEnv, 60_000);
+    const log = await startProcess(['serve', '--witness-quorum', '3', '--witness-interval', '200', '--witness-wait', '60000'], env, 60_000);
     procs.push(log);
     assert.equal(log.info.get('vkey'), edKey.vkey);
     assert.equal(log.info.get('also-vkey'), pqKey.vkey);

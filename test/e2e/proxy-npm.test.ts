@@ -8,23 +8,16 @@
  * and the older one installed; the log forking is refused with evidence.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { startProcess, runPkglog, type Started } from '../support/process.ts';
+import { runPkglog, type Started } from '../support/process.ts';
 import { tempDir } from '../client/helpers.ts';
-import { UpstreamRegistry, submitToLog, buildNpmTarball, registryVkey, PYPI_REGISTRY, NPM_REGISTRY } from '../support/upstream-registry.ts';
+import { UpstreamRegistry, buildNpmTarball, registryVkey, NPM_REGISTRY } from '../support/upstream-registry.ts';
 import { npmProject } from '../support/installers.ts';
-import { LogDouble, TestWitness } from '../client/log-double.ts';
+import type { LogDouble, TestWitness } from '../client/log-double.ts';
+import { doubleAndUpstream, logAndUpstream, startProxy } from '../support/proxy-fixture.ts';
 import { encodeLeaf, decodeLeaf } from '../../core/entry.ts';
-
-async function startProxy(dir: string, policy: string, upstream: string, extra: string[] = []): Promise<Started> {
-  return startProcess([
-    'proxy', '--upstream-npm', `${upstream}/npm`, '--policy', policy,
-    '--registry-key', registryVkey(PYPI_REGISTRY), '--registry-key', registryVkey(NPM_REGISTRY),
-    '--state-dir', join(dir, 'proxy-state'), '--listen', '127.0.0.1:0', ...extra,
-  ], { PKGLOG_LOG_FORMAT: 'json' });
-}
 
 function installed(project: string, name: string): string {
   return JSON.parse(readFileSync(join(project, 'node_modules', name, 'package.json'), 'utf8')).version;
@@ -44,20 +37,16 @@ describe('e2e: npm through pkglog proxy (real npm, real pkglog serve)', function
 
   before(async () => {
     tmp = tempDir('pkglog-e2e-proxy-npm-');
-    const r = runPkglog(['registry', 'add', NPM_REGISTRY.name, registryVkey(NPM_REGISTRY), '--ecosystem', 'npm', '--data-dir', d('log')]);
-    assert.equal(r.status, 0, r.stderr);
-    const log = await startProcess(['serve', '--data-dir', d('log'), '--listen', '127.0.0.1:0', '--batch-interval', '20']);
-    procs.push(log);
-    writeFileSync(d('policy.txt'), `log ${log.info.get('vkey')} ${log.url}\nquorum none\n`);
-    upstream = new UpstreamRegistry(submitToLog(log.url));
-    await upstream.start();
+    const started = await logAndUpstream(tmp.dir, NPM_REGISTRY, 'npm');
+    procs.push(started.log);
+    upstream = started.upstream;
     await upload(upstream, 'goodnpm', '1.0.0');
     await upload(upstream, 'swapped', '1.0.0');
     upstream.replace(buildNpmTarball('swapped', '1.0.0').filename, buildNpmTarball('swapped', '6.6.6').bytes, true);
     await upload(upstream, 'sneakynpm', '1.0.0');
     upstream.replace(buildNpmTarball('sneakynpm', '1.0.0').filename, buildNpmTarball('sneakynpm', '6.6.6').bytes, false);
     await upload(upstream, 'unloggednpm', '1.0.0', { log: false });
-    proxy = await startProxy(tmp.dir, d('policy.txt'), upstream.url);
+    proxy = await startProxy(tmp.dir, d('policy.txt'), upstream.url, ['npm']);
     procs.push(proxy);
     registry = `${proxy.url}/npm/`;
   });
@@ -119,6 +108,7 @@ describe('e2e: npm through pkglog proxy (real npm, real pkglog serve)', function
 describe('e2e: npm through pkglog proxy against a log double (min-age, fork)', function () {
   this.timeout(180_000);
   let tmp: { dir: string; cleanup(): void };
+  let fixture: Awaited<ReturnType<typeof doubleAndUpstream>> | undefined;
   let double: LogDouble;
   let witness: TestWitness;
   let upstream: UpstreamRegistry;
@@ -128,25 +118,16 @@ describe('e2e: npm through pkglog proxy against a log double (min-age, fork)', f
 
   before(async () => {
     tmp = tempDir('pkglog-e2e-proxy-npm-double-');
-    double = new LogDouble('example.test/proxy-npm-log');
-    witness = new TestWitness('witness.example.test', now - 100 * 86400);
-    double.witnesses = [witness];
-    await double.listen();
-    upstream = new UpstreamRegistry(async (s) => {
-      double.append([{ ...s, integratedTime: witness.clock * 1000 }]);
-      double.publish();
-    });
-    await upstream.start();
+    fixture = await doubleAndUpstream(tmp.dir, 'example.test/proxy-npm-log', now);
+    ({ double, witness, upstream } = fixture);
     await upload(upstream, 'agenpm', '1.0.0'); // cosigned 100 days ago
     witness.clock = now;
     await upload(upstream, 'agenpm', '2.0.0'); // cosigned today (and upstream's latest)
-    writeFileSync(d('policy.txt'), double.policy());
-    proxy = await startProxy(tmp.dir, d('policy.txt'), upstream.url, ['--min-age', '90d']);
+    proxy = await startProxy(tmp.dir, d('policy.txt'), upstream.url, ['npm'], ['--min-age', '90d']);
   });
   after(async () => {
     await proxy?.stop('SIGKILL');
-    await upstream?.stop();
-    await double?.close();
+    await fixture?.stop();
     tmp?.cleanup();
   });
 
@@ -165,7 +146,7 @@ describe('e2e: npm through pkglog proxy against a log double (min-age, fork)', f
     double.rewrite(0, encodeLeaf({ ...decodeLeaf(double.leaves[0]!), integratedTime: 1 }));
     await upload(upstream, 'agenpm', '3.0.0');
     await proxy!.stop('SIGKILL');
-    proxy = await startProxy(tmp.dir, d('policy.txt'), upstream.url);
+    proxy = await startProxy(tmp.dir, d('policy.txt'), upstream.url, ['npm']);
     const npm = npmProject(d('fork'));
     const r = await npm(['install', '--registry', `${proxy.url}/npm/`, 'agenpm@3.0.0']);
     assert.notEqual(r.code, 0);

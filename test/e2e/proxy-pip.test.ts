@@ -9,28 +9,16 @@
  * configuration (PIP_CONFIG_FILE=/dev/null, --isolated): only the proxy.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startProcess, runPkglog, type Started } from '../support/process.ts';
+import type { Started } from '../support/process.ts';
 import { tempDir } from '../client/helpers.ts';
-import { UpstreamRegistry, submitToLog, buildWheel, registryVkey, PYPI_REGISTRY, NPM_REGISTRY } from '../support/upstream-registry.ts';
+import { UpstreamRegistry, buildWheel, PYPI_REGISTRY } from '../support/upstream-registry.ts';
 import { pipDownload, pipInstall, makeVenv, run, pipEnv } from '../support/installers.ts';
-import { LogDouble, TestWitness } from '../client/log-double.ts';
+import type { LogDouble, TestWitness } from '../client/log-double.ts';
+import { doubleAndUpstream, logAndUpstream, startProxy } from '../support/proxy-fixture.ts';
 import { keyPair } from '../support/submissions.ts';
 import { encodeLeaf, decodeLeaf } from '../../core/entry.ts';
-
-function ok(r: { status: number | null; stdout: string; stderr: string }, what: string): string {
-  assert.equal(r.status, 0, `${what}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-
-async function startProxy(dir: string, policy: string, upstream: string, extra: string[] = []): Promise<Started> {
-  return startProcess([
-    'proxy', '--upstream-pypi', `${upstream}/simple`, '--upstream-npm', `${upstream}/npm`, '--policy', policy,
-    '--registry-key', registryVkey(PYPI_REGISTRY), '--registry-key', registryVkey(NPM_REGISTRY),
-    '--state-dir', join(dir, 'proxy-state'), '--listen', '127.0.0.1:0', ...extra,
-  ], { PKGLOG_LOG_FORMAT: 'json' });
-}
 
 async function installedVersion(python: string, module: string): Promise<string> {
   const r = await run(python, ['-c', `import ${module}; print(${module}.VERSION)`], { env: pipEnv() });
@@ -49,12 +37,9 @@ describe('e2e: pip through pkglog proxy (real pip, real pkglog serve)', function
 
   before(async () => {
     tmp = tempDir('pkglog-e2e-proxy-pip-');
-    ok(runPkglog(['registry', 'add', PYPI_REGISTRY.name, registryVkey(PYPI_REGISTRY), '--ecosystem', 'pypi', '--data-dir', d('log')]), 'registry add');
-    const log = await startProcess(['serve', '--data-dir', d('log'), '--listen', '127.0.0.1:0', '--batch-interval', '20']);
-    procs.push(log);
-    writeFileSync(d('policy.txt'), `log ${log.info.get('vkey')} ${log.url}\nquorum none\n`);
-    upstream = new UpstreamRegistry(submitToLog(log.url));
-    await upstream.start();
+    const started = await logAndUpstream(tmp.dir, PYPI_REGISTRY, 'pypi');
+    procs.push(started.log);
+    upstream = started.upstream;
     upstream.htmlOnly = true; // PEP 503 HTML upstream; the proxy answers pip in PEP 691 JSON
     for (const [name, version] of [['goodpkg', '1.0.0'], ['replaced', '1.0.0'], ['sneaky', '1.0.0']]) {
       await upstream.upload({ ecosystem: 'pypi', name: name!, version: version!, ...buildWheel(name!, version!) });
@@ -68,7 +53,7 @@ describe('e2e: pip through pkglog proxy (real pip, real pkglog serve)', function
     await upstream.upload({ ecosystem: 'pypi', name: 'keypkg', version: '2.0.0', ...buildWheel('keypkg', '2.0.0') }, { publisher: keyPair('mallory') });
     // Listed upstream, never logged.
     await upstream.upload({ ecosystem: 'pypi', name: 'unlogged', version: '1.0.0', ...buildWheel('unlogged', '1.0.0') }, { log: false });
-    proxy = await startProxy(tmp.dir, d('policy.txt'), upstream.url);
+    proxy = await startProxy(tmp.dir, d('policy.txt'), upstream.url, ['pypi', 'npm']);
     procs.push(proxy);
     index = `${proxy.url}/pypi/simple/`;
   });
@@ -135,6 +120,7 @@ describe('e2e: pip through pkglog proxy (real pip, real pkglog serve)', function
 describe('e2e: pip through pkglog proxy against a log double (min-age, fork)', function () {
   this.timeout(180_000);
   let tmp: { dir: string; cleanup(): void };
+  let fixture: Awaited<ReturnType<typeof doubleAndUpstream>> | undefined;
   let double: LogDouble;
   let witness: TestWitness;
   let upstream: UpstreamRegistry;
@@ -144,26 +130,17 @@ describe('e2e: pip through pkglog proxy against a log double (min-age, fork)', f
 
   before(async () => {
     tmp = tempDir('pkglog-e2e-proxy-double-');
-    double = new LogDouble('example.test/proxy-log');
-    witness = new TestWitness('witness.example.test', now - 100 * 86400);
-    double.witnesses = [witness];
-    await double.listen();
-    upstream = new UpstreamRegistry(async (s) => {
-      double.append([{ ...s, integratedTime: witness.clock * 1000 }]);
-      double.publish();
-    });
-    await upstream.start();
+    fixture = await doubleAndUpstream(tmp.dir, 'example.test/proxy-log', now);
+    ({ double, witness, upstream } = fixture);
     // 1.0.0 was cosigned 100 days ago; 2.0.0 today.
     await upstream.upload({ ecosystem: 'pypi', name: 'agepkg', version: '1.0.0', ...buildWheel('agepkg', '1.0.0') });
     witness.clock = now;
     await upstream.upload({ ecosystem: 'pypi', name: 'agepkg', version: '2.0.0', ...buildWheel('agepkg', '2.0.0') });
-    writeFileSync(d('policy.txt'), double.policy());
-    proxy = await startProxy(tmp.dir, d('policy.txt'), upstream.url, ['--min-age', '90d']);
+    proxy = await startProxy(tmp.dir, d('policy.txt'), upstream.url, ['pypi', 'npm'], ['--min-age', '90d']);
   });
   after(async () => {
     await proxy?.stop('SIGKILL');
-    await upstream?.stop();
-    await double?.close();
+    await fixture?.stop();
     tmp?.cleanup();
   });
 
@@ -185,7 +162,7 @@ describe('e2e: pip through pkglog proxy against a log double (min-age, fork)', f
     await upstream.upload({ ecosystem: 'pypi', name: 'agepkg', version: '3.0.0', ...buildWheel('agepkg', '3.0.0') });
     // The witness's history (min-age) still holds the old checkpoints; drop --min-age to isolate the fork.
     await proxy!.stop('SIGKILL');
-    proxy = await startProxy(tmp.dir, d('policy.txt'), upstream.url);
+    proxy = await startProxy(tmp.dir, d('policy.txt'), upstream.url, ['pypi', 'npm']);
     const r = await pipDownload(`${proxy.url}/pypi/simple/`, d('dl-fork'), `${proxy.url}/pypi/files/agepkg/agepkg-3.0.0-py3-none-any.whl`);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /403.*pkglog proxy: .*FORK/);

@@ -12,9 +12,10 @@ import { parseSignedNote } from '../../core/note.ts';
 import { parsePolicy, verifyCheckpointWithPolicy } from '../../core/policy.ts';
 import { parseTlogProof } from '../../core/tlog-proof.ts';
 import { loadOrCreateLogKey } from '../../server/keys.ts';
-import { removeDir, tempDir } from '../support/log-harness.ts';
-import { PKGLOG_BIN, startProcess, pkglogOk as pkglog, type Started } from '../support/process.ts';
-import { REGISTRY, REGISTRY_NAME, submissionBody } from '../support/submissions.ts';
+import { tempDir } from '../support/log-harness.ts';
+import { startProcess, pkglogOk as pkglog } from '../support/process.ts';
+import { addTestRegistry, cleanUpAfter, logEnv, startWitness } from '../support/e2e-setup.ts';
+import { submissionBody } from '../support/submissions.ts';
 
 const ORIGIN = 'example.test/quorum-log';
 const WAIT_MS = 3000;
@@ -35,12 +36,7 @@ async function submit(url: string, i: number): Promise<{ status: number; body: R
 
 describe('e2e: witness quorum 2 of 3 (real witnesses, real log)', function () {
   this.timeout(120_000);
-  const dirs: string[] = [];
-  const procs: Started[] = [];
-  after(async () => {
-    for (const p of procs) await p.stop('SIGKILL');
-    for (const d of dirs) removeDir(d);
-  });
+  const { dirs, procs } = cleanUpAfter();
 
   it('publishes only quorum-cosigned checkpoints, never backwards; survives one dead witness; 503 after the wait with two', async () => {
     const logDir = tempDir('pkglog-quorum-log-');
@@ -48,19 +44,17 @@ describe('e2e: witness quorum 2 of 3 (real witnesses, real log)', function () {
     const logKey = loadOrCreateLogKey(join(logDir, 'log.key'), ORIGIN);
     const wDirs = [1, 2, 3].map((i) => tempDir(`pkglog-quorum-w${i}-`));
     dirs.push(...wDirs);
-    const logEnv = { PKGLOG_DATA_DIR: logDir, PKGLOG_LISTEN: '127.0.0.1:0', PKGLOG_ORIGIN: ORIGIN };
+    const env = logEnv(logDir, ORIGIN);
     await Promise.all([
       ...wDirs.map((d) => pkglog(['witness', 'add-log', ORIGIN, logKey.vkey, '--data-dir', d])),
-      pkglog(['registry', 'add', REGISTRY_NAME, REGISTRY.publicKey.toString('base64'), '--ecosystem', 'pypi'], logEnv),
+      addTestRegistry(env),
     ]);
-    const ws = await Promise.all(wDirs.map((d, i) => startProcess(['witness', '--gossip-interval', '600000', '--poll-interval', '600000'], {
-      PKGLOG_WITNESS_DATA_DIR: d, PKGLOG_WITNESS_LISTEN: '127.0.0.1:0', PKGLOG_WITNESS_NAME: `witness.test/q${i + 1}`,
-    })));
+    const ws = await Promise.all(wDirs.map((d, i) => startWitness(d, `witness.test/q${i + 1}`)));
     procs.push(...ws);
     const vkeys = ws.map((w) => w.info.get('vkey')!);
     // (one at a time: each appends a line to witnesses.txt)
-    for (const [i, w] of ws.entries()) await pkglog(['witnesses', 'add', w.url, vkeys[i]!], logEnv);
-    const log = await startProcess(['serve', '--witness-quorum', '2', '--witness-interval', '200', '--witness-wait', String(WAIT_MS)], logEnv);
+    for (const [i, w] of ws.entries()) await pkglog(['witnesses', 'add', w.url, vkeys[i]!], env);
+    const log = await startProcess(['serve', '--witness-quorum', '2', '--witness-interval', '200', '--witness-wait', String(WAIT_MS)], env);
     procs.push(log);
     const policy = parsePolicy(`log ${logKey.vkey}\n${vkeys.map((v, i) => `witness q${i + 1} ${v}\n`).join('')}group two 2 q1 q2 q3\nquorum two\n`);
 

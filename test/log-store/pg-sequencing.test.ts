@@ -9,7 +9,7 @@ import { PkglogError } from '../../core/errors.ts';
 import {
   COMMITTED_CHANNEL, ensureSequencingSchema, inTransaction, LeaseKeeper, Listener, PendingQueue, SequencerLease,
 } from '../../log-store/pg-sequencing.ts';
-import { testDatabase, type TestDatabase } from '../support/pg-sequencing-db.ts';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -19,7 +19,7 @@ describe('log-store/pg-sequencing (PostgreSQL)', function () {
   let pool: pg.Pool;
 
   before(async () => {
-    db = await testDatabase();
+    db = await createTestDatabase();
     pool = new pg.Pool({ connectionString: db.url, max: 8 });
     pool.on('error', () => {}); // an idle client dropped with the database at the end
     await ensureSequencingSchema(pool);

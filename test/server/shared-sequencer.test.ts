@@ -11,7 +11,7 @@ import { encodeLeaf, type Submission } from '../../core/entry.ts';
 import { Coordination, inTransaction } from '../../log-store/pg-sequencing.ts';
 import { fileHashOf, type BatchHooks } from '../../server/sequencer.ts';
 import { SharedSequencer, type IntegrateResult } from '../../server/shared-sequencer.ts';
-import { testDatabase, type TestDatabase } from '../support/pg-sequencing-db.ts';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 import { artifact, sign } from '../support/submissions.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -23,7 +23,7 @@ describe('server/shared-sequencer (PostgreSQL)', function () {
   const fronts: Array<{ s: SharedSequencer; c: Coordination }> = [];
 
   before(async () => {
-    db = await testDatabase();
+    db = await createTestDatabase();
     pool = new pg.Pool({ connectionString: db.url, max: 10 });
     pool.on('error', () => {}); // an idle client dropped with the database at the end
     await pool.query(`CREATE TABLE toy_tree (id INTEGER PRIMARY KEY, size INTEGER NOT NULL);

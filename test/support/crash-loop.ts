@@ -24,6 +24,7 @@ import { addRegistry } from '../../server/registries.ts';
 import { registriesFile } from '../../server/main.ts';
 import { startProcess, type Started } from './process.ts';
 import { REGISTRY, REGISTRY_NAME, artifact, sign } from './submissions.ts';
+import { mulberry32 } from './prng.ts';
 
 export interface CrashLoopOptions {
   /** Data directory (created by the caller, removed by the caller). */
@@ -67,18 +68,6 @@ export const CRASH_ORIGIN = 'example.test/crash-log';
 /** `kills N, entries checked M, losses L` — the summary line both callers print. */
 export function summary(r: CrashLoopResult): string {
   return `kills ${r.kills}, entries checked ${r.entriesChecked}, losses ${r.losses}`;
-}
-
-/** mulberry32: a small seeded PRNG (the seed is printed, so a run's choices can be repeated). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // An RFC 6962 tree over leaf hashes, written here independently of the server (test/support/reference-tree.ts is the
@@ -331,7 +320,7 @@ export async function checkAfterRestart(url: string, t: Tracker, verifier: Verif
 
 export async function crashLoop(o: CrashLoopOptions): Promise<CrashLoopResult> {
   const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
-  const rand = prng(seed);
+  const rand = mulberry32(seed);
   const submitters = o.submitters ?? 8;
   const minRun = o.minRunMs ?? 0;
   const maxRun = o.maxRunMs ?? 600;

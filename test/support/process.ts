@@ -71,10 +71,16 @@ export interface Started {
 }
 
 /**
+ * How long a process may take to say it is listening: a bound, not a measure. A start takes well under a second on an
+ * idle machine and took over 20 s at a load average of 20+ (a process that exits instead fails at once).
+ */
+export const START_TIMEOUT_MS = 60_000;
+
+/**
  * Starts `node bin/pkglog.js ARGS…` and resolves once it prints `… listening on <url>`.
  * Lines like `pkglog: vkey <v>` are collected into `info` (key `vkey`).
  */
-export function startProcess(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<Started> {
+export function startProcess(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = START_TIMEOUT_MS): Promise<Started> {
   const child = spawn(process.execPath, [PKGLOG_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -118,13 +124,21 @@ export function runPkglog(args: string[], env: NodeJS.ProcessEnv = {}, input?: s
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Runs a pkglog command to completion asynchronously (set-up commands can run side by side); fails on a non-zero exit. */
-export async function pkglogOk(args: string[], env: NodeJS.ProcessEnv = {}): Promise<void> {
-  const child = spawn(process.execPath, [PKGLOG_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+/** Runs a pkglog command to completion asynchronously (set-up commands can run side by side, servers in this process keep serving). */
+export function pkglogRun(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [PKGLOG_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
   let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const status = await new Promise<number | null>((r) => child.on('exit', r));
-  if (status !== 0) throw new Error(`pkglog ${args.join(' ')} exited with ${status}: ${stderr}`);
+  return new Promise((resolve) => child.on('exit', (status) => resolve({ status, stdout, stderr })));
+}
+
+/** pkglogRun that fails on a non-zero exit; its stdout. */
+export async function pkglogOk(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const r = await pkglogRun(args, env);
+  if (r.status !== 0) throw new Error(`pkglog ${args.join(' ')} exited with ${r.status}: ${r.stdout}${r.stderr}`);
+  return r.stdout;
 }
 
 /** Polls `fn` every 100 ms (a throw counts as not yet) until it gives a value; throws after `ms`. */
