@@ -14,10 +14,10 @@ import type { Hash } from './types.ts';
 import { fail, isPkglogError } from './errors.ts';
 import { decodeBase64, encodeBase64, parseDecimal } from './encoding.ts';
 import { parseCheckpoint, type Checkpoint } from './checkpoint.ts';
-import { formatSignatureLine, parseSignedNote, verifyNote, type Verifier } from './note.ts';
+import { formatSignatureLine, parseSignedNote, verifyNote, SIG_TYPE_MLDSA44, type Signer, type Verifier } from './note.ts';
 import { MAX_ADD_CHECKPOINT_BODY, MAX_PROOF_LINES } from './witness-protocol.ts';
 import { isValidSubtree, verifySubtreeConsistency } from './tlog-mirror.ts';
-import type { MlDsaCosigner } from './cosignature.ts';
+import { cosignatureVerifier, mldsaCosignatureVerifier, type MlDsaCosigner } from './cosignature.ts';
 
 /** Largest sign-subtree body: like add-checkpoint's (a maximal note plus a few lines of hashes). */
 export const MAX_SIGN_SUBTREE_BODY = MAX_ADD_CHECKPOINT_BODY;
@@ -75,6 +75,15 @@ export interface SignSubtreeCosigner {
   own: Verifier[];
   /** What signs the subtree: the cosigner's ML-DSA-44 key(s) (subtree/v1 is the cosignature format with subtrees). */
   subtreeSigners: MlDsaCosigner[];
+}
+
+/** The sign-subtree view of a cosigner's signers (Ed25519 cosignature/v1 and ML-DSA-44): its own verifiers and its subtree signers. */
+export function subtreeCosigner(signers: Signer[], knownOrigin: (origin: string) => boolean): SignSubtreeCosigner {
+  return {
+    knownOrigin,
+    own: signers.map((s) => (s.type === SIG_TYPE_MLDSA44 ? mldsaCosignatureVerifier(s.name, s.publicKey) : cosignatureVerifier(s.name, s.publicKey))),
+    subtreeSigners: signers.filter((s): s is MlDsaCosigner => s.type === SIG_TYPE_MLDSA44 && typeof (s as MlDsaCosigner).signSubtree === 'function'),
+  };
 }
 
 /**

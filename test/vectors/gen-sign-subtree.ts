@@ -14,8 +14,7 @@ import { formatCheckpoint } from '../../core/checkpoint.ts';
 import { leafHash } from '../../core/hash.ts';
 import { hashRanges, completeSubtrees } from '../../core/merkle.ts';
 import { listHash, planSubtreeConsistencyProof } from '../../core/tlog-mirror.ts';
-import { answerSignSubtree, formatSignSubtreeRequest } from '../../core/sign-subtree.ts';
-import { subtreeCosigner } from '../../witness/sign-subtree.ts';
+import { answerSignSubtree, formatSignSubtreeRequest, subtreeCosigner } from '../../core/sign-subtree.ts';
 
 const seed = (label: string): Buffer => createHash('sha256').update(`pkglog sign-subtree test vector seed: ${label}`).digest();
 const ORIGIN = 'example.com/behind-the-sofa';
