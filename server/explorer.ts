@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { formatPolicy, type Policy, type PolicyWitness, type QuorumRule } from '../core/policy.ts';
+import { formatPolicy, type PolicyWitness, type QuorumRule } from '../core/policy.ts';
 import { parsePublicKeyVerifier } from '../core/public-key.ts';
 import { SIG_TYPE_MLDSA44 } from '../core/note.ts';
 import { LOG_KEY_TYPES, WITNESS_KEY_TYPES } from '../core/policy.ts';
