@@ -38,8 +38,11 @@ export interface BenchResult {
 
 const seed = (s: string) => createHash('sha256').update(s).digest();
 
-/** An in-memory log: entry bundles and hash tiles built with core/integrate, a cosigned checkpoint. */
-export function buildLog(n: number) {
+/**
+ * An in-memory log: entry bundles and hash tiles built with core/integrate, a cosigned checkpoint. `given`: the leaves
+ * of an earlier buildLog(n) (bench/mirror.ts caches them on disk: signing them is most of the cost), used as they are.
+ */
+export function buildLog(n: number, given?: Buffer[]) {
   const origin = 'bench.example/log';
   const logSigner = ed25519Signer(origin, seed('bench log'));
   const now = Math.floor(Date.now() / 1000);
@@ -60,6 +63,12 @@ export function buildLog(n: number) {
   };
   let root: Hash = Buffer.alloc(32);
   for (let i = 0; i < n; i++) {
+    if (given !== undefined) {
+      leaves.push(given[i]!);
+      batch.push(given[i]!);
+      if (batch.length === 4096) root = flush();
+      continue;
+    }
     const a = { ecosystem: 'pypi', name: `pkg${i % 1000}`, version: `1.${i}`, filename: `pkg-${i}.tar.gz`, sha256: createHash('sha256').update(`c${i}`).digest('hex') };
     const ps = ed25519Sign(pub, publisherMessage(a));
     const e: Entry = { ...a, publisherKey: pub.publicKey, publisherSignature: ps, registryName: 'pypi.org', registrySignature: ed25519Sign(reg, registryMessage(a, pub.publicKey, ps)), integratedTime: Date.now() };

@@ -2,6 +2,7 @@
  * The mirror's HTTP interface (express 5), built without listening. Submission prefix = monitoring prefix = the root:
  *   POST /add-checkpoint                          C2SP tlog-mirror (the witness's request; updates the pending checkpoint)
  *   POST /add-entries                             C2SP tlog-mirror entry packages (gzip accepted), streamed
+ *   POST /sign-subtree                            C2SP tlog-mirror/tlog-witness (OPTIONAL): subtree/v1 by the ML-DSA-44 key
  *   GET  /<hex sha256(origin)>/checkpoint         the mirror checkpoint: the log's signature(s) + the mirror's cosignature
  *   GET  /<hex sha256(origin)>/tile/<L>/<N>[.p/<W>], …/tile/entries/<N>[.p/<W>]   C2SP tlog-tiles of the copy
  *   GET  /vkey, /vkeys                            the mirror's cosigner verifier key(s)
@@ -15,6 +16,7 @@ import { MAX_ADD_CHECKPOINT_BODY } from '../core/witness-protocol.ts';
 import { parseTilePath } from '../core/tiles.ts';
 import { HASH_SIZE } from '../core/hash.ts';
 import { formatMirrorInfo, MAX_PACKAGE_HASHES, MIRROR_INFO_CONTENT_TYPE, packageCount, packageRange, parseAddEntriesHeader, type MirrorInfo } from '../core/tlog-mirror.ts';
+import { answerSignSubtree, subtreeCosigner, MAX_SIGN_SUBTREE_BODY, type SignSubtreeCosigner } from '../core/sign-subtree.ts';
 import { requestLog, logText } from '../runtime/http-ops.ts';
 import { BodyReader, decodedBody } from './body.ts';
 import type { Mirror, EntryPackage } from './mirror.ts';
@@ -138,6 +140,19 @@ export function createApp(deps: AppDeps): express.Express {
         return sendError(req, res, new PkglogError('stale_size', `entries from ${fresh.nextEntry} are missing below upload_end ${uploadEnd}`, { mirrorInfo: mirror.info(log, uploadEnd) }));
       }
       sendText(res, 200, mirror.finish(log.id, target));
+    }),
+  );
+
+  // tlog-mirror sign-subtree (OPTIONAL): a subtree of a checkpoint the mirror cosigned, signed by its ML-DSA-44 key.
+  let subtree: SignSubtreeCosigner | undefined;
+  app.post(
+    '/sign-subtree',
+    route(async (req, res) => {
+      const declared = Number(req.headers['content-length']);
+      if (Number.isFinite(declared) && declared > MAX_SIGN_SUBTREE_BODY) fail('too_large', `the request body declares ${declared} bytes; the limit is ${MAX_SIGN_SUBTREE_BODY}`);
+      const body = await new BodyReader(decodedBody(req), MAX_SIGN_SUBTREE_BODY).rest();
+      subtree ??= subtreeCosigner(mirror.signers, (origin) => mirror.store.getLog(origin) !== undefined);
+      sendText(res, 200, answerSignSubtree(body, subtree).lines);
     }),
   );
 

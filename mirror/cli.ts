@@ -30,9 +30,9 @@ Options (environment variable in parentheses):
   --max-connections N   open connections in total (default ${DEFAULT_LIMITS.maxConnections})
   --log-level LEVEL     fatal, error, warn, info, debug, trace, silent (env PKGLOG_LOG_LEVEL, default info)
 
-Endpoints (docs/mirror.md): POST /add-checkpoint, POST /add-entries; each log's copy under /<hex SHA-256 of its
-origin>/ (checkpoint with the mirror's cosignature, tile/…, tile/entries/…); GET /vkey, /vkeys, /healthz, /readyz,
-/metrics. SIGTERM or SIGINT: requests in flight finish, then it exits 0.
+Endpoints (docs/mirror.md): POST /add-checkpoint, POST /add-entries, POST /sign-subtree (with an ML-DSA-44 key);
+each log's copy under /<hex SHA-256 of its origin>/ (checkpoint with the mirror's cosignature, tile/…,
+tile/entries/…); GET /vkey, /vkeys, /healthz, /readyz, /metrics. SIGTERM or SIGINT: requests in flight finish, then it exits 0.
 
 add-log: mirror the log ORIGIN signed by LOG_VKEY (its vkey, Ed25519 or ML-DSA-44) whose tlog-tiles are at LOG_URL.
   The mirror pulls it (checkpoint, then entry bundles with subtree consistency proofs from its tiles) unless

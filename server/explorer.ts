@@ -6,8 +6,9 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { formatPolicy, type Policy, type PolicyWitness, type QuorumRule } from '../core/policy.ts';
+import { formatPolicy, type PolicyWitness, type QuorumRule } from '../core/policy.ts';
 import { parsePublicKeyVerifier } from '../core/public-key.ts';
+import { SIG_TYPE_MLDSA44 } from '../core/note.ts';
 import { LOG_KEY_TYPES, WITNESS_KEY_TYPES } from '../core/policy.ts';
 
 export interface ExplorerAsset {
@@ -46,25 +47,36 @@ export function loadExplorer(dir = explorerDir()): Map<string, ExplorerAsset> | 
 }
 
 /**
- * The tlog-policy of this log as it is configured: its key, its witnesses (named by their key names) and, with a
- * quorum of k > 0, a group "witnesses" of k of them. What a client that trusts this log's own configuration would use.
+ * The tlog-policy text of this log as configured (GET /v1/policy): a `log` line per key the log signs with (Ed25519,
+ * then its ML-DSA-44 key: the same origin), a `witness` line per key of each witness (tlog-policy has one vkey per
+ * line: a witness's second key is named `<name>-pq` for ML-DSA-44, `<name>-k2`… otherwise), and for a witness with
+ * several keys `group <name>-any any <its names>`, so either key fills its slot (docs/keys.md); with quorum > 0 a
+ * `group witnesses K <slots…>` line. `pkglog verify --require-pq` on it counts the ML-DSA-44 lines only.
  */
-export function logPolicy(vkey: string, witnessVkeys: string[], quorum: number, url?: string): string {
-  const log = parsePublicKeyVerifier(vkey, { type: LOG_KEY_TYPES, what: 'the log key' });
+export function logPolicy(logVkeys: string[], witnessVkeys: string[][], quorum: number, url?: string): string {
+  const logs = logVkeys.map((k, i) => ({ verifier: parsePublicKeyVerifier(k, { type: LOG_KEY_TYPES, what: 'the log key' }), ...(i === 0 && url !== undefined ? { url } : {}) }));
   const names = new Set<string>(['none']);
-  const witnesses: PolicyWitness[] = witnessVkeys.map((w, i) => {
-    const verifier = parsePublicKeyVerifier(w, { type: WITNESS_KEY_TYPES, what: 'witness key' });
-    let name = /^[^\s#]+$/.test(verifier.name) && !names.has(verifier.name) ? verifier.name : `witness-${i + 1}`;
+  const unique = (wanted: string, fallback: string): string => {
+    let name = /^[^\s#]+$/.test(wanted) && !names.has(wanted) ? wanted : fallback;
     while (names.has(name)) name += '_';
     names.add(name);
-    return { name, verifier };
+    return name;
+  };
+  const witnesses: PolicyWitness[] = [];
+  const slots: QuorumRule[] = witnessVkeys.map((keys, i) => {
+    const own: PolicyWitness[] = [];
+    for (const [j, k] of keys.entries()) {
+      const verifier = parsePublicKeyVerifier(k, { type: WITNESS_KEY_TYPES, what: 'witness key' });
+      const suffix = j === 0 ? '' : verifier.type === SIG_TYPE_MLDSA44 ? '-pq' : `-k${j + 1}`;
+      own.push({ name: unique(`${j === 0 ? verifier.name : own[0]!.name}${suffix}`, `witness-${i + 1}${suffix}`), verifier });
+    }
+    witnesses.push(...own);
+    if (own.length === 1) return { kind: 'witness', name: own[0]!.name };
+    return { kind: 'group', name: unique(`${own[0]!.name}-any`, `witness-${i + 1}-any`), threshold: 1, members: own.map((w) => ({ kind: 'witness', name: w.name })) };
   });
   let rule: QuorumRule = { kind: 'none' };
-  if (quorum > 0 && witnesses.length > 0) {
-    let group = 'witnesses';
-    while (names.has(group)) group += '_';
-    rule = { kind: 'group', name: group, threshold: Math.min(quorum, witnesses.length), members: witnesses.map((w) => ({ kind: 'witness', name: w.name })) };
+  if (quorum > 0 && slots.length > 0) {
+    rule = { kind: 'group', name: unique('witnesses', 'witnesses'), threshold: Math.min(quorum, slots.length), members: slots };
   }
-  const policy: Policy = { logs: [{ verifier: log, ...(url === undefined ? {} : { url }) }], witnesses, quorum: rule };
-  return formatPolicy(policy);
+  return formatPolicy({ logs, witnesses, quorum: rule });
 }

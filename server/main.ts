@@ -384,7 +384,7 @@ export async function openLog(config: LogConfig, sink?: LogSink, options: OpenOp
     ...(verifyPool ? { verifyPool } : {}),
     before: [ops.middleware],
     onSubmission: (registryName, outcome) => metrics.submission(registryName, outcome),
-    policy: logPolicy(key.vkey, witnesses.map((w) => w.vkey), config.witnessQuorum),
+    policy: logPolicy(vkeys, witnesses.map((w) => w.vkeys), config.witnessQuorum),
     ...explorerDeps(),
   });
   let closed = false;

@@ -1,6 +1,7 @@
 /**
  * The witness's HTTP interface (express 5), built without listening:
  *   POST /add-checkpoint                     C2SP tlog-witness
+ *   POST /sign-subtree                       C2SP tlog-witness (OPTIONAL): subtree/v1 cosignatures (witness/sign-subtree.ts)
  *   GET  /<hex sha256(origin)>/checkpoint    latest cosigned checkpoint (monitoring prefix = submission prefix)
  *   GET  /vkey                               this witness's cosigner verifier key (the Ed25519 cosignature/v1 one)
  *   GET  /vkeys                              every cosigning key's vkey, one per line (Ed25519, ML-DSA-44)
@@ -18,6 +19,8 @@ import { parseDecimal } from '../core/encoding.ts';
 import { MAX_ADD_CHECKPOINT_BODY } from '../core/witness-protocol.ts';
 import { MAX_NOTE_SIZE } from '../core/note.ts';
 import type { Witness } from './witness.ts';
+import { witnessSignSubtree } from './sign-subtree.ts';
+import { MAX_SIGN_SUBTREE_BODY } from '../core/sign-subtree.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { rawBody } from './raw-body.ts';
 import { requestLog } from '../runtime/http-ops.ts';
@@ -167,6 +170,13 @@ export function createApp(deps: AppDeps): express.Express {
   const bodyOf = (req: Request): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
 
   app.post('/add-checkpoint', raw(MAX_ADD_CHECKPOINT_BODY), (req, res) => addCheckpoint(req, res));
+
+  const signSubtree = witnessSignSubtree(witness);
+  app.post(
+    '/sign-subtree',
+    raw(MAX_SIGN_SUBTREE_BODY),
+    route((req, res) => sendText(res, 200, signSubtree(bodyOf(req)))),
+  );
 
   app.get('/vkey', (_req, res) => sendText(res, 200, witness.vkey + '\n'));
   app.get('/vkeys', (_req, res) => sendText(res, 200, witness.vkeys.map((k) => k + '\n').join('')));

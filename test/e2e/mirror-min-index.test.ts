@@ -6,7 +6,6 @@
  * and fails for an entry below M (the mirror does not hold it).
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCheckpoint } from '../../core/checkpoint.ts';
@@ -19,18 +18,6 @@ import { runPkglog, startProcess, waitForValue as until, pkglogOk as ok, type St
 import { REGISTRY, REGISTRY_NAME, submissionBody } from '../support/submissions.ts';
 
 const ORIGIN = 'example.test/pruned-mirrors-log';
-
-/** A port free right now (the pushing mirror must know the log's URL before the log starts). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('e2e: mirrors with a minimum index (pull and push)', function () {
   this.timeout(180_000);
@@ -45,20 +32,21 @@ describe('e2e: mirrors with a minimum index (pull and push)', function () {
     const [logDir, pullDir, pushDir, work] = ['log', 'pull', 'push', 'work'].map((n) => tempDir(`pkglog-e2e-minidx-${n}-`));
     dirs.push(logDir!, pullDir!, pushDir!, work!);
     const logKey = loadOrCreateLogKey(join(logDir!, 'log.key'), ORIGIN);
-    const logUrl = `http://127.0.0.1:${await freePort()}`;
-    const logEnv = { PKGLOG_DATA_DIR: logDir, PKGLOG_LISTEN: logUrl.slice('http://'.length), PKGLOG_ORIGIN: ORIGIN };
-    await Promise.all([
-      ok(['registry', 'add', REGISTRY_NAME, REGISTRY.publicKey.toString('base64'), '--ecosystem', 'pypi'], logEnv),
-      ok(['mirror', 'add-log', ORIGIN, logKey.vkey, logUrl, '--min-index', '512', '--data-dir', pullDir!]),
-      ok(['mirror', 'add-log', ORIGIN, logKey.vkey, logUrl, '--no-pull', '--min-index', '768', '--data-dir', pushDir!]),
-    ]);
-    const pull = await startProcess(['mirror', '--poll-interval', '100'], { PKGLOG_MIRROR_DATA_DIR: pullDir, PKGLOG_MIRROR_LISTEN: '127.0.0.1:0', PKGLOG_MIRROR_NAME: 'mirror.test/pull' });
+    const logEnv = { PKGLOG_DATA_DIR: logDir, PKGLOG_LISTEN: '127.0.0.1:0', PKGLOG_ORIGIN: ORIGIN };
+    await ok(['registry', 'add', REGISTRY_NAME, REGISTRY.publicKey.toString('base64'), '--ecosystem', 'pypi'], logEnv);
+    // The log pushes to a mirror it knows at start; the mirror learns the log's URL (from add-log, run while the
+    // mirror runs) once the log listens.
     const push = await startProcess(['mirror'], { PKGLOG_MIRROR_DATA_DIR: pushDir, PKGLOG_MIRROR_LISTEN: '127.0.0.1:0', PKGLOG_MIRROR_NAME: 'mirror.test/push' });
-    procs.push(pull, push);
+    procs.push(push);
     await ok(['mirrors', 'add', push.url, push.info.get('vkey')!], logEnv);
     const log = await startProcess(['serve', '--witness-interval', '100'], logEnv);
     procs.push(log);
-    assert.equal(log.url, logUrl);
+    await Promise.all([
+      ok(['mirror', 'add-log', ORIGIN, logKey.vkey, log.url, '--min-index', '512', '--data-dir', pullDir!]),
+      ok(['mirror', 'add-log', ORIGIN, logKey.vkey, log.url, '--no-pull', '--min-index', '768', '--data-dir', pushDir!]),
+    ]);
+    const pull = await startProcess(['mirror', '--poll-interval', '100'], { PKGLOG_MIRROR_DATA_DIR: pullDir, PKGLOG_MIRROR_LISTEN: '127.0.0.1:0', PKGLOG_MIRROR_NAME: 'mirror.test/pull' });
+    procs.push(pull);
 
     const submit = async (from: number, to: number) => {
       const r = await fetch(`${log.url}/v1/entries/batch`, {

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { formatVerifierKey, parseSignedNote, parseVerifierKey, verifyNote, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519, SIG_TYPE_MLDSA44 } from '../../core/note.ts';
 import { cosignatureTimestamp, COSIGNATURE_MLDSA44_SIZE } from '../../core/cosignature.ts';
 import { parseTlogProof } from '../../core/tlog-proof.ts';
+import { parsePolicy } from '../../core/policy.ts';
 import { loadOrCreateLogKey, loadOrCreateLogMlDsaKey } from '../../server/keys.ts';
 import { tempDir } from '../support/log-harness.ts';
 import { pkglogOk, startProcess } from '../support/process.ts';
@@ -104,6 +105,18 @@ describe('e2e: ML-DSA-44 log cosignature, witnesses cosigning with both keys, ve
     const refused = await verify(edPolicy, ['--require-pq', '--proof', proofFile, '--offline']);
     assert.equal(refused.code, 3, refused.stdout + refused.stderr);
     assert.match(refused.stdout + refused.stderr, /no log key in the policy/); // --require-pq left no (ML-DSA) log key
+    // The log's own policy (GET /v1/policy) lists both log keys and both keys of every witness, either key filling the
+    // witness's slot in the quorum of 3: it verifies the proof, and with --require-pq counts only its ML-DSA-44 lines.
+    const own = await (await fetch(`${log.url}/v1/policy`)).text();
+    const ownPolicy = parsePolicy(own);
+    assert.deepEqual(ownPolicy.logs.map((l) => l.verifier.type), [SIG_TYPE_ED25519, SIG_TYPE_MLDSA44]);
+    assert.deepEqual(ownPolicy.witnesses.map((w) => w.name), [1, 2, 3].flatMap((i) => [`witness.test/pq${i}`, `witness.test/pq${i}-pq`]));
+    const ownFile = join(work, 'own.policy');
+    writeFileSync(ownFile, own);
+    for (const extra of [['--proof', proofFile, '--offline'], ['--require-pq', '--proof', proofFile, '--offline']]) {
+      const v = await verify(ownFile, extra);
+      assert.equal(v.code, 0, `the log's own policy ${extra.join(' ')}: ${v.stdout}${v.stderr}`);
+    }
   });
 
   it('--mldsa off: no ML-DSA key is created and checkpoints carry the Ed25519 signature only', async () => {

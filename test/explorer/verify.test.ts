@@ -9,8 +9,10 @@ import fc from 'fast-check';
 import request from 'supertest';
 import { ed25519Sign, ed25519Verify, keyPairFromSeed } from '../../core/ed25519.ts';
 import { isPkglogError } from '../../core/errors.ts';
-import { formatPolicy, parsePolicy } from '../../core/policy.ts';
-import { formatVerifierKey, SIG_TYPE_COSIGNATURE_V1 } from '../../core/note.ts';
+import { formatPolicy, parsePolicy, verifyCheckpointWithPolicy } from '../../core/policy.ts';
+import { ed25519Signer, formatVerifierKey, signNote, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519, SIG_TYPE_MLDSA44, type Signer } from '../../core/note.ts';
+import { cosignatureSigner, mldsaCosigner } from '../../core/cosignature.ts';
+import { formatCheckpoint } from '../../core/checkpoint.ts';
 import * as shim from '../../explorer/crypto-shim.ts';
 import { publisherKeyChanges, verifyEntryProof } from '../../explorer/verify.ts';
 import { logPolicy } from '../../server/explorer.ts';
@@ -34,9 +36,8 @@ describe('explorer: verification code (Node)', () => {
     removeDir(log.dataDir);
   });
 
-  it('GET /v1/policy names the log key and no witness (quorum none) when none is configured', () => {
-    assert.equal(policy.logs.length, 1);
-    assert.equal(policy.logs[0]!.verifier.name, log.origin);
+  it('GET /v1/policy names the log keys (Ed25519, then ML-DSA-44) and no witness (quorum none) when none is configured', () => {
+    assert.deepEqual(policy.logs.map((l) => [l.verifier.name, l.verifier.type]), [[log.origin, SIG_TYPE_ED25519], [log.origin, SIG_TYPE_MLDSA44]]);
     assert.deepEqual(policy.witnesses, []);
     assert.equal(policy.quorum.kind, 'none');
   });
@@ -68,11 +69,44 @@ describe('explorer: verification code (Node)', () => {
 
   it('logPolicy: witnesses by key name and a k-of-n group; the text round-trips through parsePolicy', () => {
     const w = [1, 2, 3].map((i) => formatVerifierKey(`witness.test/w${i}`, SIG_TYPE_COSIGNATURE_V1, keyPairFromSeed(Buffer.alloc(32, i)).publicKey));
-    const text = logPolicy(log.vkey, w, 2);
+    const text = logPolicy([log.vkey], w.map((k) => [k]), 2);
     const p = parsePolicy(text);
     assert.deepEqual(p.witnesses.map((x) => x.name), ['witness.test/w1', 'witness.test/w2', 'witness.test/w3']);
     assert.equal(p.quorum.kind === 'group' && p.quorum.threshold, 2);
     assert.equal(formatPolicy(p), text);
+  });
+
+  it('logPolicy: a log with Ed25519 + ML-DSA-44 keys and witnesses with two keys each; verify and --require-pq use it', () => {
+    const now = () => 1_800_000_000;
+    const logEd = ed25519Signer('example.test/two-key-log', Buffer.alloc(32, 40));
+    const logPq = mldsaCosigner('example.test/two-key-log', Buffer.alloc(32, 41), { timestamp: now });
+    const ws = [1, 2, 3].map((i) => [cosignatureSigner(`witness.test/k${i}`, Buffer.alloc(32, 50 + i), now), mldsaCosigner(`witness.test/k${i}`, Buffer.alloc(32, 60 + i), { timestamp: now })] as const);
+    const vk = (s: { name: string; type: number; publicKey: Uint8Array }) => formatVerifierKey(s.name, s.type, s.publicKey);
+    // Witness 3 has one key only: it is its own slot.
+    const text = logPolicy([vk(logEd), vk(logPq)], [[vk(ws[0]![0]), vk(ws[0]![1])], [vk(ws[1]![0]), vk(ws[1]![1])], [vk(ws[2]![0])]], 2);
+    assert.equal(text, [
+      `log ${vk(logEd)}`, `log ${vk(logPq)}`,
+      `witness witness.test/k1 ${vk(ws[0]![0])}`, `witness witness.test/k1-pq ${vk(ws[0]![1])}`,
+      `witness witness.test/k2 ${vk(ws[1]![0])}`, `witness witness.test/k2-pq ${vk(ws[1]![1])}`,
+      `witness witness.test/k3 ${vk(ws[2]![0])}`,
+      'group witness.test/k1-any any witness.test/k1 witness.test/k1-pq',
+      'group witness.test/k2-any any witness.test/k2 witness.test/k2-pq',
+      'group witnesses 2 witness.test/k1-any witness.test/k2-any witness.test/k3',
+      'quorum witnesses', '',
+    ].join('\n'));
+    const p = parsePolicy(text);
+    assert.equal(formatPolicy(p), text);
+    const body = formatCheckpoint({ origin: logEd.name, treeSize: 9, rootHash: Buffer.alloc(32, 1), extensions: [] });
+    const signed = (signers: Signer[]) => signNote(body, signers);
+    // Both keys of one witness fill one slot: two slots need two witnesses.
+    assert.throws(() => verifyCheckpointWithPolicy(p, signed([logEd, ws[0]![0], ws[0]![1]])), (e) => isPkglogError(e, 'quorum_not_met'));
+    assert.equal(verifyCheckpointWithPolicy(p, signed([logEd, ws[0]![0], ws[1]![1]])).cosigners.length, 2);
+    assert.equal(verifyCheckpointWithPolicy(p, signed([logEd, ws[0]![0], ws[2]![0]])).cosigners.length, 2);
+    // --require-pq: the log's ML-DSA cosignature and two witnesses' ML-DSA cosignatures; Ed25519 ones do not count.
+    const pq = { requirePostQuantum: true };
+    assert.equal(verifyCheckpointWithPolicy(p, signed([logEd, logPq, ws[0]![1], ws[1]![1]]), pq).cosigners.length, 2);
+    assert.throws(() => verifyCheckpointWithPolicy(p, signed([logEd, logPq, ws[0]![1], ws[2]![0]]), pq), (e) => isPkglogError(e, 'quorum_not_met'));
+    assert.throws(() => verifyCheckpointWithPolicy(p, signed([logEd, ws[0]![1], ws[1]![1]]), pq), (e) => isPkglogError(e, 'unknown_key') || isPkglogError(e, 'bad_signature'));
   });
 
   it('formatPolicy is canonical: nested groups, any/all/k thresholds, URLs', () => {

@@ -54,14 +54,18 @@ describe('mirror: a minimum index (pull mode)', function () {
   this.timeout(120_000);
   const dirs: string[] = [];
   after(() => dirs.forEach(removeDir));
-
-  it('waits for the log to reach M, then holds [M, size) and serves the log pruned at M; cosigns sizes ≥ M only', async () => {
+  /** A log of `size` entries and a fresh mirror of it (pull mode) from minimum index `minIndex`. */
+  const setUp = (origin: string, size: number, minIndex: number) => {
     const dir = tempDir('pkglog-mirror-min-');
     dirs.push(dir);
-    const log = new MemoryLog('example.test/min-log');
-    log.append(300);
+    const log = new MemoryLog(origin);
+    log.append(size);
     const m = newMirror(dir);
-    const l = m.store.addLog(log.origin, log.vkey, 'http://log.invalid', true, 512, 0);
+    return { log, m, l: m.store.addLog(log.origin, log.vkey, 'http://log.invalid', true, minIndex, 0) };
+  };
+
+  it('waits for the log to reach M, then holds [M, size) and serves the log pruned at M; cosigns sizes ≥ M only', async () => {
+    const { log, m, l } = setUp('example.test/min-log', 300, 512);
     assert.equal(l.nextEntry, 512, 'the next entry starts at the minimum index');
     assert.equal(await m.pull(l.id, log.source()), 'waiting: the log has 300 entries, the minimum index is 512');
     assert.equal(m.store.mirrorCheckpoint(l.id), undefined, 'nothing below M is cosigned');
@@ -79,13 +83,8 @@ describe('mirror: a minimum index (pull mode)', function () {
   });
 
   it('M above a level-1 tile: the tiles straddling M at levels 1 and 2 come from the log and the copy grows from them', async () => {
-    const dir = tempDir('pkglog-mirror-min2-');
-    dirs.push(dir);
-    const log = new MemoryLog('example.test/min2-log', 'k2');
     const M = TILE_WIDTH ** 2 + 3 * TILE_WIDTH; // 66,304: level-1 tile 1 (width 3) and level-2 tile 0 (width 1) straddle it
-    log.append(M);
-    const m = newMirror(dir);
-    const l = m.store.addLog(log.origin, log.vkey, 'http://log.invalid', true, M, 0);
+    const { log, m, l } = setUp('example.test/min2-log', M, M);
     assert.equal(await m.pull(l.id, log.source()), `cosigned ${M}`, 'a checkpoint of size M: no entry yet, the edge alone');
     log.append(2000);
     assert.equal(await m.pull(l.id, log.source()), `cosigned ${M + 2000}`);
@@ -95,12 +94,7 @@ describe('mirror: a minimum index (pull mode)', function () {
   });
 
   it('refuses tiles at M that do not match the signed root: nothing stored, nothing cosigned', async () => {
-    const dir = tempDir('pkglog-mirror-min-lie-');
-    dirs.push(dir);
-    const log = new MemoryLog('example.test/min-lie');
-    log.append(900);
-    const m = newMirror(dir);
-    const l = m.store.addLog(log.origin, log.vkey, 'http://log.invalid', true, 768, 0);
+    const { log, m, l } = setUp('example.test/min-lie', 900, 768);
     // The level-1 tile straddling 768 (its hashes 0…2 are below M): a lie in hash 1, which no entry package carries.
     log.tamper = (t, data) => {
       if (t.level !== 1) return data;
