@@ -277,6 +277,7 @@ export async function openLog(config: LogConfig, sink?: LogSink, options: OpenOp
   };
   const mirroring = mirrorList.length === 0 ? undefined : new Mirroring({
     mirrors: mirrorList,
+    active: () => shared === undefined || shared.sequencing, // several front ends: the lease holder pushes
     latest: () => served,
     consistencyProof: (oldSize, newSize) => reader.consistencyProof(oldSize, newSize),
     node: (n, treeSize) => reader.nodeHash(n, treeSize),
@@ -326,6 +327,7 @@ export async function openLog(config: LogConfig, sink?: LogSink, options: OpenOp
         sequencing: () => {
           witnessing?.notify();
           for (const p of publishers) p.notify();
+          refreshServed(); // and the mirrors are told
         },
         // Cosignatures and the published mark stored by the sequencing front end (witness quorum), then publication.
         followed: async () => {

@@ -57,6 +57,11 @@ export interface MirroringDeps {
   timeoutMs?: number;
   maxBackoffMs?: number;
   timers?: Timers;
+  /**
+   * Whether this process pushes at all (default: always). Several front ends on one database: only the lease holder
+   * does; the others stay silent, and a holder that loses the lease stops after the push in flight.
+   */
+  active?: () => boolean;
   /** Packages per add-entries request (default 32, the spec's advice: 8,192 entries). */
   packagesPerRequest?: number;
 }
@@ -130,6 +135,7 @@ export class Mirroring {
 
   private schedule(s: State): void {
     if (this.closed || s.inFlight !== null || s.timer !== null) return;
+    if (this.deps.active !== undefined && !this.deps.active()) return;
     const target = this.deps.latest();
     if (s.cosignedSize !== null && s.cosignedSize >= target.treeSize) return;
     const now = this.timers.now();

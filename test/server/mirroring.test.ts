@@ -85,4 +85,22 @@ describe('server/mirroring: the log pushes to a mirror', function () {
     assert.equal(running.store.getLog(log.origin)!.nextEntry, 2300);
     await m.close();
   });
+
+  it('an inactive front end (not the lease holder) pushes nothing; once active it pushes on the next notify', async () => {
+    log.append(100);
+    const stored: Array<{ size: number; lines: string[] }> = [];
+    const logs: string[] = [];
+    let active = false;
+    const m = new Mirroring({ ...deps(stored, logs), active: () => active });
+    m.notify();
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(m.status()[0]!.requests, 0, 'no request while inactive');
+    assert.equal(stored.length, 0);
+    active = true;
+    m.notify();
+    await until('the cosignature once active', () => stored.length === 1);
+    assert.equal(stored[0]!.size, log.size);
+    assert.deepEqual(logs, []);
+    await m.close();
+  });
 });
