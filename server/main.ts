@@ -9,7 +9,7 @@ import { SqliteStore } from '../log-store/store.ts';
 import { PostgresStore } from '../log-store/postgres.ts';
 import type { Store } from '../log-store/types.ts';
 import { DataDirLock } from '../log-store/lock.ts';
-import { highWaterMarkFile, readHighWaterMark, writeHighWaterMark } from '../log-store/high-water-mark.ts';
+import { highWaterMarkFile, readHighWaterMark } from '../log-store/high-water-mark.ts';
 import { parseVerifierKey } from '../core/note.ts';
 import { SigningGuard, verifyLogCheckpoint, SAFETY_DOC } from './safety.ts';
 import { checkWitnesses } from './witness-check.ts';
@@ -24,31 +24,21 @@ import { Sequencer, signCheckpoint } from './sequencer.ts';
 import { openSharedSequencer } from './shared-sequencer.ts';
 import { TreeReader } from './tree-reader.ts';
 import { loadWitnesses } from './witness-config.ts';
-import { Witnessing } from './witnessing.ts';
+import { cosignatureRow, Witnessing } from './witnessing.ts';
+import { openIndex } from './index-service.ts';
 import { Mirroring } from './mirroring.ts';
 import { loadMirrors } from './mirror-config.ts';
 import { VerifyPool } from './verify-pool.ts';
 import { Publisher, publishFaultFromEnv, type PublishTarget } from './publish.ts';
 import { DirectoryTarget } from './publish-dir.ts';
 import { parseS3Url, S3Target } from './publish-s3.ts';
-import { decodeBase64 } from '../core/encoding.ts';
 import { fail } from '../core/errors.ts';
 import { callbackLogger, createLogger, lineLog, type Logger } from '../runtime/logger.ts';
 import { createRegistry, type Registry } from '../runtime/metrics.ts';
 import { drainServer, HttpOps } from '../runtime/http-ops.ts';
 import { LogHealth } from './health.ts';
 import { LogMetrics } from './metrics.ts';
-import { SqliteIndexStore } from '../log-store/index-store.ts';
-import { Indexer, outputOrigin } from './indexer.ts';
 import type { IndexService } from './index-routes.ts';
-import { formatVerifierKey, SIG_TYPE_ED25519 } from '../core/note.ts';
-
-/** A verified cosignature line `— <name> <base64(keyId ‖ …)>` as a store row. */
-function cosignatureRow(line: string): { keyName: string; keyId: Buffer; line: string } {
-  const m = /^— (\S+) (\S+)\n?$/.exec(line);
-  if (m === null) return fail('malformed', 'not a signature line');
-  return { keyName: m[1]!, keyId: decodeBase64(m[2]!, 'signature').subarray(0, 4), line: `— ${m[1]} ${m[2]}` };
-}
 
 export interface OpenLog {
   origin: string;
@@ -460,48 +450,4 @@ export async function startLog(config: LogConfig, sink?: LogSink, options: OpenO
       return closing;
     },
   };
-}
-
-/**
- * The package index (--index): its tables in the log's database, the indexer fed by the sequencer's commits, and the
- * output log `<origin>/index`, signed with the log's own key under that name and witnessed by the log's witnesses.
- */
-function openIndex(o: {
-  config: LogConfig; dbPath: string; key: ReturnType<typeof loadOrCreateLogKey>; guard: SigningGuard;
-  witnesses: ReturnType<typeof loadWitnesses>; store: Store; reader: TreeReader; log: (m: string) => void; witnessLog: (m: string) => void;
-}): IndexService & { witnessing?: Witnessing } {
-  const origin = outputOrigin(o.key.origin);
-  const vkey = formatVerifierKey(origin, SIG_TYPE_ED25519, o.key.signer.publicKey);
-  const signer = { ...o.key.signer, name: origin, keyId: parseVerifierKey(vkey).keyId };
-  // The output log's high-water mark, next to the key like the log's: its newest checkpoint, written after each revision.
-  const hwmFile = `${o.config.keyFile}.index.hwm`;
-  const hwmNote = readHighWaterMark(hwmFile);
-  const published = hwmNote === undefined ? 0 : verifyLogCheckpoint(hwmNote, parseVerifierKey(vkey), origin, `the index high-water mark ${hwmFile}`).treeSize;
-  const indexStore = SqliteIndexStore.open(o.dbPath);
-  let witnessing: Witnessing | undefined;
-  const indexer = new Indexer({
-    store: indexStore, input: o.store, inputProof: (i, size) => o.reader.inclusionProof(i, size), inputOrigin: o.key.origin, signer,
-    publicSize: () => o.guard.highWaterMark.treeSize,
-    maySign: () => o.guard.stoppedReason === undefined,
-    quorum: o.config.witnessQuorum,
-    publishedRevisions: published,
-    onRevision: (head) => {
-      const l = indexer.latest();
-      if (l !== undefined && l.treeSize === head.revisions && l.treeSize > published) writeHighWaterMark(hwmFile, l.signedNote);
-      witnessing?.notify();
-    },
-    log: o.log,
-  });
-  witnessing = o.witnesses.length === 0 ? undefined : new Witnessing({
-    witnesses: o.witnesses,
-    latest: () => indexer.latest() ?? { treeSize: 0, signedNote: '' },
-    consistencyProof: (oldSize, newSize) => indexer.outputConsistencyProof(oldSize, newSize),
-    storeCosignatures: (treeSize, lines) => {
-      indexStore.addCosignatures(treeSize, lines.map(cosignatureRow)).catch((e: Error) => o.log(`index: cosignatures for size ${treeSize} not stored: ${e.message}`));
-    },
-    log: o.witnessLog,
-    quorum: o.config.witnessQuorum,
-    minIntervalMs: o.config.witnessIntervalMs,
-  });
-  return { indexer, store: indexStore, vkey, ...(witnessing ? { witnessing } : {}) };
 }

@@ -22,7 +22,7 @@
  */
 import { formatAddCheckpointRequest } from '../core/witness-protocol.ts';
 import { formatSignatureLine, parseSignedNote, parseVerifierKey, verifyNote, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_MLDSA44, type Verifier } from '../core/note.ts';
-import { parseDecimal } from '../core/encoding.ts';
+import { decodeBase64, parseDecimal } from '../core/encoding.ts';
 import { request, type HttpResponse } from '../runtime/http.ts';
 import { backoffMs } from '../runtime/backoff.ts';
 import { fail, isPkglogError } from '../core/errors.ts';
@@ -327,4 +327,11 @@ function parseSizeBody(res: HttpResponse, text: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A verified cosignature line `— <name> <base64(keyId ‖ …)>` as a store row. */
+export function cosignatureRow(line: string): { keyName: string; keyId: Buffer; line: string } {
+  const m = /^— (\S+) (\S+)\n?$/.exec(line);
+  if (m === null) return fail('malformed', 'not a signature line');
+  return { keyName: m[1]!, keyId: decodeBase64(m[2]!, 'signature').subarray(0, 4), line: `— ${m[1]} ${m[2]}` };
 }

@@ -6,10 +6,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { REPO_ROOT } from './process.ts';
+import { freePort, REPO_ROOT } from './process.ts';
 
 export const NGINX_EXAMPLE = join(REPO_ROOT, 'docs', 'nginx-example.conf');
 
@@ -28,16 +27,6 @@ export function findNginx(): string | undefined {
   return undefined;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The example server block with `listen` and `root` replaced (throws if the example no longer has them). */
 export function serverBlock(root: string, port: number, example = readFileSync(NGINX_EXAMPLE, 'utf8')): string {

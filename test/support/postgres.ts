@@ -12,11 +12,11 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { freePort } from './process.ts';
 
 export interface PostgresServer {
   /** An admin URL (a database the user may connect to; CREATE DATABASE allowed). */
@@ -102,16 +102,6 @@ export function postgresBinDir(): string | undefined {
   return dir !== '' && existsSync(join(dir, 'initdb')) ? dir : undefined;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The user the server runs as: ourselves, or (as root) `postgres` or `nobody`. */
 function serverUser(): { name: string; uid: number; gid: number } | undefined {

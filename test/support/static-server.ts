@@ -6,13 +6,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join, normalize } from 'node:path';
 import { formatTilePath, tileWidth } from '../../core/tiles.ts';
 import { parseCheckpoint } from '../../core/checkpoint.ts';
 import { parseSignedNote } from '../../core/note.ts';
+import { freePort } from './process.ts';
 
 export interface StaticServer {
   url: string;
@@ -24,14 +25,6 @@ const NGINX_CANDIDATES = ['/usr/sbin/nginx', '/usr/bin/nginx', '/usr/local/sbin/
 
 export function nginxPath(): string | undefined {
   return NGINX_CANDIDATES.find((p) => existsSync(p));
-}
-
-async function freePort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
 }
 
 async function waitReady(url: string, child: ChildProcess, errorLog: string): Promise<void> {

@@ -1,0 +1,57 @@
+/** The package index (--index) as `pkglog serve` composes it: index store, indexer and the output log's witnessing. */
+import type { Store } from '../log-store/types.ts';
+import { SqliteIndexStore } from '../log-store/index-store.ts';
+import { readHighWaterMark, writeHighWaterMark } from '../log-store/high-water-mark.ts';
+import { formatVerifierKey, parseVerifierKey, SIG_TYPE_ED25519 } from '../core/note.ts';
+import type { LogConfig } from './config.ts';
+import type { loadOrCreateLogKey } from './keys.ts';
+import { SigningGuard, verifyLogCheckpoint } from './safety.ts';
+import type { TreeReader } from './tree-reader.ts';
+import type { loadWitnesses } from './witness-config.ts';
+import { cosignatureRow, Witnessing } from './witnessing.ts';
+import { Indexer, outputOrigin } from './indexer.ts';
+import type { IndexService } from './index-routes.ts';
+
+/**
+ * The package index (--index): its tables in the log's database, the indexer fed by the sequencer's commits, and the
+ * output log `<origin>/index`, signed with the log's own key under that name and witnessed by the log's witnesses.
+ */
+export function openIndex(o: {
+  config: LogConfig; dbPath: string; key: ReturnType<typeof loadOrCreateLogKey>; guard: SigningGuard;
+  witnesses: ReturnType<typeof loadWitnesses>; store: Store; reader: TreeReader; log: (m: string) => void; witnessLog: (m: string) => void;
+}): IndexService & { witnessing?: Witnessing } {
+  const origin = outputOrigin(o.key.origin);
+  const vkey = formatVerifierKey(origin, SIG_TYPE_ED25519, o.key.signer.publicKey);
+  const signer = { ...o.key.signer, name: origin, keyId: parseVerifierKey(vkey).keyId };
+  // The output log's high-water mark, next to the key like the log's: its newest checkpoint, written after each revision.
+  const hwmFile = `${o.config.keyFile}.index.hwm`;
+  const hwmNote = readHighWaterMark(hwmFile);
+  const published = hwmNote === undefined ? 0 : verifyLogCheckpoint(hwmNote, parseVerifierKey(vkey), origin, `the index high-water mark ${hwmFile}`).treeSize;
+  const indexStore = SqliteIndexStore.open(o.dbPath);
+  let witnessing: Witnessing | undefined;
+  const indexer = new Indexer({
+    store: indexStore, input: o.store, inputProof: (i, size) => o.reader.inclusionProof(i, size), inputOrigin: o.key.origin, signer,
+    publicSize: () => o.guard.highWaterMark.treeSize,
+    maySign: () => o.guard.stoppedReason === undefined,
+    quorum: o.config.witnessQuorum,
+    publishedRevisions: published,
+    onRevision: (head) => {
+      const l = indexer.latest();
+      if (l !== undefined && l.treeSize === head.revisions && l.treeSize > published) writeHighWaterMark(hwmFile, l.signedNote);
+      witnessing?.notify();
+    },
+    log: o.log,
+  });
+  witnessing = o.witnesses.length === 0 ? undefined : new Witnessing({
+    witnesses: o.witnesses,
+    latest: () => indexer.latest() ?? { treeSize: 0, signedNote: '' },
+    consistencyProof: (oldSize, newSize) => indexer.outputConsistencyProof(oldSize, newSize),
+    storeCosignatures: (treeSize, lines) => {
+      indexStore.addCosignatures(treeSize, lines.map(cosignatureRow)).catch((e: Error) => o.log(`index: cosignatures for size ${treeSize} not stored: ${e.message}`));
+    },
+    log: o.witnessLog,
+    quorum: o.config.witnessQuorum,
+    minIntervalMs: o.config.witnessIntervalMs,
+  });
+  return { indexer, store: indexStore, vkey, ...(witnessing ? { witnessing } : {}) };
+}
