@@ -65,12 +65,15 @@ function indexBytes(dbFile: string): { index: number; total: number } {
   }
 }
 
-export async function benchIndexServer(o: { quick?: boolean } = {}): Promise<Figure[]> {
+export async function benchIndexServer(o: { quick?: boolean; part?: 'ingest' | 'large' } = {}): Promise<Figure[]> {
   const quick = o.quick === true;
+  // BENCH_INDEX_PART=ingest|large runs one part alone.
+  const part = o.part ?? (process.env.BENCH_INDEX_PART as 'ingest' | 'large' | undefined);
   const figs: Figure[] = [];
   const root = mkdtempSync(join(tmpdir(), 'pkglog-bench-index-'));
   try {
     // 1. Ingest with and without the index, alternating rounds.
+    if (part !== 'large') {
     const R = quick ? 1 : 3;
     const PER_ROUND = quick ? 10_000 : 30_000;
     const runId = Date.now().toString(36);
@@ -121,6 +124,8 @@ export async function benchIndexServer(o: { quick?: boolean } = {}): Promise<Fig
       note: `baseline: the same batches into a log without --index, alternating rounds (per round ${perRound.join(' ')}); verify threads ${VERIFY_THREADS}; the index caught up at most ${lagMs.toFixed(0)} ms after a round's last reply`,
     });
 
+    }
+    if (part === 'ingest') return figs;
     // 2. A large log indexed from scratch, then lookups and bundle sizes.
     const N = quick ? 100_000 : 1_000_000;
     const big = join(root, 'big');

@@ -126,7 +126,7 @@ export async function benchIndex(opts: { quick?: boolean } = {}): Promise<Figure
   // Map proof verification vs RFC 6962 inclusion verification.
   const single: IndexQuery = { kind: 'package', ecosystem: 'pypi', name: 'single' };
   const singleKey = indexKey(single);
-  const { value, proof } = proveMap(index.store, index.mapRoot, singleKey);
+  const { value, proof } = proveMap(index.store, index.revisions[index.revisions.length - 1]!.root, singleKey);
   const incIndex = Math.floor(N / 2);
   const incProof = inputTree.inclusionProof(incIndex, N);
   const incLeaf = leafHash(leaves[incIndex]!);

@@ -8,7 +8,7 @@ import type { Entry } from './entry.ts';
 import { fail } from './errors.ts';
 import { mapBatch } from './index-keys.ts';
 import { EMPTY_INDEX_LIST, appendIndexList, indexListValue, indexPageHash, indexPageRange, proveIndexPage, INDEX_PAGE_SIZE, type IndexListState } from './index-list.ts';
-import { EMPTY_MAP_ROOT, MemoryMapStore, proveMap, putMapNodes, updateMap, type MapChange, type MapNodeStore, type MapProof } from './mpt.ts';
+import { EMPTY_MAP, MemoryMapStore, mapRootOf, proveMap, putMapNodes, updateMap, type MapChange, type MapProof, type MapRoot } from './mpt.ts';
 
 /** The map part of a bundle for one key at one revision. */
 export interface IndexKeyProof {
@@ -26,7 +26,7 @@ interface KeyList {
 }
 
 export interface MemoryIndexOptions {
-  store?: MapNodeStore;
+  store?: MemoryMapStore;
   /**
    * How many of the latest revisions stay provable (default: all). Older ones' nodes are deleted as they expire
    * (MapUpdate.replaced), so the store holds the live map plus the changed paths of the kept revisions.
@@ -35,15 +35,15 @@ export interface MemoryIndexOptions {
 }
 
 export class MemoryIndex {
-  readonly store: MapNodeStore;
+  readonly store: MemoryMapStore;
   private readonly keep: number;
   private readonly lists = new Map<string, KeyList>();
   /** The map root and input-log size after each batch (revision order). */
-  private readonly roots: Array<{ inputTreeSize: number; mapRoot: Hash }> = [];
-  /** Per revision, the nodes its update replaced (until they are deleted). */
-  private readonly replaced: Hash[][] = [];
+  private readonly roots: Array<{ inputTreeSize: number; mapRoot: Hash; root: MapRoot }> = [];
+  /** Per revision, the ids of the nodes its update replaced (until they are deleted). */
+  private readonly replaced: number[][] = [];
   private size = 0;
-  private root: Hash = EMPTY_MAP_ROOT;
+  private root: MapRoot = EMPTY_MAP;
 
   constructor(options: MemoryIndexOptions = {}) {
     this.store = options.store ?? new MemoryMapStore();
@@ -56,11 +56,11 @@ export class MemoryIndex {
   }
 
   get mapRoot(): Hash {
-    return this.root;
+    return this.root.hash;
   }
 
   /** The map roots so far, one per appended batch. */
-  get revisions(): ReadonlyArray<{ inputTreeSize: number; mapRoot: Hash }> {
+  get revisions(): ReadonlyArray<{ inputTreeSize: number; mapRoot: Hash; root: MapRoot }> {
     return this.roots;
   }
 
@@ -79,7 +79,7 @@ export class MemoryIndex {
       states.push([k, state, a.indices]);
       changes.push({ key: a.key, value: indexListValue(state) });
     }
-    const update = updateMap(this.store, this.root, changes);
+    const update = updateMap(this.store, this.root, changes, this.store.nextId);
     putMapNodes(this.store, update);
     // Only once the update succeeded: the lists grow in place.
     for (const [k, state, added] of states) {
@@ -91,13 +91,13 @@ export class MemoryIndex {
       }
     }
     this.size += entries.length;
-    this.root = update.root;
-    this.roots.push({ inputTreeSize: this.size, mapRoot: update.root });
+    this.root = mapRootOf(update);
+    this.roots.push({ inputTreeSize: this.size, mapRoot: update.root, root: this.root });
     this.replaced.push(update.replaced);
     // Revision r − keep expires: the nodes that revision r − keep + 1 replaced were only in it and earlier ones.
     const j = this.roots.length - this.keep;
     if (j >= 1 && Number.isFinite(this.keep)) {
-      for (const h of this.replaced[j]!) this.store.deleteMapNode(h);
+      for (const id of this.replaced[j]!) this.store.deleteMapNode(id);
       this.replaced[j] = [];
     }
     return { mapRoot: update.root, inputTreeSize: this.size, nodes: update.nodes.length, keys: changes.length };
@@ -119,7 +119,7 @@ export class MemoryIndex {
     if (!Number.isSafeInteger(revision) || revision < 0 || revision >= this.roots.length) fail('not_found', `no index revision ${revision}`);
     if (revision < this.oldestRevision) fail('not_found', `index revision ${revision} is no longer kept (oldest: ${this.oldestRevision}); start again from the latest`);
     const at = this.roots[revision]!;
-    const { proof } = proveMap(this.store, at.mapRoot, key);
+    const { proof } = proveMap(this.store, at.root, key);
     if (proof.kind === 'absent') {
       if (page !== 0) fail('out_of_range', 'an absent key has only page 0');
       return { mapProof: proof, count: 0, page: 0, listProof: [], indices: [] };

@@ -24,10 +24,10 @@ import { hashRanges, nodesOf, planConsistencyProof, planInclusionProof, type Nod
 import { nodeHashFromTiles, tilesForNodes, type Tile } from '../core/tiles.ts';
 import { indexKey, mapBatch, type IndexQuery } from '../core/index-keys.ts';
 import {
-  appendIndexList, encodeIndexListState, encodeIndexPage, indexListValue, indexPageCount, indexPageHash, indexPageRange,
-  verifyIndexPage, EMPTY_INDEX_LIST, INDEX_PAGE_SIZE, type IndexListState,
+  appendIndexList, decodeIndexListState, encodeIndexListState, encodeIndexPage, indexListValue, indexPageCount, indexPageHash,
+  indexPageRange, verifyIndexPage, EMPTY_INDEX_LIST, INDEX_PAGE_SIZE, type IndexListState,
 } from '../core/index-list.ts';
-import { EMPTY_MAP_ROOT, proveMap, updateMap, type MapChange } from '../core/mpt.ts';
+import { EMPTY_MAP, proveMap, updateMapWith, type MapRoot } from '../core/mpt.ts';
 import { formatIndexRevision } from '../core/index-revision.ts';
 import { formatIndexBundle, type IndexCursor } from '../core/index-bundle.ts';
 import type { IndexHead, IndexRevisionWrite, IndexStore, ListNode, StoredPage } from '../log-store/index-store.ts';
@@ -40,6 +40,13 @@ export interface InputLog {
   firstCheckpointSizeIn(lo: number, hi: number): number | undefined | Promise<number | undefined>;
 }
 
+/** Signs output checkpoints elsewhere (the index worker asks the log's main thread, which holds the key). */
+export interface RemoteSigner {
+  name: string;
+  /** The signed note of a checkpoint text; throws (nothing is committed) when the log may not sign. */
+  signCheckpoint(text: string): Promise<string>;
+}
+
 export interface IndexerOptions {
   store: IndexStore;
   input: InputLog;
@@ -47,7 +54,7 @@ export interface IndexerOptions {
   inputProof(index: number, treeSize: number): Hash[] | Promise<Hash[]>;
   inputOrigin: string;
   /** Signs the output log's checkpoints; its name is the output origin. */
-  signer: Signer;
+  signer: Signer | RemoteSigner;
   /** The input log's public size (its high-water mark): revisions never cover more. */
   publicSize(): number;
   /** False while the log may not sign (stopped, or start-up checks pending): no revision is written. */
@@ -116,6 +123,15 @@ export class Indexer {
     // After a restart: bring the witnesses up to date with what is stored.
     if (head !== undefined) this.revised(head);
     return head;
+  }
+
+  /** A revision another indexer (the index worker) committed: serve from it. */
+  adopt(head: IndexHead, signedNote: string): void {
+    if (this.head !== undefined && head.revisions <= this.head.revisions) return;
+    this.head = head;
+    this.loaded = true;
+    this.latestNote = { treeSize: head.revisions, signedNote };
+    this.revised(head);
   }
 
   /** The newest output checkpoint (log signature only), for the witnesses; undefined before the first revision. */
@@ -208,9 +224,9 @@ export class Indexer {
     const size = head === undefined ? 0 : await this.nextSize(from);
     if (size === undefined) return false;
     const revisions = head?.revisions ?? 0;
-    const mapRoot = head?.mapRoot ?? EMPTY_MAP_ROOT;
+    const mapRoot: MapRoot = head === undefined ? EMPTY_MAP : { hash: head.mapRoot, id: head.mapRootId };
 
-    // The map function over the new entries, then each touched key's list.
+    // The map function over the new entries, then each touched key's list: its state is its map leaf's extra.
     const batch: Array<{ index: number; entry: ReturnType<typeof decodeLeaf> }> = [];
     for (let at = from; at < size; at += READ_CHUNK) {
       const leaves = await this.o.input.entryLeaves(at, Math.min(size, at + READ_CHUNK));
@@ -219,39 +235,44 @@ export class Indexer {
     }
     this.stats.entriesRead += batch.length;
     const appends = mapBatch(batch);
-    const states = await store.listStates(appends.map((a) => a.key));
-    const changes: MapChange[] = [];
-    const lists: IndexRevisionWrite['lists'] = [];
+    const reader = await store.loadMapPaths(mapRoot, appends.map((a) => a.key));
     const pages: StoredPage[] = [];
     const listNodes: ListNode[] = [];
-    for (const a of appends) {
-      const old = states.get(a.key.toString('latin1')) ?? EMPTY_INDEX_LIST;
-      const state = appendIndexList(old, a.indices);
-      listWrites(a.key, old, a.indices, pages, listNodes);
-      lists.push({ key: a.key, state: encodeIndexListState(state) });
-      changes.push({ key: a.key, value: indexListValue(state) });
-    }
-    const reader = await store.loadMapPaths(mapRoot, changes.map((c) => c.key));
-    const update = updateMap(reader, mapRoot, changes);
+    const added = new Map(appends.map((a) => [a.key.toString('latin1'), a.indices]));
+    // One walk: each key's new leaf from its old one (the key's list state is its leaf's extra).
+    const update = updateMapWith(reader, mapRoot, appends.map((a) => a.key), (key, leaf) => {
+      const indices = added.get(key.toString('latin1'))!;
+      const old = leaf === undefined ? EMPTY_INDEX_LIST : decodeIndexListState(leaf.extra);
+      const state = appendIndexList(old, indices);
+      listWrites(Buffer.from(key), old, indices, pages, listNodes);
+      return { value: indexListValue(state), extra: encodeIndexListState(state) };
+    }, head?.nextNodeId ?? 1);
 
     // The revision leaf, appended to the output log.
     const leaf = formatIndexRevision({ revision: revisions, inputOrigin: this.o.inputOrigin, inputTreeSize: size, inputRootHash: await this.inputRoot(size), mapRoot: update.root });
     const edge = await store.readTiles(rightEdgeTiles(revisions));
     const out = integrate(revisions, (t) => tileData(edge, t), [leafHash(leaf)]);
-    const note = signNote(formatCheckpoint({ origin: this.origin, treeSize: out.treeSize, rootHash: out.rootHash, extensions: [] }), [this.o.signer]);
-    const expiring = revisions + 1 - this.keep;
-    const newHead: IndexHead = { revisions: out.treeSize, inputSize: size, mapRoot: update.root, outputRoot: out.rootHash };
+    const text = formatCheckpoint({ origin: this.origin, treeSize: out.treeSize, rootHash: out.rootHash, extensions: [] });
+    const signer = this.o.signer;
+    const note = 'signCheckpoint' in signer ? await signer.signCheckpoint(text) : signNote(text, [signer]);
+    const nextNodeId = update.nodes.length === 0 ? (head?.nextNodeId ?? 1) : update.nodes[update.nodes.length - 1]!.id + 1;
+    const newHead: IndexHead = { revisions: out.treeSize, inputSize: size, mapRoot: update.root, mapRootId: update.rootId, outputRoot: out.rootHash, nextNodeId };
     await store.commit({
       oldRevisions: revisions,
       head: newHead,
-      revision: { revision: revisions, inputSize: size, mapRoot: update.root, leaf },
+      revision: { revision: revisions, inputSize: size, mapRoot: update.root, mapRootId: update.rootId, leaf },
       nodes: update.nodes,
       replaced: update.replaced,
-      ...(expiring >= 1 ? { expire: { revision: expiring, nodes: await store.replacedBy(expiring) } } : {}),
-      lists, pages, listNodes,
+      pages, listNodes,
       tiles: out.tiles,
       checkpoint: { treeSize: out.treeSize, note },
     });
+    // Nodes replaced by revisions ≤ revisions + 1 − keep are in no kept revision any more (one bounded step).
+    try {
+      await store.sweep(out.treeSize - this.keep, this.oldestKept(newHead));
+    } catch (e) {
+      this.o.log?.(`index: sweep of replaced map nodes failed (retried at the next revision): ${(e as Error).message}`);
+    }
     this.head = newHead;
     this.latestNote = { treeSize: out.treeSize, signedNote: note };
     this.stats.revisions++;
@@ -317,8 +338,10 @@ export class Indexer {
     const { store } = this.o;
     const rev = await store.revision(r);
     if (rev === undefined) fail('internal', `index revision ${r} is missing`);
-    const reader = await store.loadMapPaths(rev.mapRoot, [key]);
-    const { value, proof } = proveMap(reader, rev.mapRoot, key);
+    if (rev.mapRootId === undefined) fail('not_found', `index revision ${r} is no longer kept (oldest: ${this.oldestKept(head)}); start again from the latest`);
+    const root: MapRoot = { hash: rev.mapRoot, id: rev.mapRootId };
+    const reader = await store.loadMapPaths(root, [key]);
+    const { value, extra, proof } = proveMap(reader, root, key);
     const page = cursor?.page ?? 0;
     let count = 0;
     let listProof: Hash[] = [];
@@ -326,18 +349,18 @@ export class Indexer {
     if (value === undefined) {
       if (page !== 0) fail('out_of_range', `page ${page}: the key is absent (one page, 0)`);
     } else {
-      const last = await store.lastPageBefore(key, rev.inputSize);
-      if (last === undefined) fail('internal', `key ${key.toString('hex')} is in the map but has no list`);
-      const lastIndices = decodeIndices(last.indices).filter((i) => i < rev.inputSize);
-      count = last.page * INDEX_PAGE_SIZE + lastIndices.length;
+      // The key's list as of this revision: its leaf's state (count, the last partial page), full pages stored.
+      const state = decodeIndexListState(extra!);
+      count = state.count;
       indexPageRange(count, page); // 'out_of_range' past the last page
-      if (page === last.page) indices = lastIndices;
+      const full = Math.floor(count / INDEX_PAGE_SIZE);
+      if (page === full) indices = state.tail;
       else {
         const p = await store.page(key, page);
         if (p === undefined) fail('internal', `page ${page} of key ${key.toString('hex')} is missing`);
         indices = decodeIndices(p.indices);
       }
-      listProof = await this.listProof(key, count, page, last.page, lastIndices);
+      listProof = await this.listProof(key, count, page, full, state.tail);
       // The stored lists and the map agree (else the index is damaged: never serve a bundle that does not verify).
       if (!verifyIndexPage(count, page, indices, listProof).equals(value)) fail('internal', `the list of key ${key.toString('hex')} does not match its map value`);
     }
@@ -409,8 +432,8 @@ function decodeIndices(b: Buffer): number[] {
 }
 
 /**
- * The page rows and list-tree nodes an append writes: the (re)written pages from the old tail on, and for every page
- * that becomes full its leaf hash (level 0) and each complete subtree it completes (a binary counter over full pages).
+ * The page rows and list-tree nodes an append writes: every page that becomes full, its leaf hash (level 0) and each
+ * complete subtree it completes (a binary counter over full pages). The last, partial page lives in the leaf's state.
  */
 function listWrites(key: Hash, old: IndexListState, indices: number[], pages: StoredPage[], nodes: ListNode[]): void {
   let count = old.count;
@@ -421,7 +444,7 @@ function listWrites(key: Hash, old: IndexListState, indices: number[], pages: St
     count++;
     if (tail.length === INDEX_PAGE_SIZE) {
       const p = count / INDEX_PAGE_SIZE - 1;
-      pages.push({ key, page: p, first: tail[0]!, indices: encodeIndexPage(tail) });
+      pages.push({ key, page: p, indices: encodeIndexPage(tail) });
       let h = indexPageHash(tail);
       nodes.push({ key, level: 0, index: p, hash: h });
       stack.push(h);
@@ -441,5 +464,4 @@ function listWrites(key: Hash, old: IndexListState, indices: number[], pages: St
       tail = [];
     }
   }
-  if (tail.length > 0) pages.push({ key, page: Math.floor(count / INDEX_PAGE_SIZE), first: tail[0]!, indices: encodeIndexPage(tail) });
 }

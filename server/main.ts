@@ -290,7 +290,7 @@ export async function openLog(config: LogConfig, sink?: LogSink, options: OpenOp
       witnessing?.notify();
       refreshServed(); // then the mirrors are told
       for (const p of publishers) p.notify();
-      index?.indexer.notify();
+      index?.writer.notify();
     },
     onBatch: (b) => metrics.batch(b),
     guard,
@@ -356,7 +356,7 @@ export async function openLog(config: LogConfig, sink?: LogSink, options: OpenOp
   ready.then(() => {
     guard.allowSigning();
     if (shared === undefined) witnessing?.notify(); // bring witnesses up to date after a restart (shared: the lease holder)
-    index?.indexer.notify(); // revision 0 on the first start; after a crash, the batches not yet indexed
+    index?.writer.notify(); // revision 0 on the first start; after a crash, the batches not yet indexed
     mirroring?.notify();
   }, (e: Error) => guard.stop(e.message, false));
   const verifyPool = config.verifyThreads > 0 ? new VerifyPool(config.verifyThreads, { log: componentLog('verify') }) : undefined;
@@ -393,7 +393,7 @@ export async function openLog(config: LogConfig, sink?: LogSink, options: OpenOp
       for (const p of publishers) await p.close();
       await verifyPool?.close();
       await witnessing?.close();
-      await index?.indexer.close();
+      await index?.writer.close();
       await index?.witnessing?.close();
       await index?.store.close();
       await mirroring?.close();

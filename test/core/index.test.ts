@@ -286,17 +286,17 @@ describe('core/index-bundle (proof bundles)', () => {
         }
         assert.equal(hex(f.index.mapRoot), hex(all.index.mapRoot));
         const revs = f.index.revisions;
-        const reachable = new Set<string>();
-        const walk = (h: Buffer): void => {
-          if (h.equals(EMPTY_MAP_ROOT) || reachable.has(hex(h))) return;
-          reachable.add(hex(h));
-          const n = decodeMapNode(f.index.store.getMapNode(h)!);
+        const reachable = new Set<number>();
+        const walk = (id: number): void => {
+          if (id === 0 || reachable.has(id)) return;
+          reachable.add(id);
+          const n = decodeMapNode(f.index.store.getMapNode(id)!);
           if (n.kind === 'inner') {
-            walk(Buffer.from(n.left));
-            walk(Buffer.from(n.right));
+            walk(n.leftId);
+            walk(n.rightId);
           }
         };
-        for (let r = f.index.oldestRevision; r < revs.length; r++) walk(revs[r]!.mapRoot);
+        for (let r = f.index.oldestRevision; r < revs.length; r++) walk(revs[r]!.root.id);
         assert.equal((f.index.store as MemoryMapStore).size, reachable.size, 'no node kept beyond the kept revisions');
         const q: IndexQuery = naiveQueries(entries[0]!)[0]!;
         const latest = revs.length - 1;

@@ -239,10 +239,13 @@ describe('server indexer over the SQLite index store', function () {
       const ib = indexerFor(b, input);
       assert.equal(await ib.step(), false, 'the revision is already written');
       const stale = {
-        oldRevisions: 1, head: { ...head, revisions: 2 }, revision: { revision: 1, inputSize: 1, mapRoot: head.mapRoot, leaf: Buffer.alloc(1) },
-        nodes: [], replaced: [], lists: [], pages: [], listNodes: [], tiles: [], checkpoint: { treeSize: 2, note: 'x' },
+        oldRevisions: 1, head: { ...head, revisions: 2 }, revision: { revision: 1, inputSize: 1, mapRoot: head.mapRoot, mapRootId: head.mapRootId, leaf: Buffer.alloc(1) },
+        nodes: [], replaced: [], pages: [], listNodes: [], tiles: [], checkpoint: { treeSize: 2, note: 'x' },
       };
       await assert.rejects(b.commit(stale), (e: unknown) => isPkglogError(e, 'inconsistent'));
+      // A writer whose node ids are already taken is refused too, even at the right revision count.
+      const taken = { ...stale, oldRevisions: 2, head: { ...head, revisions: 3 }, nodes: [{ id: head.nextNodeId - 1, hash: Buffer.alloc(32), node: Buffer.alloc(65) }] };
+      await assert.rejects(b.commit(taken), (e: unknown) => isPkglogError(e, 'inconsistent'));
       assert.deepEqual(await a.head(), head);
       assert.equal((await a.revisionLeaves(0, 10)).length, 2);
     } finally {
@@ -252,7 +255,7 @@ describe('server indexer over the SQLite index store', function () {
   });
 
   it('keeps the last K revisions provable: an expired cursor is not_found, the latest still verifies, old paths are deleted', async () => {
-    const store = SqliteIndexStore.open(join(dir, 'keep.sqlite'));
+    const store = SqliteIndexStore.open(join(dir, 'keep.sqlite'), { sweepFraction: 0, regionBits: 4 });
     try {
       const input = new MemoryInput();
       const indexer = indexerFor(store, input, 3);
@@ -270,7 +273,11 @@ describe('server indexer over the SQLite index store', function () {
       const v = verifyIndexBundle(await indexer.bundle(q, { revision: 10, page: 0 }), TRUST, { query: q, cursor: { revision: 10, page: 0 } });
       assert.equal(v.count, 8);
       assert.equal((await provenHistory(indexer, q)).indices.length, 8);
+      // Each revision sweeps one region; finish the sweep, then exactly the kept revisions' nodes remain.
+      const head = (await store.head())!;
+      while ((await store.sweep(head.revisions - 3, head.revisions - 3)) > 0);
       const nodes = (store.db.prepare('SELECT count(*) AS n FROM index_map_nodes').get() as { n: number }).n;
+      assert.equal((store.db.prepare('SELECT count(*) AS n FROM index_dead WHERE revision <= ?').get(head.revisions - 3) as { n: number }).n, 0);
       const memory = new MemoryIndex({ keepRevisions: 3 });
       memory.appendBatch([]);
       for (const batch of batches) memory.appendBatch(batch);
