@@ -215,8 +215,9 @@ export interface SqliteIndexStoreOptions {
   /** Node ids per region, as a power of two (default 16: 65,536 ids, about 8 MB of nodes). */
   regionBits?: number;
   /**
-   * A region is swept once this fraction of its stored nodes is dead and deletable (default 0.75: SQLite merges a
-   * page once it is less than a third full, so the space comes back). 0 deletes every deletable node (tests).
+   * A region is swept once this fraction of its stored nodes is deletable (default 0.5; it is swept again as more of
+   * what remains dies: SQLite merges a page once it is less than a third full, and the freed pages are reused by
+   * later appends). 0 deletes every deletable node (tests).
    */
   sweepFraction?: number;
 }
@@ -238,7 +239,7 @@ export class SqliteIndexStore implements IndexStore, MapNodeReader {
     this.db = db;
     this.cache = new NodeCache(options.nodeCache ?? 200_000);
     this.regionBits = options.regionBits ?? 16;
-    this.sweepFraction = options.sweepFraction ?? 0.75;
+    this.sweepFraction = options.sweepFraction ?? 0.5;
     this.s = {
       head: db.prepare<[], { revisions: number; input_size: number; map_root: Buffer; map_root_id: number; output_root: Buffer; next_node_id: number }>(
         'SELECT revisions, input_size, map_root, map_root_id, output_root, next_node_id FROM index_head WHERE id = 1',
@@ -292,11 +293,6 @@ export class SqliteIndexStore implements IndexStore, MapNodeReader {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       db.pragma(`cache_size = -${1024 * (options.pageCacheMiB ?? 64)}`);
-      // An index written by an earlier pkglog kept its nodes by hash and its lists in their own table.
-      const old = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'index_lists'").get();
-      if (old !== undefined) {
-        fail('unsafe_state', `${path} holds a package index in the earlier layout (nodes by hash, table index_lists); this pkglog keeps nodes by id. Convert it with \`pkglog index-upgrade\` (docs/index-format.md, "Server: persistence")`);
-      }
       db.exec(INDEX_SCHEMA);
     } catch (e) {
       db.close();

@@ -6,6 +6,7 @@
  */
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
+import Database from 'better-sqlite3';
 import { fail } from '../core/errors.ts';
 import { LogStore } from '../log-store/store.ts';
 
@@ -49,4 +50,38 @@ export async function backupDatabase(dbPath: string, out: string): Promise<Backu
   renameSync(tmp, out);
   fsyncPath(dirname(out));
   return { out, treeSize };
+}
+
+/** Where `pkglog backup --out FILE` writes the copy of the index database (index.sqlite), when the log has one. */
+export const indexBackupFile = (out: string) => `${out}.index.sqlite`;
+
+/**
+ * An online, consistent copy of the package index's database (index.sqlite), the same way: written next to FILE,
+ * fsynced, checked (integrity_check, its head row) and renamed into place. Returns the index's revision count.
+ */
+export async function backupIndexDatabase(indexPath: string, out: string): Promise<{ out: string; revisions: number }> {
+  if (existsSync(out)) fail('conflict', `${out} already exists; choose a new file`);
+  const tmp = join(dirname(out), `.${basename(out)}.partial`);
+  rmSync(tmp, { force: true });
+  const src = new Database(indexPath, { readonly: true, fileMustExist: true });
+  try {
+    await src.backup(tmp);
+  } finally {
+    src.close();
+  }
+  const copy = new Database(tmp, { fileMustExist: true });
+  let revisions: number;
+  try {
+    copy.pragma('journal_mode = DELETE');
+    const check = copy.pragma('integrity_check', { simple: true });
+    if (check !== 'ok') fail('internal', `the index backup does not pass integrity_check: ${String(check)}`);
+    const head = copy.prepare('SELECT revisions FROM index_head WHERE id = 1').get() as { revisions: number } | undefined;
+    revisions = head?.revisions ?? 0;
+  } finally {
+    copy.close();
+  }
+  fsyncPath(tmp);
+  renameSync(tmp, out);
+  fsyncPath(dirname(out));
+  return { out, revisions };
 }

@@ -13,7 +13,8 @@ import { resolveConfig, resolveDatabase } from './config.ts';
 import { formatMigration, migrateDatabase, migrateDataDir } from './migrate.ts';
 import { databaseFile, lockFile, mirrorsFile, registriesFile, startLog, witnessesFile } from './main.ts';
 import { addMirror } from './mirror-config.ts';
-import { backupDatabase } from './backup.ts';
+import { backupDatabase, backupIndexDatabase, indexBackupFile } from './backup.ts';
+import { indexDatabaseFile } from './index-service.ts';
 import { runFsck } from './fsck.ts';
 import { addRegistry, formatRegistryLine, loadRegistries, parseEcosystems, parseRate } from './registries.ts';
 import { addWitness } from './witness-config.ts';
@@ -91,7 +92,8 @@ its cosigner vkey. Takes effect at the next start of the log.
 
 const BACKUP_HELP = `Usage: pkglog backup --out FILE [--data-dir DIR]
 
-Writes an online, consistent copy of the log's database (DIR/log.sqlite) to FILE while the log keeps running.
+Writes an online, consistent copy of the log's database (DIR/log.sqlite) to FILE while the log keeps running,
+and, when the log keeps the package index (--index), of DIR/index.sqlite to FILE.index.sqlite.
 FILE must not exist. A restored copy cannot sign until it has caught up with what the log published
 (see docs/operations.md, "Backup and restore").
 `;
@@ -253,8 +255,13 @@ const backup: Command = {
   spec: { usage: BACKUP_HELP, flags: { 'data-dir': 'string', out: 'string' }, args: [] },
   async run(p, io) {
     const out = required(p, 'out');
-    const r = await backupDatabase(databaseFile(dataDirOf(p, io)), out);
+    const dir = dataDirOf(p, io);
+    const r = await backupDatabase(databaseFile(dir), out);
     io.stdout(`pkglog backup: tree size ${r.treeSize} written to ${r.out}\n`);
+    if (existsSync(indexDatabaseFile(dir))) {
+      const i = await backupIndexDatabase(indexDatabaseFile(dir), indexBackupFile(out));
+      io.stdout(`pkglog backup: the package index (${i.revisions} revisions) written to ${i.out}\n`);
+    }
     return EXIT.OK;
   },
 };

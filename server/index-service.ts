@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import type { Store } from '../log-store/types.ts';
 import { SqliteIndexStore } from '../log-store/index-store.ts';
+import { upgradeOldIndex } from '../log-store/index-upgrade.ts';
 import { readHighWaterMark, writeHighWaterMark } from '../log-store/high-water-mark.ts';
 import { formatVerifierKey, parseVerifierKey, SIG_TYPE_ED25519 } from '../core/note.ts';
 import type { LogConfig } from './config.ts';
@@ -34,6 +35,7 @@ export function openIndex(o: {
   const hwmNote = readHighWaterMark(hwmFile);
   const published = hwmNote === undefined ? 0 : verifyLogCheckpoint(hwmNote, parseVerifierKey(vkey), origin, `the index high-water mark ${hwmFile}`).treeSize;
   const indexPath = indexDatabaseFile(o.config.dataDir);
+  upgradeOldIndex(o.dbPath, indexPath, o.log); // once: an index of the earlier layout inside log.sqlite
   // The read side: serves bundles and the output log from the committed revisions the writer reports.
   const indexStore = SqliteIndexStore.open(indexPath);
   let witnessing: Witnessing | undefined;

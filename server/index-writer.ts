@@ -5,6 +5,10 @@
  * that serves bundles, the output log's high-water mark and witnessing). A worker that dies is started again; what it
  * committed is in the index database, what it had not committed is redone from there.
  */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { fail, PkglogError } from '../core/errors.ts';
 import { parseCheckpoint } from '../core/checkpoint.ts';
@@ -31,6 +35,13 @@ function headOf(h: IndexHead): IndexHead {
   return { ...h, mapRoot: asBuffer(h.mapRoot), outputRoot: asBuffer(h.outputRoot) };
 }
 
+/** The ESM entry of tsx's register API (from its package.json exports), for a worker started from source. */
+function tsxEsmApi(): string {
+  const pkgFile = createRequire(import.meta.url).resolve('tsx/package.json');
+  const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { exports: Record<string, { import: { default: string } }> };
+  return pathToFileURL(join(dirname(pkgFile), pkg.exports['./esm/api']!.import.default)).href;
+}
+
 export class IndexWriter {
   private worker: Worker | undefined;
   private closing = false;
@@ -51,7 +62,7 @@ export class IndexWriter {
     const url = new URL(`./index-worker${fromSource ? '.ts' : '.js'}`, import.meta.url);
     // Shipped: the compiled worker. From source (tests, benchmarks under tsx): register tsx in the worker first.
     const w = fromSource
-      ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`, { eval: true, workerData: this.o.data })
+      ? new Worker(`import(${JSON.stringify(tsxEsmApi())}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`, { eval: true, workerData: this.o.data })
       : new Worker(url, { workerData: this.o.data });
     this.worker = w;
     this.ready = new Promise<void>((resolve) => {
@@ -147,6 +158,8 @@ export class IndexWriter {
 
   /** Resolves once the index covers the log's public size as of now. */
   async caughtUp(): Promise<void> {
+    // A worker being started again (1 s after it died): wait for it.
+    for (let i = 0; i < 50 && this.worker === undefined && !this.closing; i++) await new Promise((r) => setTimeout(r, 100));
     await this.ready;
     const w = this.worker;
     if (w === undefined) fail('overloaded', 'the index worker is not running');

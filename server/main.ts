@@ -26,6 +26,7 @@ import { TreeReader } from './tree-reader.ts';
 import { loadWitnesses } from './witness-config.ts';
 import { cosignatureRow, Witnessing } from './witnessing.ts';
 import { openIndex } from './index-service.ts';
+import type { IndexWriter } from './index-writer.ts';
 import { Mirroring } from './mirroring.ts';
 import { loadMirrors } from './mirror-config.ts';
 import { VerifyPool } from './verify-pool.ts';
@@ -51,7 +52,7 @@ export interface OpenLog {
   app: Express;
   witnessing?: Witnessing;
   /** With --index: the package index, its output log and that log's witnessing. */
-  index?: IndexService & { witnessing?: Witnessing };
+  index?: IndexService & { witnessing?: Witnessing; writer: IndexWriter };
   guard: SigningGuard;
   /** Settles once the witnesses were asked what they cosigned (signing starts then); rejects with the refusal. */
   ready: Promise<void>;

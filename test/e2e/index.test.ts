@@ -4,10 +4,12 @@
  * (package over two pages, version, file, sha256, publisher, absence) is fetched over HTTP and verified with core's
  * verifyIndexBundle under a policy for the output log requiring the witness's cosignature; the proven histories are
  * the submitted entries. The output log's tiles reproduce its checkpoint. Bad input is a 4xx JSON error. After a
- * SIGKILL the index resumes from its stored revision (its earlier leaves unchanged) and covers the new entries.
+ * SIGKILL the index resumes from its stored revision (its earlier leaves unchanged) and covers the new entries;
+ * `pkglog backup` then copies the index database (index.sqlite) with the log's.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { parseCheckpoint } from '../../core/checkpoint.ts';
 import { leafHash } from '../../core/hash.ts';
 import { formatVerifierKey, parseSignedNote, SIG_TYPE_ED25519 } from '../../core/note.ts';
@@ -169,5 +171,17 @@ describe('e2e: the package index (pkglog serve --index, a real witness)', functi
     const leaves2 = parseEntryBundle(Buffer.from(await (await fetch(`${log.url}/v1/index/log/tile/entries/000.p/${later.treeSize}`)).arrayBuffer()));
     assert.deepEqual(leaves2.slice(0, cp.treeSize), leaves, 'the output log only grew');
     assert.deepEqual(ReferenceTree.fromEntries(leaves2).root(), later.rootHash);
+
+    // pkglog backup while the log runs copies the index database too, consistent and self-contained.
+    const bak = join(logDir, 'backup.sqlite');
+    const out = await pkglogOk(['backup', '--out', bak], env);
+    assert.match(out, new RegExp(`the package index \\(${later.treeSize} revisions\\) written to ${bak.replace(/[.]/g, '\\.')}\\.index\\.sqlite`));
+    const copy = new Database(`${bak}.index.sqlite`, { readonly: true, fileMustExist: true });
+    try {
+      assert.equal((copy.prepare('SELECT revisions FROM index_head').get() as { revisions: number }).revisions, later.treeSize);
+      assert.equal(copy.pragma('journal_mode', { simple: true }), 'delete');
+    } finally {
+      copy.close();
+    }
   });
 });
