@@ -74,56 +74,55 @@ export async function benchIndexServer(o: { quick?: boolean; part?: 'ingest' | '
   try {
     // 1. Ingest with and without the index, alternating rounds.
     if (part !== 'large') {
-    const R = quick ? 1 : 3;
-    const PER_ROUND = quick ? 10_000 : 30_000;
-    const runId = Date.now().toString(36);
-    say(`signing ${2 * R * PER_ROUND} submissions …`);
-    const subs = makeSubmissions(runId, 0, 2 * R * PER_ROUND);
-    const bodies = (from: number) => Array.from({ length: PER_ROUND / 1000 }, (_, b) =>
-      httpRequest('POST', '/v1/entries/batch', JSON.stringify({ entries: subs.slice(from + b * 1000, from + (b + 1) * 1000).map(formatSubmission) })));
-    const dirs = { plain: join(root, 'plain'), index: join(root, 'indexed') };
-    for (const d of Object.values(dirs)) addRegistry(registriesFile(d), REGISTRY_NAME, encodeBase64(REGISTRY.publicKey), { ecosystems: ['pypi', 'npm'] });
-    const plain = await startChild({ cmd: 'start', mode: 'log', dataDir: dirs.plain, verifyThreads: VERIFY_THREADS });
-    const indexed = await startChild({ cmd: 'start', mode: 'log', dataDir: dirs.index, verifyThreads: VERIFY_THREADS, index: true });
-    const rates = { plain: 0, index: 0 };
-    const perRound: string[] = [];
-    let lagMs = 0;
-    try {
-      await untilIndexed(indexed.url, 0);
-      let at = 0;
-      for (let r = 0; r < R; r++) {
-        const run = async (url: string, withIndex: boolean): Promise<number> => {
-          const reqs = bodies(at);
-          at += PER_ROUND;
-          const before = await treeSize(url);
-          const t0 = performance.now();
-          const l = await closedLoop({ url, concurrency: 2, durationMs: 1e9, request: (i) => reqs[i] });
-          if (l.errors > 0) throw new Error(`batch POST: ${l.errors} failed: ${l.failures.join(' | ')}`);
-          const tLoad = performance.now();
-          const size = await treeSize(url);
-          if (size - before !== PER_ROUND) throw new Error(`logged ${size - before} of ${PER_ROUND}`);
-          if (withIndex) {
-            await untilIndexed(url, size);
-            lagMs = Math.max(lagMs, performance.now() - tLoad);
-          }
-          return PER_ROUND / ((performance.now() - t0) / 1000);
-        };
-        const a = await run(plain.url, false);
-        const b = await run(indexed.url, true);
-        rates.plain += a / R;
-        rates.index += b / R;
-        perRound.push(`${((100 * b) / a).toFixed(0)}%`);
+      const R = quick ? 1 : 3;
+      const PER_ROUND = quick ? 10_000 : 30_000;
+      const runId = Date.now().toString(36);
+      say(`signing ${2 * R * PER_ROUND} submissions …`);
+      const subs = makeSubmissions(runId, 0, 2 * R * PER_ROUND);
+      const bodies = (from: number) => Array.from({ length: PER_ROUND / 1000 }, (_, b) =>
+        httpRequest('POST', '/v1/entries/batch', JSON.stringify({ entries: subs.slice(from + b * 1000, from + (b + 1) * 1000).map(formatSubmission) })));
+      const dirs = { plain: join(root, 'plain'), index: join(root, 'indexed') };
+      for (const d of Object.values(dirs)) addRegistry(registriesFile(d), REGISTRY_NAME, encodeBase64(REGISTRY.publicKey), { ecosystems: ['pypi', 'npm'] });
+      const plain = await startChild({ cmd: 'start', mode: 'log', dataDir: dirs.plain, verifyThreads: VERIFY_THREADS });
+      const indexed = await startChild({ cmd: 'start', mode: 'log', dataDir: dirs.index, verifyThreads: VERIFY_THREADS, index: true });
+      const rates = { plain: 0, index: 0 };
+      const perRound: string[] = [];
+      let lagMs = 0;
+      try {
+        await untilIndexed(indexed.url, 0);
+        let at = 0;
+        for (let r = 0; r < R; r++) {
+          const run = async (url: string, withIndex: boolean): Promise<number> => {
+            const reqs = bodies(at);
+            at += PER_ROUND;
+            const before = await treeSize(url);
+            const t0 = performance.now();
+            const l = await closedLoop({ url, concurrency: 2, durationMs: 1e9, request: (i) => reqs[i] });
+            if (l.errors > 0) throw new Error(`batch POST: ${l.errors} failed: ${l.failures.join(' | ')}`);
+            const tLoad = performance.now();
+            const size = await treeSize(url);
+            if (size - before !== PER_ROUND) throw new Error(`logged ${size - before} of ${PER_ROUND}`);
+            if (withIndex) {
+              await untilIndexed(url, size);
+              lagMs = Math.max(lagMs, performance.now() - tLoad);
+            }
+            return PER_ROUND / ((performance.now() - t0) / 1000);
+          };
+          const a = await run(plain.url, false);
+          const b = await run(indexed.url, true);
+          rates.plain += a / R;
+          rates.index += b / R;
+          perRound.push(`${((100 * b) / a).toFixed(0)}%`);
+        }
+      } finally {
+        await plain.stop();
+        await indexed.stop();
       }
-    } finally {
-      await plain.stop();
-      await indexed.stop();
-    }
-    figs.push({
-      name: `batch ingest with --index (1,000/req, C=2, ${PER_ROUND.toLocaleString('en')} per round, until indexed)`, value: rates.index, unit: 'entries/s',
-      baseline: rates.plain, ratio: rates.index / rates.plain, target: '≥ 70% of the same ingest without the index', pass: rates.index / rates.plain >= 0.7,
-      note: `baseline: the same batches into a log without --index, alternating rounds (per round ${perRound.join(' ')}); verify threads ${VERIFY_THREADS}; the index caught up at most ${lagMs.toFixed(0)} ms after a round's last reply`,
-    });
-
+      figs.push({
+        name: `batch ingest with --index (1,000/req, C=2, ${PER_ROUND.toLocaleString('en')} per round, until indexed)`, value: rates.index, unit: 'entries/s',
+        baseline: rates.plain, ratio: rates.index / rates.plain, target: '≥ 70% of the same ingest without the index', pass: rates.index / rates.plain >= 0.7,
+        note: `baseline: the same batches into a log without --index, alternating rounds (per round ${perRound.join(' ')}); verify threads ${VERIFY_THREADS}; the index caught up at most ${lagMs.toFixed(0)} ms after a round's last reply`,
+      });
     }
     if (part === 'ingest') return figs;
     // 2. A large log indexed from scratch, then lookups and bundle sizes.

@@ -2,7 +2,8 @@
  * Package index benchmarks, pure parts (npm run bench calls benchIndex; docs/index-format.md):
  *   - map update per entry: MemoryIndex.appendBatch (map function, list values, Merkle prefix trie update) on a log
  *     of N entries in batches of 1,000, next to the same run's 2 Ed25519 verifications per entry (what ingest does
- *     per entry anyway): the index keeps ≥ 70% of that rate when it is ≥ 7/3 of it;
+ *     per entry anyway), informational: the server builds the index on its own worker thread, so the ingest target
+ *     (≥ 70% with the index) is measured end to end in bench/index-server.ts, not derived from this rate;
  *   - map proof verification per second next to RFC 6962 inclusion proof verification in the same log;
  *   - bundle bytes for a package with 1 file and with 100 files (first page: 64 entries) and for an absence;
  *   - bundle verification per second next to the policy check of its checkpoint alone (the signatures).
@@ -92,9 +93,7 @@ export async function benchIndex(opts: { quick?: boolean } = {}): Promise<Figure
     value: lastRate,
     unit: 'entries/s',
     baseline: verifyPerSec / 2,
-    target: '≥ 233% (ingest keeps ≥ 70%)',
-    pass: lastRate >= (7 / 3) * (verifyPerSec / 2),
-    note: `baseline: 2 Ed25519 verifies per entry on the same thread; an ingest thread doing both keeps ${(100 * (1 / (1 + verifyPerSec / 2 / lastRate))).toFixed(0)}% of its verify-only rate; whole build ${(buildMs / 1000).toFixed(1)} s (${Math.round((N * 1000) / buildMs).toLocaleString('en')} entries/s), ${(nodes / N).toFixed(1)} map nodes created per entry, ${(index.store as MemoryMapStore).size.toLocaleString('en')} nodes kept`,
+    note: `informational (the ingest target is measured end to end: [index server]); baseline: 2 Ed25519 verifies per entry on the same thread; an ingest thread doing both would keep ${(100 * (1 / (1 + verifyPerSec / 2 / lastRate))).toFixed(0)}% of its verify-only rate; whole build ${(buildMs / 1000).toFixed(1)} s (${Math.round((N * 1000) / buildMs).toLocaleString('en')} entries/s), ${(nodes / N).toFixed(1)} map nodes created per entry, ${(index.store as MemoryMapStore).size.toLocaleString('en')} nodes kept`,
   });
 
   // Input log and output log for proofs.
