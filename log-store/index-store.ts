@@ -301,6 +301,30 @@ export class SqliteIndexStore implements IndexStore, MapNodeReader {
     return new SqliteIndexStore(db, options);
   }
 
+  /**
+   * An online, consistent copy of the index database at `path` into `out` (SQLite's backup API), switched to
+   * journal_mode=DELETE (one self-contained file) and checked: integrity_check and its head row. Returns its revision
+   * count. The caller fsyncs and renames it into place.
+   */
+  static async backup(path: string, out: string): Promise<number> {
+    const src = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      await src.backup(out);
+    } finally {
+      src.close();
+    }
+    const copy = new Database(out, { fileMustExist: true });
+    try {
+      copy.pragma('journal_mode = DELETE');
+      const check = copy.pragma('integrity_check', { simple: true });
+      if (check !== 'ok') fail('internal', `the index backup does not pass integrity_check: ${String(check)}`);
+      const head = copy.prepare('SELECT revisions FROM index_head WHERE id = 1').get() as { revisions: number } | undefined;
+      return head?.revisions ?? 0;
+    } finally {
+      copy.close();
+    }
+  }
+
   // MapNodeReader: synchronous reads through the cache (better-sqlite3 is synchronous).
   getMapNode(id: number): Uint8Array | undefined {
     let n = this.cache.get(id);

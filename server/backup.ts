@@ -6,9 +6,9 @@
  */
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
-import Database from 'better-sqlite3';
 import { fail } from '../core/errors.ts';
 import { LogStore } from '../log-store/store.ts';
+import { SqliteIndexStore } from '../log-store/index-store.ts';
 
 export interface BackupResult {
   out: string;
@@ -63,23 +63,7 @@ export async function backupIndexDatabase(indexPath: string, out: string): Promi
   if (existsSync(out)) fail('conflict', `${out} already exists; choose a new file`);
   const tmp = join(dirname(out), `.${basename(out)}.partial`);
   rmSync(tmp, { force: true });
-  const src = new Database(indexPath, { readonly: true, fileMustExist: true });
-  try {
-    await src.backup(tmp);
-  } finally {
-    src.close();
-  }
-  const copy = new Database(tmp, { fileMustExist: true });
-  let revisions: number;
-  try {
-    copy.pragma('journal_mode = DELETE');
-    const check = copy.pragma('integrity_check', { simple: true });
-    if (check !== 'ok') fail('internal', `the index backup does not pass integrity_check: ${String(check)}`);
-    const head = copy.prepare('SELECT revisions FROM index_head WHERE id = 1').get() as { revisions: number } | undefined;
-    revisions = head?.revisions ?? 0;
-  } finally {
-    copy.close();
-  }
+  const revisions = await SqliteIndexStore.backup(indexPath, tmp);
   fsyncPath(tmp);
   renameSync(tmp, out);
   fsyncPath(dirname(out));
