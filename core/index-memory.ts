@@ -8,7 +8,8 @@ import type { Entry } from './entry.ts';
 import { fail } from './errors.ts';
 import { mapBatch } from './index-keys.ts';
 import { EMPTY_INDEX_LIST, appendIndexList, indexListValue, indexPageHash, indexPageRange, proveIndexPage, INDEX_PAGE_SIZE, type IndexListState } from './index-list.ts';
-import { EMPTY_MAP, MemoryMapStore, mapRootOf, proveMap, putMapNodes, updateMap, type MapChange, type MapProof, type MapRoot } from './mpt.ts';
+import type { MapProof } from './mpt.ts';
+import { EMPTY_MAP, MemoryMapStore, mapRootOf, proveMap, putMapNodes, updateMap, type MapChange, type MapRoot } from './mpt-store.ts';
 
 /** The map part of a bundle for one key at one revision. */
 export interface IndexKeyProof {

@@ -16,7 +16,7 @@ import { fail } from '../core/errors.ts';
 import type { Hash } from '../core/types.ts';
 import type { Tile } from '../core/tiles.ts';
 import type { IntegratedTile } from '../core/integrate.ts';
-import type { MapNodeReader, MapRoot, NewMapNode } from '../core/mpt.ts';
+import type { MapNodeReader, MapRoot, NewMapNode } from '../core/mpt-store.ts';
 
 /** Where the index is: `revisions` output-log leaves, the map of input entries [0, inputSize). */
 export interface IndexHead {
@@ -156,6 +156,7 @@ CREATE TABLE IF NOT EXISTS index_regions (
   nodes     INTEGER NOT NULL,
   deletable INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS index_regions_by_deletable ON index_regions (deletable);
 CREATE TABLE IF NOT EXISTS index_tiles (
   id    INTEGER PRIMARY KEY,
   width INTEGER NOT NULL CHECK (width BETWEEN 1 AND 256),
@@ -259,15 +260,15 @@ export class SqliteIndexStore implements IndexStore, MapNodeReader {
       ),
       revisionLeaves: db.prepare<[number, number], { leaf: Buffer }>('SELECT leaf FROM index_revisions WHERE revision >= ? AND revision < ? ORDER BY revision'),
       putRevision: db.prepare('INSERT INTO index_revisions (revision, input_size, map_root, map_root_id, leaf) VALUES (?, ?, ?, ?, ?)'),
-      forgetRoots: db.prepare('UPDATE index_revisions SET map_root_id = NULL WHERE revision < ? AND map_root_id IS NOT NULL'),
+      forgetRoot: db.prepare('UPDATE index_revisions SET map_root_id = NULL WHERE revision = ?'),
       putDead: db.prepare('INSERT INTO index_dead (region, revision, n, ids) VALUES (?, ?, ?, ?)'),
       regionAdd: db.prepare('INSERT INTO index_regions (region, nodes, deletable) VALUES (?, ?, 0) ON CONFLICT (region) DO UPDATE SET nodes = nodes + excluded.nodes'),
       deletableUpto: db.prepare<[], number>('SELECT deletable_upto FROM index_head WHERE id = 1').pluck(),
       setDeletableUpto: db.prepare('UPDATE index_head SET deletable_upto = ? WHERE id = 1'),
       deadIn: db.prepare<[number, number], { region: number; n: number }>('SELECT region, n FROM index_dead WHERE revision > ? AND revision <= ?'),
       regionDeletable: db.prepare('UPDATE index_regions SET deletable = deletable + ? WHERE region = ?'),
-      candidate: db.prepare<[number], { region: number; nodes: number; deletable: number }>(
-        'SELECT region, nodes, deletable FROM index_regions WHERE deletable > 0 AND deletable >= nodes * ? ORDER BY deletable DESC LIMIT 1',
+      candidate: db.prepare<[], { region: number; nodes: number; deletable: number }>(
+        'SELECT region, nodes, deletable FROM index_regions WHERE deletable > 0 ORDER BY deletable DESC LIMIT 1',
       ),
       deadOf: db.prepare<[number, number], Buffer>('SELECT ids FROM index_dead WHERE region = ? AND revision <= ?').pluck(),
       dropDead: db.prepare('DELETE FROM index_dead WHERE region = ? AND revision <= ?'),
@@ -450,7 +451,8 @@ export class SqliteIndexStore implements IndexStore, MapNodeReader {
   async sweep(upToRevision: number, oldestKept: number): Promise<number> {
     const s = this.s;
     return this.db.transaction(() => {
-      s.forgetRoots.run(oldestKept);
+      // The revision that just left the kept window (one per revision: the older ones were forgotten before).
+      if (oldestKept >= 1) s.forgetRoot.run(oldestKept - 1);
       const done = s.deletableUpto.get();
       if (done === undefined) return 0;
       // The dead ids of revisions (done, upToRevision] become deletable: counted per region.
@@ -459,9 +461,10 @@ export class SqliteIndexStore implements IndexStore, MapNodeReader {
         s.setDeletableUpto.run(upToRevision);
       }
       const upto = Math.max(done, upToRevision);
-      // One region per step: the one with the most deletable nodes, once they are the given fraction of its nodes.
-      const c = s.candidate.get(this.sweepFraction);
-      if (c === undefined) return 0;
+      // One region per step: the one with the most deletable nodes (an indexed read), once they are the given
+      // fraction of its nodes.
+      const c = s.candidate.get();
+      if (c === undefined || c.deletable < c.nodes * this.sweepFraction) return 0;
       const ids: number[] = [];
       for (const b of s.deadOf.all(c.region, upto)) for (let o = 0; o < b.length; o += ID_BYTES) ids.push(b.readUIntBE(o, ID_BYTES));
       ids.sort((a, b) => a - b);

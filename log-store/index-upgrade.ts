@@ -11,7 +11,7 @@
 import Database from 'better-sqlite3';
 import { fail } from '../core/errors.ts';
 import type { Hash } from '../core/types.ts';
-import { EMPTY_MAP, updateMap, type MapChange } from '../core/mpt.ts';
+import { EMPTY_MAP, updateMap, type MapChange } from '../core/mpt-store.ts';
 import { INDEX_PAGE_SIZE } from '../core/index-list.ts';
 import { SqliteIndexStore } from './index-store.ts';
 

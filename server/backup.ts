@@ -24,31 +24,41 @@ function fsyncPath(path: string): void {
   }
 }
 
-export async function backupDatabase(dbPath: string, out: string): Promise<BackupResult> {
+/**
+ * Writes a file only whole: `write(tmp)` makes it at a temporary name next to `out`, which is then fsynced and renamed
+ * to `out` (its directory fsynced). `out` must not exist.
+ */
+async function writeWhole<T>(out: string, write: (tmp: string) => Promise<T>): Promise<T> {
   if (existsSync(out)) fail('conflict', `${out} already exists; choose a new file`);
-  const src = LogStore.open(dbPath, { readonly: true });
   const tmp = join(dirname(out), `.${basename(out)}.partial`);
   rmSync(tmp, { force: true });
-  try {
-    await src.backup(tmp);
-  } finally {
-    src.close();
-  }
-  const copy = LogStore.open(tmp, { mustExist: true });
-  let treeSize: number;
-  try {
-    copy.db.pragma('journal_mode = DELETE'); // one self-contained file: restoring it is copying it
-    const check = copy.db.pragma('integrity_check', { simple: true });
-    if (check !== 'ok') fail('internal', `the backup does not pass integrity_check: ${String(check)}`);
-    const tree = copy.treeState();
-    if (tree === undefined) fail('internal', 'the backup has no tree row');
-    treeSize = tree.treeSize;
-  } finally {
-    copy.close();
-  }
+  const r = await write(tmp);
   fsyncPath(tmp);
   renameSync(tmp, out);
   fsyncPath(dirname(out));
+  return r;
+}
+
+export async function backupDatabase(dbPath: string, out: string): Promise<BackupResult> {
+  const treeSize = await writeWhole(out, async (tmp) => {
+    const src = LogStore.open(dbPath, { readonly: true });
+    try {
+      await src.backup(tmp);
+    } finally {
+      src.close();
+    }
+    const copy = LogStore.open(tmp, { mustExist: true });
+    try {
+      copy.db.pragma('journal_mode = DELETE'); // one self-contained file: restoring it is copying it
+      const check = copy.db.pragma('integrity_check', { simple: true });
+      if (check !== 'ok') fail('internal', `the backup does not pass integrity_check: ${String(check)}`);
+      const tree = copy.treeState();
+      if (tree === undefined) fail('internal', 'the backup has no tree row');
+      return tree.treeSize;
+    } finally {
+      copy.close();
+    }
+  });
   return { out, treeSize };
 }
 
@@ -56,16 +66,9 @@ export async function backupDatabase(dbPath: string, out: string): Promise<Backu
 export const indexBackupFile = (out: string) => `${out}.index.sqlite`;
 
 /**
- * An online, consistent copy of the package index's database (index.sqlite), the same way: written next to FILE,
- * fsynced, checked (integrity_check, its head row) and renamed into place. Returns the index's revision count.
+ * An online, consistent copy of the package index's database (index.sqlite), the same way: written whole next to
+ * FILE, checked (integrity_check, its head row: log-store's SqliteIndexStore.backup). Returns its revision count.
  */
 export async function backupIndexDatabase(indexPath: string, out: string): Promise<{ out: string; revisions: number }> {
-  if (existsSync(out)) fail('conflict', `${out} already exists; choose a new file`);
-  const tmp = join(dirname(out), `.${basename(out)}.partial`);
-  rmSync(tmp, { force: true });
-  const revisions = await SqliteIndexStore.backup(indexPath, tmp);
-  fsyncPath(tmp);
-  renameSync(tmp, out);
-  fsyncPath(dirname(out));
-  return { out, revisions };
+  return { out, revisions: await writeWhole(out, (tmp) => SqliteIndexStore.backup(indexPath, tmp)) };
 }

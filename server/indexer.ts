@@ -27,7 +27,7 @@ import {
   appendIndexList, decodeIndexListState, encodeIndexListState, encodeIndexPage, indexListValue, indexPageCount, indexPageHash,
   indexPageRange, verifyIndexPage, EMPTY_INDEX_LIST, INDEX_PAGE_SIZE, type IndexListState,
 } from '../core/index-list.ts';
-import { EMPTY_MAP, proveMap, updateMapWith, type MapRoot } from '../core/mpt.ts';
+import { EMPTY_MAP, proveMap, updateMapWith, type MapRoot } from '../core/mpt-store.ts';
 import { formatIndexRevision } from '../core/index-revision.ts';
 import { formatIndexBundle, type IndexCursor } from '../core/index-bundle.ts';
 import type { IndexHead, IndexRevisionWrite, IndexStore, ListNode, StoredPage } from '../log-store/index-store.ts';

@@ -29,7 +29,8 @@ import { naiveHistory, naiveKey, naiveMapRoot, naiveQueries, naiveRevisionLeaf, 
 import { INPUT_ORIGIN, IndexFixture, OUTPUT_SIGNER, POLICY, TRUST, WITNESSES, fakeEntry } from '../support/index-fixture.ts';
 import { cosignatureSigner } from '../../core/cosignature.ts';
 import { createHash } from 'node:crypto';
-import { EMPTY_MAP_ROOT, decodeMapNode, type MemoryMapStore } from '../../core/mpt.ts';
+import { EMPTY_MAP_ROOT } from '../../core/mpt.ts';
+import { decodeMapNode, type MemoryMapStore } from '../../core/mpt-store.ts';
 
 const V = JSON.parse(readFileSync(new URL('../vectors/index-v1.json', import.meta.url), 'utf8'));
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');

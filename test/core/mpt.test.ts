@@ -7,26 +7,21 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { PkglogError } from '../../core/errors.ts';
+import { EMPTY_MAP_ROOT, decodeMapProof, encodeMapProof, verifyMapAbsence, verifyMapInclusion, type MapProof } from '../../core/mpt.ts';
 import {
   EMPTY_MAP,
-  EMPTY_MAP_ROOT,
   MemoryMapStore,
   lookupMapLeaf,
   mapRootOf,
   decodeMapNode,
-  decodeMapProof,
-  encodeMapProof,
   lookupMap,
   mapNodeHash,
   proveMap,
   putMapNodes,
   updateMap,
-  verifyMapAbsence,
-  verifyMapInclusion,
   type MapChange,
-  type MapProof,
   type MapRoot,
-} from '../../core/mpt.ts';
+} from '../../core/mpt-store.ts';
 import { bitOf, naiveTrie, sha } from '../support/naive-index.ts';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');

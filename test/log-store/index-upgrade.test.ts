@@ -7,14 +7,13 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { formatSubmission } from '../../core/entry.ts';
-import { decodeMapNode, mapNodeHash } from '../../core/mpt.ts';
+import { decodeMapNode, mapNodeHash } from '../../core/mpt-store.ts';
 import { decodeIndexListState, encodeIndexPage } from '../../core/index-list.ts';
 import { hasOldIndex } from '../../log-store/index-upgrade.ts';
 import { indexDatabaseFile } from '../../server/index-service.ts';
 import { databaseFile } from '../../server/main.ts';
 import { startTestLog, removeDir } from '../support/log-harness.ts';
-import { artifact, sign } from '../support/submissions.ts';
+import { submitRange } from '../support/tiles-check.ts';
 
 const OLD_SCHEMA = `
 CREATE TABLE IF NOT EXISTS index_head (
@@ -80,11 +79,7 @@ CREATE TRIGGER IF NOT EXISTS index_head_only_grows BEFORE UPDATE ON index_head
 `;
 
 
-async function submit(url: string, from: number, n: number): Promise<void> {
-  const entries = Array.from({ length: n }, (_, i) => formatSubmission(sign(artifact(from + i, { name: 'upgrade-test' }))));
-  const r = await fetch(`${url}/v1/entries/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ entries }) });
-  assert.equal(r.status, 200, await r.text());
-}
+const submit = (url: string, from: number, n: number) => submitRange(url, from, n, { name: 'upgrade-test' });
 
 /** Writes the index in index.sqlite into log.sqlite in the earlier layout (the head's trie only), then removes index.sqlite. */
 function writeOldLayout(dataDir: string): void {

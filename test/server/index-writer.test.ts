@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { formatSubmission } from '../../core/entry.ts';
 import { parseCheckpoint } from '../../core/checkpoint.ts';
 import { parseSignedNote } from '../../core/note.ts';
 import { SqliteIndexStore } from '../../log-store/index-store.ts';
@@ -15,13 +14,9 @@ import { indexDatabaseFile } from '../../server/index-service.ts';
 import { databaseFile } from '../../server/main.ts';
 import { loadOrCreateLogKey } from '../../server/keys.ts';
 import { startTestLog, removeDir } from '../support/log-harness.ts';
-import { artifact, sign } from '../support/submissions.ts';
+import { submitRange } from '../support/tiles-check.ts';
 
-async function submit(url: string, from: number, n: number): Promise<void> {
-  const entries = Array.from({ length: n }, (_, i) => formatSubmission(sign(artifact(from + i, { name: 'writer-test' }))));
-  const r = await fetch(`${url}/v1/entries/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ entries }) });
-  assert.equal(r.status, 200, await r.text());
-}
+const submit = (url: string, from: number, n: number) => submitRange(url, from, n, { name: 'writer-test' });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

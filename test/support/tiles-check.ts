@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import * as I from '../interop/independent.ts';
 import { submissionBody } from './submissions.ts';
+import type { Artifact } from '../../core/entry.ts';
 
 export async function get(base: string, path: string, headers: Record<string, string> = {}) {
   const r = await fetch(`${base}/${path}`, { headers });
@@ -95,10 +96,10 @@ export async function readPublishedLog(o: ReadOptions): Promise<number> {
 }
 
 /** POSTs artifacts [from, from + count) as one batch (submissionBody) and returns their indexes; every one must be logged. */
-export async function submitRange(url: string, from: number, count: number): Promise<number[]> {
+export async function submitRange(url: string, from: number, count: number, overrides: Partial<Artifact> = {}): Promise<number[]> {
   const r = await fetch(`${url}/v1/entries/batch`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ entries: Array.from({ length: count }, (_, i) => submissionBody(from + i)) }),
+    body: JSON.stringify({ entries: Array.from({ length: count }, (_, i) => submissionBody(from + i, overrides)) }),
   });
   assert.equal(r.status, 200);
   const j = (await r.json()) as { results: Array<{ index: number; status?: number }> };
